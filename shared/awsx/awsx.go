@@ -1,0 +1,43 @@
+// Package awsx holds what every function needs of the AWS SDK: loading the
+// configuration once per cold start with a retry policy fit for Secrets
+// Manager's quotas, and two middlewares that make AWS calls observable in
+// tests and benchmarks: a counter and a fault injector.
+package awsx
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+)
+
+// Retry policy: throttling (ThrottlingException, LimitExceededException,
+// ProvisionedThroughputExceededException, ...) and transient errors are
+// retried with exponential backoff and full jitter. The client-side retry
+// quota is off, because under Secrets Manager's 50 writes per second a
+// bulk operation is throttled on purpose and must keep retrying.
+const (
+	MaxAttempts = 8
+	MaxBackoff  = 4 * time.Second
+)
+
+// NewRetryer returns the retry policy.
+func NewRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = MaxAttempts
+		o.MaxBackoff = MaxBackoff
+		o.RateLimiter = ratelimit.None
+	})
+}
+
+// Load loads the SDK configuration from the environment (including the
+// service-specific endpoint variables AWS_ENDPOINT_URL_DYNAMODB and
+// AWS_ENDPOINT_URL_SECRETS_MANAGER the local runner sets) with the retry
+// policy.
+func Load(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
+	opts = append([]func(*config.LoadOptions) error{config.WithRetryer(NewRetryer)}, opts...)
+	return config.LoadDefaultConfig(ctx, opts...)
+}

@@ -1,0 +1,221 @@
+package device
+
+import (
+	"context"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/verifier"
+)
+
+// Store keeps mailboxes, devices and their verifiers. Every method returns
+// *apperr.Error with code NotFound, Conflict, LimitReached or Unavailable
+// for the expected failures; anything else is Internal.
+type Store interface {
+	// SaveMailbox creates the mailbox or changes its owner, and returns it.
+	SaveMailbox(ctx context.Context, address, owner, by string, now time.Time) (Mailbox, bool, error)
+
+	// Lookup reads, in one round trip, the mailbox and optionally one device
+	// and one idempotency record. Missing items are nil, not errors.
+	Lookup(ctx context.Context, q LookupQuery) (LookupResult, error)
+
+	// CreateDevice atomically puts d, increments the mailbox's live count if
+	// it is below maxLive and its owner is still owner, and puts the
+	// idempotency record if one is given. Conflict means the device or the
+	// record exists already; LimitReached that the cap is reached; NotFound
+	// that the mailbox is gone or its owner changed.
+	CreateDevice(ctx context.Context, d Device, owner string, maxLive int, idem *IdempotencyRecord) error
+
+	// GetDevice reads one device (strongly consistent). NotFound if absent.
+	GetDevice(ctx context.Context, mailbox, id string) (Device, error)
+
+	// ListDevices returns one page of a mailbox's devices in id order and the
+	// cursor of the next page ("" at the end). Invalid for a bad cursor.
+	ListDevices(ctx context.Context, mailbox, cursor string, limit int) ([]Device, string, error)
+
+	// UpdateDevice writes the metadata fields of d (name, note, user,
+	// scopes, allow-list, rotation, status, updatedAt) if the stored version
+	// is still d.Version; Conflict otherwise. It returns the stored device.
+	UpdateDevice(ctx context.Context, d Device) (Device, error)
+
+	// EndDevice sets live device d's status to revoked or expired, removes
+	// its verifiers and decrements the mailbox's live count, atomically, and
+	// returns the device as ended. Conflict if the device is no longer live.
+	EndDevice(ctx context.Context, d Device, status Status, by string, now time.Time) (Device, error)
+
+	RotationStore
+	VerifyStore
+}
+
+// RotationStore is the part of the Store the rotation engine needs. Each
+// method is one conditional write.
+type RotationStore interface {
+	// BeginRotation records version as pending, starting from base, and
+	// answers with the device after the write; if version was pending
+	// already it changes nothing and answers the stored device. A scheduled
+	// rotation (manual false) needs an active, unexpired device and yields
+	// to a manual regenerate begun less than RegenerateHold ago; a manual
+	// regenerate (manual true) also accepts a disabled device and takes over
+	// any pending version. Conflict (with a message saying why) when the
+	// device may not rotate.
+	BeginRotation(ctx context.Context, mailbox, id, version, base string, manual bool, now time.Time) (Device, error)
+
+	// SetPending stores the pending version's keyed hash. Conflict if
+	// version is not the pending version; the answered device shows why.
+	SetPending(ctx context.Context, mailbox, id, version string, hash verifier.Hash) (Device, error)
+
+	// Promote makes the pending version current and the current one
+	// previous, valid until fixedUntil or, when that is zero, until now plus
+	// the device's rotation grace; it clears the pending version. Only if
+	// version is pending and its hash is set. It answers the device as it
+	// was before the write, or, on Conflict, as it is.
+	Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (Device, error)
+
+	// ClosePrevious ends the previous version's validity at until if it is
+	// still version.
+	ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) error
+}
+
+// VerifyStore is the part of the Store the verify path needs.
+type VerifyStore interface {
+	// Candidates reads, in one round trip, every device of a mailbox and its
+	// verify failure counter.
+	Candidates(ctx context.Context, mailbox string) (Candidates, error)
+
+	// RecordFailure counts a failed verification in the window that starts
+	// at windowStart and returns the count.
+	RecordFailure(ctx context.Context, mailbox string, windowStart time.Time, expires time.Time) (int, error)
+
+	// TouchLastUsed records a use if the stored last use is older than
+	// notAfter (so concurrent logins write once).
+	TouchLastUsed(ctx context.Context, mailbox, id string, at time.Time, protocol Scope, ip string, notAfter time.Time) error
+}
+
+// LookupQuery names what Lookup reads.
+type LookupQuery struct {
+	Mailbox     string
+	DeviceID    string        // optional
+	Idempotency verifier.Hash // optional
+}
+
+// LookupResult is what Lookup found.
+type LookupResult struct {
+	Mailbox     *Mailbox
+	Device      *Device
+	Idempotency *IdempotencyRecord
+}
+
+// IdempotencyRecord remembers which device a create with an
+// Idempotency-Key made, and a fingerprint of the request.
+type IdempotencyRecord struct {
+	Key         verifier.Hash
+	Mailbox     string
+	DeviceID    string
+	Fingerprint verifier.Hash
+	Expires     time.Time
+}
+
+// Candidates is the verify path's view of a mailbox.
+type Candidates struct {
+	Devices     []Device
+	Failures    int
+	WindowStart time.Time
+}
+
+// Secrets keeps device passwords in Secrets Manager. NotFound when the
+// secret does not exist; Conflict as each method says.
+type Secrets interface {
+	// Create makes a device's secret with its first version, token. Conflict
+	// if a secret of that name exists already.
+	Create(ctx context.Context, in SecretInput) (SecretRef, error)
+
+	// Read returns a version's value and stages; version "" reads AWSCURRENT.
+	// NotFound if that version has no value.
+	Read(ctx context.Context, secretID, version string) (SecretVersion, error)
+
+	// Describe returns the secret's versions and their stages.
+	Describe(ctx context.Context, secretID string) (SecretState, error)
+
+	// PutPending stores value as version token with stage AWSPENDING.
+	// Conflict if that version exists already with another value.
+	PutPending(ctx context.Context, secretID, token string, value SecretValue) error
+
+	// MoveCurrent moves AWSCURRENT from version from to version to.
+	// Conflict if from is not the current version.
+	MoveCurrent(ctx context.Context, secretID, to, from string) error
+
+	// RemovePending removes AWSPENDING from version.
+	RemovePending(ctx context.Context, secretID, version string) error
+
+	// ScheduleDeletion deletes the secret after a recovery window of days.
+	// Deleting a secret already scheduled for deletion succeeds.
+	ScheduleDeletion(ctx context.Context, secretID string, days int) error
+
+	// ForceDelete deletes the secret at once; a missing secret succeeds.
+	ForceDelete(ctx context.Context, secretID string) error
+}
+
+// SecretInput is a new device secret.
+type SecretInput struct {
+	Name  string
+	Token string // the first version's id (ClientRequestToken)
+	Value SecretValue
+	Tags  map[string]string
+}
+
+// SecretRef identifies a secret version.
+type SecretRef struct {
+	ARN     string
+	Version string
+}
+
+// SecretVersion is one version of a secret, with its value.
+type SecretVersion struct {
+	ARN     string
+	Name    string
+	Version string
+	Stages  []string
+	Value   SecretValue
+}
+
+// HasStage reports whether the version carries stage.
+func (v SecretVersion) HasStage(stage string) bool { return hasStage(v.Stages, stage) }
+
+// SecretState is a secret's metadata.
+type SecretState struct {
+	ARN      string
+	Name     string
+	Versions map[string][]string // version id to stages
+	Deleted  bool                // scheduled for deletion
+	Tags     map[string]string
+}
+
+// Current returns the AWSCURRENT version id.
+func (s SecretState) Current() string { return s.withStage(StageCurrent) }
+
+// Pending returns the AWSPENDING version id, or "".
+func (s SecretState) Pending() string { return s.withStage(StagePending) }
+
+func (s SecretState) withStage(stage string) string {
+	for v, st := range s.Versions {
+		if hasStage(st, stage) {
+			return v
+		}
+	}
+	return ""
+}
+
+// The staging labels.
+const (
+	StageCurrent  = "AWSCURRENT"
+	StagePending  = "AWSPENDING"
+	StagePrevious = "AWSPREVIOUS"
+)
+
+func hasStage(stages []string, stage string) bool {
+	for _, s := range stages {
+		if s == stage {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,749 @@
+package device
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/apperr"
+	"github.com/devicepass/devicepass/shared/password"
+	"github.com/devicepass/devicepass/shared/verifier"
+)
+
+// Config holds the service's settings. Zero values take the defaults.
+type Config struct {
+	SecretPrefix       string        // default "devicepass"
+	MaxLiveDevices     int           // default 50
+	RecoveryWindowDays int           // default 7 (7-30)
+	RotationGrace      time.Duration // default 2h
+	IdempotencyTTL     time.Duration // default 24h
+	RotationLambdaARN  string        // when set, rotation policies become Secrets Manager schedules
+	Policy             Policy
+	Verify             VerifyConfig
+}
+
+func (c *Config) setDefaults() error {
+	if c.SecretPrefix == "" {
+		c.SecretPrefix = "devicepass"
+	}
+	if strings.ContainsAny(c.SecretPrefix, " @") || strings.HasSuffix(c.SecretPrefix, "/") {
+		return fmt.Errorf("secret prefix %q must not end in / or contain spaces or @", c.SecretPrefix)
+	}
+	if c.MaxLiveDevices == 0 {
+		c.MaxLiveDevices = 50
+	}
+	if c.MaxLiveDevices < 1 || c.MaxLiveDevices > 1000 {
+		return fmt.Errorf("max live devices %d outside 1-1000", c.MaxLiveDevices)
+	}
+	if c.RecoveryWindowDays == 0 {
+		c.RecoveryWindowDays = 7
+	}
+	if c.RecoveryWindowDays < 7 || c.RecoveryWindowDays > 30 {
+		return fmt.Errorf("recovery window %d days outside 7-30", c.RecoveryWindowDays)
+	}
+	if c.RotationGrace == 0 {
+		c.RotationGrace = 2 * time.Hour
+	}
+	if c.RotationGrace < MinGrace || c.RotationGrace > MaxGrace {
+		return fmt.Errorf("rotation grace %s outside %s-%s", c.RotationGrace, MinGrace, MaxGrace)
+	}
+	if c.IdempotencyTTL == 0 {
+		c.IdempotencyTTL = 24 * time.Hour
+	}
+	if c.Policy.AdminGroupPattern == "" {
+		c.Policy.AdminGroupPattern = "domain-admin:{domain}"
+	}
+	if !strings.Contains(c.Policy.AdminGroupPattern, "{domain}") {
+		return fmt.Errorf("admin group pattern %q lacks {domain}", c.Policy.AdminGroupPattern)
+	}
+	if c.Policy.StepUpMaxAge == 0 {
+		c.Policy.StepUpMaxAge = 5 * time.Minute
+	}
+	c.Verify.setDefaults()
+	return nil
+}
+
+// Service implements the device lifecycle (F1-F4), verification (F9) and,
+// through its Engine, regeneration and rotation (F3, F5).
+type Service struct {
+	cfg     Config
+	store   Store
+	secrets Secrets
+	keyed   *verifier.Keyed
+	gen     *password.Generator
+	now     func() time.Time
+	log     *slog.Logger
+	engine  *Engine
+}
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	Store     Store
+	Secrets   Secrets
+	Keyed     *verifier.Keyed
+	Generator *password.Generator
+	Clock     func() time.Time // default time.Now
+	Logger    *slog.Logger     // default slog.Default()
+	Scheduler Scheduler        // optional: rotation schedules in Secrets Manager
+}
+
+// NewService returns a Service, or an error if a dependency is missing or
+// the configuration is invalid.
+func NewService(cfg Config, d Deps) (*Service, error) {
+	if d.Store == nil || d.Secrets == nil || d.Keyed == nil || d.Generator == nil {
+		return nil, errors.New("device: NewService needs a store, secrets, a keyed hasher and a generator")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, fmt.Errorf("device: %w", err)
+	}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	s := &Service{cfg: cfg, store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator, now: d.Clock, log: d.Logger}
+	s.engine = &Engine{store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator, now: d.Clock, log: d.Logger, grace: cfg.RotationGrace, verify: s, scheduler: d.Scheduler, prefix: cfg.SecretPrefix}
+	return s, nil
+}
+
+// Engine returns the rotation engine the service uses.
+func (s *Service) Engine() *Engine { return s.engine }
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+func (s *Service) clock() time.Time { return s.now().UTC() }
+
+// RegisterMailbox creates a mailbox with its owner, or changes the owner.
+// Only administrators of the mailbox's domain may. It reports whether the
+// mailbox was created.
+func (s *Service) RegisterMailbox(ctx context.Context, c Caller, address, owner string) (Mailbox, bool, error) {
+	addr, err := NormalizeAddress("address", address)
+	if err != nil {
+		return Mailbox{}, false, err
+	}
+	if c.Subject == "" {
+		return Mailbox{}, false, apperr.New(apperr.Unauthenticated, "a bearer token is required")
+	}
+	if !s.cfg.Policy.IsAdmin(c, DomainOf(addr)) {
+		return Mailbox{}, false, apperr.New(apperr.Forbidden, "only an administrator of %s may register its mailboxes", DomainOf(addr))
+	}
+	owner, err = NormalizeSubject("owner", owner)
+	if err != nil {
+		return Mailbox{}, false, err
+	}
+	if owner == "" {
+		return Mailbox{}, false, apperr.Field("owner", "is required: the subject of the mailbox's owner")
+	}
+	m, created, err := s.store.SaveMailbox(ctx, addr, owner, c.Subject, s.clock())
+	if err != nil {
+		return Mailbox{}, false, fmt.Errorf("save mailbox: %w", err)
+	}
+	s.log.InfoContext(ctx, "mailbox saved", "mailbox", addr, "created", created, "request_id", c.RequestID)
+	return m, created, nil
+}
+
+// GetMailbox returns a mailbox its owner or a domain administrator asks for.
+func (s *Service) GetMailbox(ctx context.Context, c Caller, address string) (Mailbox, error) {
+	addr, err := NormalizeAddress("address", address)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr})
+	if err != nil {
+		return Mailbox{}, fmt.Errorf("lookup mailbox: %w", err)
+	}
+	if err := s.cfg.Policy.CanManage(c, addr, lr.Mailbox); err != nil {
+		return Mailbox{}, err
+	}
+	return *lr.Mailbox, nil
+}
+
+// CreateInput is a new device as the client describes it.
+type CreateInput struct {
+	Name      string
+	Note      string
+	User      string
+	Scopes    []string // nil: the default scopes
+	AllowIPs  []string
+	ExpiresAt string
+	ValidFor  string
+	Rotation  *RotationInput
+}
+
+// Created is a new device and its password, shown once.
+type Created struct {
+	Device   Device
+	Password string
+	Replayed bool // an Idempotency-Key replay of an earlier create
+}
+
+// newDevice validates in and returns the device it describes.
+func (s *Service) newDevice(addr string, in CreateInput, now time.Time) (Device, error) {
+	d := Device{Mailbox: addr, Status: StatusActive, CreatedAt: now, UpdatedAt: now, RotatedAt: now}
+	var err error
+	if d.Name, err = NormalizeName("name", in.Name); err != nil {
+		return d, err
+	}
+	if d.Note, err = NormalizeNote("note", in.Note); err != nil {
+		return d, err
+	}
+	if d.User, err = NormalizeSubject("user", in.User); err != nil {
+		return d, err
+	}
+	if d.Scopes, err = NormalizeScopes("scopes", in.Scopes); err != nil {
+		return d, err
+	}
+	if d.AllowIPs, err = NormalizeAllowIPs("allowIps", in.AllowIPs); err != nil {
+		return d, err
+	}
+	if d.ExpiresAt, err = NormalizeExpiry(now, in.ExpiresAt, in.ValidFor); err != nil {
+		return d, err
+	}
+	if d.Rotation, err = NormalizeRotation("rotation", in.Rotation, s.cfg.RotationGrace); err != nil {
+		return d, err
+	}
+	d.Grace = s.graceOf(d.Rotation)
+	return d, nil
+}
+
+// graceOf is the grace of a device's scheduled rotations.
+func (s *Service) graceOf(p *RotationPolicy) time.Duration {
+	if p != nil {
+		return p.Grace
+	}
+	return s.cfg.RotationGrace
+}
+
+// fingerprint is a keyed hash of the normalized request, so a replay with a
+// different body is told apart without storing the body.
+func (s *Service) fingerprint(d Device, validFor string) verifier.Hash {
+	exp := ""
+	if !d.ExpiresAt.IsZero() {
+		exp = d.ExpiresAt.Format(time.RFC3339)
+	}
+	if validFor != "" {
+		exp = "for:" + validFor // a retry computes a later instant
+	}
+	ips := make([]string, len(d.AllowIPs))
+	for i, p := range d.AllowIPs {
+		ips[i] = p.String()
+	}
+	scopes := make([]string, len(d.Scopes))
+	for i, sc := range d.Scopes {
+		scopes[i] = string(sc)
+	}
+	rot := ""
+	if r := d.Rotation; r != nil {
+		rot = fmt.Sprintf("%d|%s|%s|%s", r.EveryDays, r.Schedule, r.Window, r.Grace)
+	}
+	return s.keyed.Idempotency("fingerprint", d.Name, d.Note, d.User, strings.Join(scopes, ","), strings.Join(ips, ","), exp, rot)
+}
+
+// ValidIdempotencyKey checks an Idempotency-Key header value.
+func ValidIdempotencyKey(k string) error {
+	if len(k) < 8 || len(k) > 255 {
+		return apperr.Field("Idempotency-Key", "must be 8-255 characters (a UUID is a good choice)")
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return apperr.Field("Idempotency-Key", "must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// CreateDevice adds a device to a mailbox (F1) and returns it with its
+// password. With an idempotency key, a retry by the same caller yields the
+// same device.
+func (s *Service) CreateDevice(ctx context.Context, c Caller, address string, in CreateInput, idemKey string) (Created, error) {
+	now := s.clock()
+	addr, err := NormalizeAddress("address", address)
+	if err != nil {
+		return Created{}, err
+	}
+	d, err := s.newDevice(addr, in, now)
+	if err != nil {
+		return Created{}, err
+	}
+	d.CreatedBy = c.Subject
+	var idem *IdempotencyRecord
+	if idemKey != "" {
+		if err := ValidIdempotencyKey(idemKey); err != nil {
+			return Created{}, err
+		}
+		key := s.keyed.Idempotency("key", c.Subject, addr, idemKey)
+		idem = &IdempotencyRecord{Key: key, Mailbox: addr, Fingerprint: s.fingerprint(d, in.ValidFor), Expires: now.Add(s.cfg.IdempotencyTTL)}
+	}
+	if c.Subject == "" {
+		return Created{}, apperr.New(apperr.Unauthenticated, "a bearer token is required")
+	}
+	q := LookupQuery{Mailbox: addr}
+	if idem != nil {
+		q.Idempotency = idem.Key
+	}
+	lr, err := s.store.Lookup(ctx, q)
+	if err != nil {
+		return Created{}, fmt.Errorf("lookup mailbox: %w", err)
+	}
+	if err := s.cfg.Policy.CanManage(c, addr, lr.Mailbox); err != nil {
+		return Created{}, err
+	}
+	if err := s.cfg.Policy.RequireFresh(c, now); err != nil {
+		return Created{}, err
+	}
+	if rec := lr.Idempotency; rec != nil {
+		if !verifier.Equal(rec.Fingerprint, idem.Fingerprint) {
+			return Created{}, apperr.New(apperr.Conflict, "this Idempotency-Key was used with a different request; use a new key for a new device")
+		}
+		return s.replay(ctx, addr, rec.DeviceID)
+	}
+	if lr.Mailbox.Live >= s.cfg.MaxLiveDevices {
+		return Created{}, errLimit(s.cfg.MaxLiveDevices)
+	}
+
+	// With a key, the device id and the first version id derive from it, so
+	// a retry after a crash meets the secret the first attempt made.
+	var token string
+	if idem != nil {
+		d.ID = encodeID(s.keyed.Derive(16, "device-id", string(idem.Key)))
+		token = formatUUID(s.keyed.Derive(16, "version", d.ID))
+		idem.DeviceID = d.ID
+	} else {
+		d.ID = encodeID(randomBytes(16))
+		token = formatUUID(randomBytes(16))
+	}
+	pw, err := s.gen.Generate()
+	if err != nil {
+		return Created{}, fmt.Errorf("generate password: %w", err)
+	}
+	name := SecretName(s.cfg.SecretPrefix, addr, d.ID)
+	ref, err := s.secrets.Create(ctx, SecretInput{
+		Name:  name,
+		Token: token,
+		Value: SecretValue{Username: addr, Password: pw, Device: d.ID},
+		Tags:  SecretTags(addr, d.ID),
+	})
+	if apperr.Is(err, apperr.Conflict) && idem != nil {
+		// An earlier attempt with this key made the secret and stopped:
+		// adopt it, with the password it holds.
+		sv, rerr := s.secrets.Read(ctx, name, "")
+		if rerr != nil {
+			return Created{}, fmt.Errorf("read secret of earlier attempt: %w", rerr)
+		}
+		if sv.Value.Device != d.ID || sv.Value.Username != addr {
+			return Created{}, apperr.Wrap(err, apperr.Internal, "secret %s belongs to another device", name)
+		}
+		pw, ref, err = sv.Value.Password, SecretRef{ARN: sv.ARN, Version: sv.Version}, nil
+	}
+	if err != nil {
+		return Created{}, fmt.Errorf("create secret: %w", err)
+	}
+	d.SecretARN = ref.ARN
+	d.Current = &Verifier{Version: ref.Version, Hash: s.keyed.Password(pw)}
+	d.Version = 1
+
+	err = s.store.CreateDevice(ctx, d, lr.Mailbox.Owner, s.cfg.MaxLiveDevices, idem)
+	switch {
+	case err == nil:
+	case apperr.Is(err, apperr.Conflict) && idem != nil:
+		// A concurrent retry with the same key won the race; both made the
+		// same secret, so answer as it did.
+		return s.replay(ctx, addr, d.ID)
+	case apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound), apperr.Is(err, apperr.Conflict):
+		s.undoSecret(ctx, name, d)
+		if apperr.Is(err, apperr.NotFound) {
+			return Created{}, errNoAccess()
+		}
+		return Created{}, err
+	default:
+		// The outcome is unknown (a timeout may hide a commit): read back
+		// before undoing anything.
+		if _, gerr := s.store.GetDevice(ctx, addr, d.ID); gerr == nil {
+			break
+		} else if apperr.Is(gerr, apperr.NotFound) {
+			s.undoSecret(ctx, name, d)
+		}
+		return Created{}, fmt.Errorf("store device: %w", err)
+	}
+	s.log.InfoContext(ctx, "device created", "mailbox", addr, "device", d.ID, "request_id", c.RequestID)
+	if d.Rotation != nil {
+		s.applySchedule(ctx, d)
+	}
+	return Created{Device: d, Password: pw}, nil
+}
+
+func errLimit(n int) error {
+	return apperr.New(apperr.LimitReached, "this mailbox has %d devices, the most allowed; revoke one first", n)
+}
+
+// undoSecret deletes the secret of a device that could not be stored. If
+// that fails too, the reconciler deletes it later.
+func (s *Service) undoSecret(ctx context.Context, name string, d Device) {
+	if err := s.secrets.ForceDelete(ctx, name); err != nil {
+		s.log.ErrorContext(ctx, "could not delete secret of unstored device; the reconciler will", "mailbox", d.Mailbox, "device", d.ID, "error", err)
+	}
+}
+
+// replay answers an Idempotency-Key retry with the device it made and,
+// while the password is still the one made then, that password.
+func (s *Service) replay(ctx context.Context, addr, id string) (Created, error) {
+	d, err := s.store.GetDevice(ctx, addr, id)
+	if err != nil {
+		return Created{}, fmt.Errorf("read device of earlier request: %w", err)
+	}
+	sv, err := s.secrets.Read(ctx, d.SecretARN, "")
+	if err != nil {
+		return Created{}, fmt.Errorf("read secret of earlier request: %w", err)
+	}
+	if d.Current == nil || sv.Version != d.Current.Version || !verifier.Equal(s.keyed.Password(sv.Value.Password), d.Current.Hash) || d.RotatedAt.After(d.CreatedAt) {
+		return Created{}, apperr.New(apperr.Conflict, "this request was completed earlier and the device's password has changed since; regenerate it to get a new one")
+	}
+	return Created{Device: d, Password: sv.Value.Password, Replayed: true}, nil
+}
+
+// SecretTags are the tags of a device's secret.
+func SecretTags(mailbox, id string) map[string]string {
+	return map[string]string{"mailbox": mailbox, "device-id": id, "managed-by": "devicepass"}
+}
+
+// Page is one page of devices.
+type Page struct {
+	Devices []Device
+	Next    string
+}
+
+// Listing limits.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 100
+)
+
+// ListDevices returns a page of a mailbox's devices (F2).
+func (s *Service) ListDevices(ctx context.Context, c Caller, address, cursor string, limit int) (Page, error) {
+	addr, err := NormalizeAddress("address", address)
+	if err != nil {
+		return Page{}, err
+	}
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	if limit < 1 || limit > MaxPageSize {
+		return Page{}, apperr.Field("limit", "must be between 1 and %d", MaxPageSize)
+	}
+	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr})
+	if err != nil {
+		return Page{}, fmt.Errorf("lookup mailbox: %w", err)
+	}
+	if err := s.cfg.Policy.CanManage(c, addr, lr.Mailbox); err != nil {
+		return Page{}, err
+	}
+	ds, next, err := s.store.ListDevices(ctx, addr, cursor, limit)
+	if err != nil {
+		return Page{}, fmt.Errorf("list devices: %w", err)
+	}
+	return Page{Devices: ds, Next: next}, nil
+}
+
+// lookupDevice authorizes c on the mailbox and returns the device.
+func (s *Service) lookupDevice(ctx context.Context, c Caller, address, id string) (Device, error) {
+	addr, err := NormalizeAddress("address", address)
+	if err != nil {
+		return Device{}, err
+	}
+	if !validID(id) {
+		// Still authorize first, so the answer does not depend on the id.
+		lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr})
+		if err != nil {
+			return Device{}, fmt.Errorf("lookup mailbox: %w", err)
+		}
+		if err := s.cfg.Policy.CanManage(c, addr, lr.Mailbox); err != nil {
+			return Device{}, err
+		}
+		return Device{}, apperr.New(apperr.NotFound, "no device %q in this mailbox", truncate(id, 40))
+	}
+	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr, DeviceID: id})
+	if err != nil {
+		return Device{}, fmt.Errorf("lookup device: %w", err)
+	}
+	if err := s.cfg.Policy.CanManage(c, addr, lr.Mailbox); err != nil {
+		return Device{}, err
+	}
+	if lr.Device == nil {
+		return Device{}, apperr.New(apperr.NotFound, "no device %s in this mailbox", id)
+	}
+	return *lr.Device, nil
+}
+
+// GetDevice returns one device (F2).
+func (s *Service) GetDevice(ctx context.Context, c Caller, address, id string) (Device, error) {
+	return s.lookupDevice(ctx, c, address, id)
+}
+
+// Patch changes a device's metadata; nil fields stay as they are.
+type Patch struct {
+	Name           *string
+	Note           *string
+	Status         *string // "active" or "disabled"
+	Scopes         *[]string
+	AllowIPs       *[]string
+	Rotation       *RotationInput
+	RemoveRotation bool
+}
+
+// UpdateDevice renames, annotates, disables or enables a device, or changes
+// its scopes, allow-list or rotation policy.
+func (s *Service) UpdateDevice(ctx context.Context, c Caller, address, id string, p Patch) (Device, error) {
+	if p.Rotation != nil && p.RemoveRotation {
+		return Device{}, apperr.Field("rotation", "cannot both set and remove the rotation policy")
+	}
+	d, err := s.lookupDevice(ctx, c, address, id)
+	if err != nil {
+		return Device{}, err
+	}
+	now := s.clock()
+	if !d.Status.Live() || d.Expired(now) {
+		return Device{}, apperr.New(apperr.Conflict, "device %s is %s and can no longer change", d.ID, d.EffectiveStatus(now))
+	}
+	before := d
+	if p.Name != nil {
+		if d.Name, err = NormalizeName("name", *p.Name); err != nil {
+			return Device{}, err
+		}
+	}
+	if p.Note != nil {
+		if d.Note, err = NormalizeNote("note", *p.Note); err != nil {
+			return Device{}, err
+		}
+	}
+	if p.Status != nil {
+		switch Status(*p.Status) {
+		case StatusActive, StatusDisabled:
+			d.Status = Status(*p.Status)
+		default:
+			return Device{}, apperr.Field("status", "must be active or disabled (revoke with DELETE)")
+		}
+	}
+	if p.Scopes != nil {
+		if *p.Scopes == nil {
+			return Device{}, apperr.Field("scopes", "must be an array of scopes")
+		}
+		if d.Scopes, err = NormalizeScopes("scopes", *p.Scopes); err != nil {
+			return Device{}, err
+		}
+	}
+	if p.AllowIPs != nil {
+		if d.AllowIPs, err = NormalizeAllowIPs("allowIps", *p.AllowIPs); err != nil {
+			return Device{}, err
+		}
+	}
+	if p.Rotation != nil {
+		if d.Rotation, err = NormalizeRotation("rotation", p.Rotation, s.cfg.RotationGrace); err != nil {
+			return Device{}, err
+		}
+	}
+	if p.RemoveRotation {
+		d.Rotation = nil
+	}
+	d.Grace = s.graceOf(d.Rotation)
+	d.UpdatedAt = now
+	d, err = s.store.UpdateDevice(ctx, d)
+	if err != nil {
+		return Device{}, fmt.Errorf("update device: %w", err)
+	}
+	s.log.InfoContext(ctx, "device updated", "mailbox", d.Mailbox, "device", d.ID, "status", d.Status, "request_id", c.RequestID)
+	if !samePolicy(before.Rotation, d.Rotation) || before.Status != d.Status {
+		s.applySchedule(ctx, d)
+	}
+	return d, nil
+}
+
+func samePolicy(a, b *RotationPolicy) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// applySchedule mirrors a device's rotation policy into Secrets Manager's
+// rotation schedule, when a scheduler is configured. A failure is logged:
+// the policy in the table stays the source of truth and the reconciler
+// applies it again.
+func (s *Service) applySchedule(ctx context.Context, d Device) {
+	if s.engine.scheduler == nil {
+		return
+	}
+	p := d.Rotation
+	if d.Status != StatusActive {
+		p = nil
+	}
+	if err := s.engine.scheduler.SetSchedule(ctx, d.SecretARN, p); err != nil {
+		s.log.ErrorContext(ctx, "could not apply rotation schedule; the reconciler will retry", "mailbox", d.Mailbox, "device", d.ID, "error", err)
+	}
+}
+
+// Regenerate gives a device a new password at once (F3) and returns it.
+// The old password stops working after grace (default 0: at once).
+func (s *Service) Regenerate(ctx context.Context, c Caller, address, id string, grace time.Duration) (Created, error) {
+	d, err := s.lookupDevice(ctx, c, address, id)
+	if err != nil {
+		return Created{}, err
+	}
+	now := s.clock()
+	if err := s.cfg.Policy.RequireFresh(c, now); err != nil {
+		return Created{}, err
+	}
+	if !d.Status.Live() || d.Expired(now) {
+		return Created{}, apperr.New(apperr.Conflict, "device %s is %s; its password cannot be regenerated", d.ID, d.EffectiveStatus(now))
+	}
+	pw, d, err := s.engine.Regenerate(ctx, d, grace)
+	if err != nil {
+		return Created{}, err
+	}
+	s.log.InfoContext(ctx, "password regenerated", "mailbox", d.Mailbox, "device", d.ID, "request_id", c.RequestID)
+	return Created{Device: d, Password: pw}, nil
+}
+
+// Revoke ends a device (F4): its password stops at once, its secret is
+// scheduled for deletion, and its metadata stays as revoked. Revoking a
+// revoked device again finishes any step a failure left undone.
+func (s *Service) Revoke(ctx context.Context, c Caller, address, id string) (Device, error) {
+	d, err := s.lookupDevice(ctx, c, address, id)
+	if err != nil {
+		return Device{}, err
+	}
+	d, err = s.end(ctx, d, StatusRevoked, c.Subject)
+	if err != nil {
+		return Device{}, err
+	}
+	s.log.InfoContext(ctx, "device revoked", "mailbox", d.Mailbox, "device", d.ID, "request_id", c.RequestID)
+	return d, nil
+}
+
+// end revokes or expires d: the item first, so the password stops at once,
+// then the secret's deletion.
+func (s *Service) end(ctx context.Context, d Device, status Status, by string) (Device, error) {
+	if d.Status.Live() {
+		ended, err := s.store.EndDevice(ctx, d, status, by, s.clock())
+		switch {
+		case err == nil:
+			d = ended
+		case apperr.Is(err, apperr.Conflict):
+			// Ended meanwhile by someone else: finish the secret's part.
+			if d, err = s.store.GetDevice(ctx, d.Mailbox, d.ID); err != nil {
+				return Device{}, fmt.Errorf("read device: %w", err)
+			}
+		default:
+			return Device{}, fmt.Errorf("end device: %w", err)
+		}
+	}
+	if err := s.secrets.ScheduleDeletion(ctx, d.SecretARN, s.cfg.RecoveryWindowDays); err != nil && !apperr.Is(err, apperr.NotFound) {
+		return Device{}, fmt.Errorf("schedule secret deletion: %w", err)
+	}
+	return d, nil
+}
+
+// RevokeAll revokes every live device of a mailbox (the "compromised
+// mailbox" case) and returns how many it revoked.
+func (s *Service) RevokeAll(ctx context.Context, c Caller, address string) (int, error) {
+	addr, err := NormalizeAddress("address", address)
+	if err != nil {
+		return 0, err
+	}
+	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr})
+	if err != nil {
+		return 0, fmt.Errorf("lookup mailbox: %w", err)
+	}
+	if err := s.cfg.Policy.CanManage(c, addr, lr.Mailbox); err != nil {
+		return 0, err
+	}
+	if err := s.cfg.Policy.RequireFresh(c, s.clock()); err != nil {
+		return 0, err
+	}
+	var all []Device
+	for cursor := ""; ; {
+		ds, next, err := s.store.ListDevices(ctx, addr, cursor, MaxPageSize)
+		if err != nil {
+			return 0, fmt.Errorf("list devices: %w", err)
+		}
+		all = append(all, ds...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		revoked  int
+		firstErr error
+		sem      = make(chan struct{}, 8)
+	)
+	for _, d := range all {
+		if d.Status == StatusExpired || d.Status == StatusRevoked && d.SecretARN == "" {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(d Device) {
+			defer func() { <-sem; wg.Done() }()
+			wasLive := d.Status.Live()
+			_, err := s.end(ctx, d, StatusRevoked, c.Subject)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if err == nil && wasLive {
+				revoked++
+			}
+		}(d)
+	}
+	wg.Wait()
+	s.log.InfoContext(ctx, "all devices revoked", "mailbox", addr, "revoked", revoked, "request_id", c.RequestID)
+	if firstErr != nil {
+		return revoked, fmt.Errorf("revoke all (%d revoked; retry to finish): %w", revoked, firstErr)
+	}
+	return revoked, nil
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func encodeID(b []byte) string { return idEncoding.EncodeToString(b) }
+
+// validID reports whether id has the shape of a device id.
+func validID(id string) bool {
+	if len(id) != 26 {
+		return false
+	}
+	_, err := idEncoding.DecodeString(id)
+	return err == nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // rand.Read never fails on supported platforms
+	}
+	return b
+}
+
+// formatUUID formats 16 bytes as a version-4 UUID, the shape Secrets
+// Manager uses for version ids.
+func formatUUID(b []byte) string {
+	u := make([]byte, 16)
+	copy(u, b)
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// NewToken returns a fresh rotation token.
+func NewToken() string { return formatUUID(randomBytes(16)) }

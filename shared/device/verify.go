@@ -1,0 +1,168 @@
+package device
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/apperr"
+	"github.com/devicepass/devicepass/shared/verifier"
+)
+
+// VerifyConfig tunes verification.
+type VerifyConfig struct {
+	MaxFailures   int           // failed attempts per mailbox and window before 429; default 20
+	Window        time.Duration // the rate-limit window; default 10m
+	LastUsedEvery time.Duration // last-use writes at most this often per device; default 5m
+}
+
+func (c *VerifyConfig) setDefaults() {
+	if c.MaxFailures == 0 {
+		c.MaxFailures = 20
+	}
+	if c.Window == 0 {
+		c.Window = 10 * time.Minute
+	}
+	if c.LastUsedEvery == 0 {
+		c.LastUsedEvery = 5 * time.Minute
+	}
+}
+
+// VerifyRequest is a mail server's question: is this password valid for
+// this mailbox, protocol and client?
+type VerifyRequest struct {
+	Mailbox  string
+	Password string
+	Protocol string
+	ClientIP string // optional; a device with an allow-list needs it
+}
+
+// MaxPasswordLen bounds what verification hashes.
+const MaxPasswordLen = 1024
+
+// Verify answers a mail server (F9). It returns false for every reason to
+// refuse, without saying which; RateLimited once the mailbox has had too
+// many failures in the current window. Every device of the mailbox is
+// compared in constant time, and an unknown mailbox costs the same read and
+// write as a wrong password.
+func (s *Service) Verify(ctx context.Context, req VerifyRequest) (bool, error) {
+	addr, err := NormalizeAddress("mailbox", req.Mailbox)
+	if err != nil {
+		return false, err
+	}
+	scope, err := ParseScope("protocol", req.Protocol)
+	if err != nil {
+		return false, err
+	}
+	var ip netip.Addr
+	if req.ClientIP != "" {
+		if ip, err = netip.ParseAddr(req.ClientIP); err != nil || ip.Zone() != "" {
+			return false, apperr.Field("clientIp", "is not an IP address")
+		}
+	}
+	if req.Password == "" {
+		return false, apperr.Field("password", "is required")
+	}
+	if len(req.Password) > MaxPasswordLen {
+		return false, apperr.Field("password", "is longer than %d bytes", MaxPasswordLen)
+	}
+	now := s.clock()
+	cfg := s.cfg.Verify
+	windowStart := now.Truncate(cfg.Window)
+
+	c, err := s.store.Candidates(ctx, addr)
+	if err != nil {
+		return false, fmt.Errorf("read candidates: %w", err)
+	}
+	if c.WindowStart.Equal(windowStart) && c.Failures >= cfg.MaxFailures {
+		return false, apperr.New(apperr.RateLimited, "too many failed attempts for this mailbox; retry after %s", windowStart.Add(cfg.Window).Format(time.RFC3339))
+	}
+	i := match(c.Devices, s.keyed.Password(req.Password), now, admit{scope: scope, ip: ip, checkIP: true})
+	if i < 0 {
+		if _, err := s.store.RecordFailure(ctx, addr, windowStart, windowStart.Add(cfg.Window+time.Minute)); err != nil {
+			s.log.WarnContext(ctx, "could not count failed verification", "mailbox", addr, "error", err)
+		}
+		return false, nil
+	}
+	d := c.Devices[i]
+	if d.LastUsedAt.IsZero() || now.Sub(d.LastUsedAt) >= cfg.LastUsedEvery {
+		if err := s.store.TouchLastUsed(ctx, addr, d.ID, now, scope, ipString(ip), now.Add(-cfg.LastUsedEvery)); err != nil && !apperr.Is(err, apperr.Conflict) {
+			s.log.WarnContext(ctx, "could not record last use", "mailbox", addr, "device", d.ID, "error", err)
+		}
+	}
+	return true, nil
+}
+
+func ipString(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	return ip.Unmap().String()
+}
+
+// admit says which candidates a match may accept.
+type admit struct {
+	scope   Scope
+	ip      netip.Addr
+	checkIP bool
+	// pending admits one device's pending version (testSecret) instead of
+	// the usual current and in-grace previous ones.
+	pendingDevice  string
+	pendingVersion string
+}
+
+// match returns the index of the device whose admitted verifier equals h,
+// or -1. It compares h with every candidate verifier of every device, and
+// decides eligibility without branching on the comparison, so its time does
+// not depend on which device or verifier matched, or whether one did.
+func match(ds []Device, h verifier.Hash, now time.Time, a admit) int {
+	found := -1
+	hb := []byte(h)
+	for i := range ds {
+		d := &ds[i]
+		var hit int
+		if a.pendingDevice != "" {
+			if d.ID == a.pendingDevice && d.Pending != nil && d.Pending.Version == a.pendingVersion {
+				hit = subtle.ConstantTimeCompare(hb, []byte(d.Pending.Hash))
+			}
+		} else {
+			eligible := d.Status == StatusActive && !d.Expired(now) && d.HasScope(a.scope) && (!a.checkIP || ipAllowed(*d, a.ip))
+			cur, prev := 0, 0
+			if d.Current != nil {
+				cur = subtle.ConstantTimeCompare(hb, []byte(d.Current.Hash))
+			}
+			if d.Previous != nil {
+				prev = subtle.ConstantTimeCompare(hb, []byte(d.Previous.Hash))
+				if !now.Before(d.PreviousUntil) {
+					prev = 0
+				}
+			}
+			if eligible {
+				hit = cur | prev
+			}
+		}
+		if hit == 1 && found < 0 {
+			found = i
+		}
+	}
+	return found
+}
+
+func ipAllowed(d Device, ip netip.Addr) bool {
+	if len(d.AllowIPs) == 0 {
+		return true
+	}
+	return ip.IsValid() && d.AllowsIP(ip)
+}
+
+// verifyPending reports whether password is the pending version of a
+// device, through the verify path's read and matcher (testSecret).
+func (s *Service) verifyPending(ctx context.Context, mailbox, id, version, password string) (bool, error) {
+	c, err := s.store.Candidates(ctx, mailbox)
+	if err != nil {
+		return false, fmt.Errorf("read candidates: %w", err)
+	}
+	return match(c.Devices, s.keyed.Password(password), s.clock(), admit{pendingDevice: id, pendingVersion: version}) >= 0, nil
+}

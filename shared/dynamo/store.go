@@ -1,0 +1,702 @@
+// Package dynamo implements device.Store on Amazon DynamoDB, in one table
+// whose design docs/architecture.md describes. Every write that depends on
+// an item's state is conditional, and the cap on live devices is enforced
+// in the same transaction that puts a device.
+package dynamo
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/devicepass/devicepass/shared/apperr"
+	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/verifier"
+)
+
+// API is the part of the DynamoDB client the store calls.
+type API interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Store is device.Store on one DynamoDB table.
+type Store struct {
+	api   API
+	table string
+}
+
+var _ device.Store = (*Store)(nil)
+
+// New returns a Store on table.
+func New(api API, table string) (*Store, error) {
+	if api == nil || table == "" {
+		return nil, errors.New("dynamo: New needs a client and a table name")
+	}
+	return &Store{api: api, table: table}, nil
+}
+
+// Key prefixes and sort keys of the table design.
+const (
+	mailboxPrefix = "MBX#"
+	devicePrefix  = "DEV#"
+	mailboxSK     = "#MAILBOX"
+	failsSK       = "#FAILS"
+	idemPrefix    = "IDEM#"
+	idemSK        = "#IDEM"
+)
+
+func mailboxPK(address string) string { return mailboxPrefix + address }
+
+func key(pk, sk string) item { return item{"PK": str(pk), "SK": str(sk)} }
+
+func mailboxKey(address string) item { return key(mailboxPK(address), mailboxSK) }
+
+func deviceKey(address, id string) item { return key(mailboxPK(address), devicePrefix+id) }
+
+func idemKey(h verifier.Hash) item { return key(idemPrefix+string(h), idemSK) }
+
+// SaveMailbox implements device.Store.
+func (s *Store) SaveMailbox(ctx context.Context, address, owner, by string, now time.Time) (device.Mailbox, bool, error) {
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table,
+		Key:       mailboxKey(address),
+		UpdateExpression: aws.String("SET #owner = :owner, address = :addr, updatedAt = :now, kind = :kind, " +
+			"createdAt = if_not_exists(createdAt, :now), createdBy = if_not_exists(createdBy, :by), " +
+			"live = if_not_exists(live, :zero), ver = if_not_exists(ver, :zero) + :one"),
+		ExpressionAttributeNames: map[string]string{"#owner": "owner"},
+		ExpressionAttributeValues: item{
+			":owner": str(owner), ":addr": str(address), ":now": str(timeStr(now)), ":by": str(by),
+			":zero": num(0), ":one": num(1), ":kind": str("mailbox"),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return device.Mailbox{}, false, translate(err, "save mailbox")
+	}
+	m := decodeMailbox(out.Attributes)
+	return m, m.Version == 1, nil
+}
+
+func decodeMailbox(it item) device.Mailbox {
+	return device.Mailbox{
+		Address:   getS(it, "address"),
+		Owner:     getS(it, "owner"),
+		CreatedAt: getT(it, "createdAt"),
+		CreatedBy: getS(it, "createdBy"),
+		UpdatedAt: getT(it, "updatedAt"),
+		Live:      int(getN(it, "live")),
+		Version:   getN(it, "ver"),
+	}
+}
+
+// Lookup implements device.Store with one BatchGetItem.
+func (s *Store) Lookup(ctx context.Context, q device.LookupQuery) (device.LookupResult, error) {
+	keys := []item{mailboxKey(q.Mailbox)}
+	if q.DeviceID != "" {
+		keys = append(keys, deviceKey(q.Mailbox, q.DeviceID))
+	}
+	if q.Idempotency != "" {
+		keys = append(keys, idemKey(q.Idempotency))
+	}
+	var res device.LookupResult
+	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+	for attempt := 0; len(req) > 0; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, backoff(attempt)); err != nil {
+				return res, translate(err, "lookup")
+			}
+		}
+		if attempt > 8 {
+			return res, apperr.New(apperr.Unavailable, "lookup: DynamoDB left keys unprocessed; retry")
+		}
+		out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		if err != nil {
+			return res, translate(err, "lookup")
+		}
+		for _, it := range out.Responses[s.table] {
+			sk := getS(it, "SK")
+			switch {
+			case sk == mailboxSK:
+				m := decodeMailbox(it)
+				res.Mailbox = &m
+			case strings.HasPrefix(sk, devicePrefix):
+				d := decodeDevice(it)
+				res.Device = &d
+			case sk == idemSK:
+				r := decodeIdem(it)
+				res.Idempotency = &r
+			}
+		}
+		req = out.UnprocessedKeys
+	}
+	return res, nil
+}
+
+func decodeIdem(it item) device.IdempotencyRecord {
+	return device.IdempotencyRecord{
+		Key:         verifier.Hash(strings.TrimPrefix(getS(it, "PK"), idemPrefix)),
+		Mailbox:     getS(it, "mailbox"),
+		DeviceID:    getS(it, "deviceId"),
+		Fingerprint: verifier.Hash(getS(it, "fp")),
+		Expires:     time.Unix(getN(it, "ttl"), 0).UTC(),
+	}
+}
+
+// encodeDevice returns the item of a device.
+func encodeDevice(d device.Device) item {
+	it := deviceKey(d.Mailbox, d.ID)
+	it["kind"] = str("device")
+	it["mailbox"] = str(d.Mailbox)
+	it["id"] = str(d.ID)
+	it["name"] = str(d.Name)
+	if d.Note != "" {
+		it["note"] = str(d.Note)
+	}
+	if d.User != "" {
+		it["user"] = str(d.User)
+	}
+	it["scopes"] = strList(scopeStrings(d.Scopes))
+	it["allowIps"] = strList(prefixStrings(d.AllowIPs))
+	if !d.ExpiresAt.IsZero() {
+		it["expiresAt"] = str(timeStr(d.ExpiresAt))
+		it["expMs"] = num(ms(d.ExpiresAt))
+		it["ttl"] = num(d.ExpiresAt.Unix())
+	}
+	if r := d.Rotation; r != nil {
+		it["rot"] = encodeRotation(r)
+	}
+	it["graceMs"] = num(d.Grace.Milliseconds())
+	it["status"] = str(string(d.Status))
+	it["createdAt"] = str(timeStr(d.CreatedAt))
+	it["createdBy"] = str(d.CreatedBy)
+	it["updatedAt"] = str(timeStr(d.UpdatedAt))
+	it["rotatedAt"] = str(timeStr(d.RotatedAt))
+	it["secretArn"] = str(d.SecretARN)
+	if v := d.Current; v != nil {
+		it["curV"], it["curH"] = str(v.Version), str(string(v.Hash))
+	}
+	it["ver"] = num(d.Version)
+	return it
+}
+
+func encodeRotation(r *device.RotationPolicy) types.AttributeValue {
+	m := item{"graceMs": num(r.Grace.Milliseconds())}
+	if r.EveryDays != 0 {
+		m["everyDays"] = num(int64(r.EveryDays))
+	}
+	if r.Schedule != "" {
+		m["schedule"] = str(r.Schedule)
+	}
+	if r.Window != "" {
+		m["window"] = str(r.Window)
+	}
+	return &types.AttributeValueMemberM{Value: m}
+}
+
+func scopeStrings(sc []device.Scope) []string {
+	out := make([]string, len(sc))
+	for i, s := range sc {
+		out[i] = string(s)
+	}
+	return out
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// decodeDevice is the inverse of encodeDevice, plus the fields rotation
+// and verification maintain.
+func decodeDevice(it item) device.Device {
+	d := device.Device{
+		Mailbox:          getS(it, "mailbox"),
+		ID:               getS(it, "id"),
+		Name:             getS(it, "name"),
+		Note:             getS(it, "note"),
+		User:             getS(it, "user"),
+		Status:           device.Status(getS(it, "status")),
+		Grace:            time.Duration(getN(it, "graceMs")) * time.Millisecond,
+		CreatedAt:        getT(it, "createdAt"),
+		CreatedBy:        getS(it, "createdBy"),
+		UpdatedAt:        getT(it, "updatedAt"),
+		RotatedAt:        getT(it, "rotatedAt"),
+		ExpiresAt:        getT(it, "expiresAt"),
+		LastUsedAt:       getMs(it, "lastUsedMs"),
+		LastUsedProtocol: device.Scope(getS(it, "lastUsedProto")),
+		LastUsedIP:       getS(it, "lastUsedIp"),
+		SecretARN:        getS(it, "secretArn"),
+		PreviousUntil:    getMs(it, "prevUntil"),
+		PendingBase:      getS(it, "pendBase"),
+		Version:          getN(it, "ver"),
+	}
+	for _, s := range getL(it, "scopes") {
+		d.Scopes = append(d.Scopes, device.Scope(s))
+	}
+	for _, s := range getL(it, "allowIps") {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			d.AllowIPs = append(d.AllowIPs, p)
+		}
+	}
+	if m := getM(it, "rot"); m != nil {
+		d.Rotation = &device.RotationPolicy{
+			EveryDays: int(getN(m, "everyDays")),
+			Schedule:  getS(m, "schedule"),
+			Window:    getS(m, "window"),
+			Grace:     time.Duration(getN(m, "graceMs")) * time.Millisecond,
+		}
+	}
+	if v := getS(it, "curV"); v != "" {
+		d.Current = &device.Verifier{Version: v, Hash: verifier.Hash(getS(it, "curH"))}
+	}
+	if v := getS(it, "prevV"); v != "" {
+		d.Previous = &device.Verifier{Version: v, Hash: verifier.Hash(getS(it, "prevH"))}
+	}
+	if v := getS(it, "pendV"); v != "" {
+		d.Pending = &device.Verifier{Version: v, Hash: verifier.Hash(getS(it, "pendH"))}
+	}
+	return d
+}
+
+// CreateDevice implements device.Store with one TransactWriteItems.
+func (s *Store) CreateDevice(ctx context.Context, d device.Device, owner string, maxLive int, idem *device.IdempotencyRecord) error {
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName:           &s.table,
+			Item:                encodeDevice(d),
+			ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		}},
+		{Update: &types.Update{
+			TableName:                           &s.table,
+			Key:                                 mailboxKey(d.Mailbox),
+			UpdateExpression:                    aws.String("SET live = live + :one, ver = ver + :one"),
+			ConditionExpression:                 aws.String("attribute_exists(PK) AND #owner = :owner AND live < :max"),
+			ExpressionAttributeNames:            map[string]string{"#owner": "owner"},
+			ExpressionAttributeValues:           item{":one": num(1), ":owner": str(owner), ":max": num(int64(maxLive))},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+	}
+	if idem != nil {
+		it := idemKey(idem.Key)
+		it["kind"] = str("idempotency")
+		it["mailbox"] = str(idem.Mailbox)
+		it["deviceId"] = str(idem.DeviceID)
+		it["fp"] = str(string(idem.Fingerprint))
+		it["ttl"] = num(idem.Expires.Unix())
+		items = append(items, types.TransactWriteItem{Put: &types.Put{
+			TableName:           &s.table,
+			Item:                it,
+			ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		}})
+	}
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var tc *types.TransactionCanceledException
+	if errors.As(err, &tc) {
+		for i, r := range tc.CancellationReasons {
+			if aws.ToString(r.Code) != "ConditionalCheckFailed" {
+				continue
+			}
+			switch i {
+			case 1:
+				if r.Item == nil || getS(r.Item, "owner") != owner {
+					return apperr.Wrap(err, apperr.NotFound, "mailbox is gone or its owner changed")
+				}
+				return apperr.Wrap(err, apperr.LimitReached, "this mailbox has %d devices, the most allowed; revoke one first", maxLive)
+			default:
+				return apperr.Wrap(err, apperr.Conflict, "the device exists already")
+			}
+		}
+	}
+	return translate(err, "create device")
+}
+
+// GetDevice implements device.Store.
+func (s *Store) GetDevice(ctx context.Context, mailbox, id string) (device.Device, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &s.table,
+		Key:            deviceKey(mailbox, id),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return device.Device{}, translate(err, "get device")
+	}
+	if out.Item == nil {
+		return device.Device{}, apperr.New(apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
+	}
+	return decodeDevice(out.Item), nil
+}
+
+// ListDevices implements device.Store. The cursor is the last device id of
+// the previous page, so it cannot reach outside the mailbox.
+func (s *Store) ListDevices(ctx context.Context, mailbox, cursor string, limit int) ([]device.Device, string, error) {
+	var start item
+	if cursor != "" {
+		id, err := decodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		start = deviceKey(mailbox, id)
+	}
+	var out []device.Device
+	for {
+		res, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.table,
+			KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :dev)"),
+			ExpressionAttributeValues: item{":pk": str(mailboxPK(mailbox)), ":dev": str(devicePrefix)},
+			ExclusiveStartKey:         start,
+			Limit:                     aws.Int32(int32(limit + 1 - len(out))),
+			ConsistentRead:            aws.Bool(true),
+		})
+		if err != nil {
+			return nil, "", translate(err, "list devices")
+		}
+		for _, it := range res.Items {
+			out = append(out, decodeDevice(it))
+		}
+		if len(out) > limit {
+			return out[:limit], encodeCursor(out[limit-1].ID), nil
+		}
+		if res.LastEvaluatedKey == nil {
+			return out, "", nil
+		}
+		start = res.LastEvaluatedKey
+	}
+}
+
+func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte("d1:" + id)) }
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	id, ok := strings.CutPrefix(string(b), "d1:")
+	if err != nil || !ok || len(id) != 26 {
+		return "", apperr.Field("cursor", "is not a cursor this API returned")
+	}
+	return id, nil
+}
+
+// UpdateDevice implements device.Store.
+func (s *Store) UpdateDevice(ctx context.Context, d device.Device) (device.Device, error) {
+	set := []string{"#name = :name", "scopes = :scopes", "allowIps = :ips", "#status = :status", "updatedAt = :now", "graceMs = :grace", "ver = ver + :one"}
+	var remove []string
+	vals := item{
+		":name": str(d.Name), ":scopes": strList(scopeStrings(d.Scopes)), ":ips": strList(prefixStrings(d.AllowIPs)),
+		":status": str(string(d.Status)), ":now": str(timeStr(d.UpdatedAt)), ":grace": num(d.Grace.Milliseconds()),
+		":one": num(1), ":ver": num(d.Version), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)),
+	}
+	if d.Note != "" {
+		set, vals[":note"] = append(set, "note = :note"), str(d.Note)
+	} else {
+		remove = append(remove, "note")
+	}
+	if d.User != "" {
+		set, vals[":user"] = append(set, "#user = :user"), str(d.User)
+	} else {
+		remove = append(remove, "#user")
+	}
+	if d.Rotation != nil {
+		set, vals[":rot"] = append(set, "rot = :rot"), encodeRotation(d.Rotation)
+	} else {
+		remove = append(remove, "rot")
+	}
+	expr := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		expr += " REMOVE " + strings.Join(remove, ", ")
+	}
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       deviceKey(d.Mailbox, d.ID),
+		UpdateExpression:          &expr,
+		ConditionExpression:       aws.String("ver = :ver AND #status IN (:active, :disabled)"),
+		ExpressionAttributeNames:  map[string]string{"#name": "name", "#status": "status", "#user": "user"},
+		ExpressionAttributeValues: vals,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		if apperr.Is(translate(err, ""), apperr.Conflict) {
+			return device.Device{}, apperr.Wrap(err, apperr.Conflict, "device %s changed meanwhile; read it again and retry", d.ID)
+		}
+		return device.Device{}, translate(err, "update device")
+	}
+	return decodeDevice(out.Attributes), nil
+}
+
+// EndDevice implements device.Store with one TransactWriteItems.
+func (s *Store) EndDevice(ctx context.Context, d device.Device, status device.Status, by string, now time.Time) (device.Device, error) {
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &s.table,
+			Key:       deviceKey(d.Mailbox, d.ID),
+			UpdateExpression: aws.String("SET #status = :status, endedAt = :now, endedBy = :by, updatedAt = :now, ver = ver + :one " +
+				"REMOVE curV, curH, prevV, prevH, prevUntil, pendV, pendH, pendBase, pendAt, pendManual"),
+			ConditionExpression:       aws.String("#status IN (:active, :disabled)"),
+			ExpressionAttributeNames:  map[string]string{"#status": "status"},
+			ExpressionAttributeValues: item{":status": str(string(status)), ":now": str(timeStr(now)), ":by": str(by), ":one": num(1), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled))},
+		}},
+		{Update: &types.Update{
+			TableName:                 &s.table,
+			Key:                       mailboxKey(d.Mailbox),
+			UpdateExpression:          aws.String("SET live = live - :one, ver = ver + :one"),
+			ConditionExpression:       aws.String("attribute_exists(PK) AND live > :zero"),
+			ExpressionAttributeValues: item{":one": num(1), ":zero": num(0)},
+		}},
+	}})
+	var tc *types.TransactionCanceledException
+	if errors.As(err, &tc) {
+		for _, r := range tc.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return device.Device{}, apperr.Wrap(err, apperr.Conflict, "device %s is no longer live", d.ID)
+			}
+		}
+	}
+	if err != nil {
+		return device.Device{}, translate(err, "end device")
+	}
+	d.Status, d.UpdatedAt, d.Version = status, now, d.Version+1
+	d.Current, d.Previous, d.Pending, d.PreviousUntil, d.PendingBase = nil, nil, nil, time.Time{}, ""
+	return d, nil
+}
+
+// BeginRotation implements device.Store.
+func (s *Store) BeginRotation(ctx context.Context, mailbox, id, version, base string, manual bool, now time.Time) (device.Device, error) {
+	vals := item{":v": str(version), ":base": str(base), ":now": num(ms(now)),
+		":active": str(string(device.StatusActive))}
+	set := "SET pendV = :v, pendBase = :base, pendAt = :now"
+	remove := " REMOVE pendH"
+	cond := "(attribute_not_exists(expMs) OR expMs > :now) AND (attribute_not_exists(pendV) OR pendV <> :v)" +
+		" AND curV <> :v AND (attribute_not_exists(prevV) OR prevV <> :v)"
+	if manual {
+		set += ", pendManual = :true"
+		vals[":true"], vals[":disabled"] = &types.AttributeValueMemberBOOL{Value: true}, str(string(device.StatusDisabled))
+		cond = "#status IN (:active, :disabled) AND " + cond
+	} else {
+		remove += ", pendManual"
+		vals[":hold"] = num(ms(now.Add(-device.RegenerateHold)))
+		cond = "#status = :active AND " + cond + " AND (attribute_not_exists(pendManual) OR pendAt < :hold)"
+	}
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           &s.table,
+		Key:                                 deviceKey(mailbox, id),
+		UpdateExpression:                    aws.String(set + remove),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            map[string]string{"#status": "status"},
+		ExpressionAttributeValues:           vals,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return decodeDevice(out.Attributes), nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		return device.Device{}, translate(err, "begin rotation")
+	}
+	if ccf.Item == nil {
+		return device.Device{}, apperr.Wrap(err, apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
+	}
+	d := decodeDevice(ccf.Item)
+	switch {
+	case d.Pending != nil && d.Pending.Version == version:
+		return d, nil // an earlier run began this rotation
+	case d.Status == device.StatusDisabled && !manual:
+		return d, apperr.Wrap(err, apperr.Conflict, "the device is disabled")
+	case !d.Status.Live():
+		return d, apperr.Wrap(err, apperr.Conflict, "the device is %s", d.Status)
+	case d.Expired(now):
+		return d, apperr.Wrap(err, apperr.Conflict, "the device expired at %s", d.ExpiresAt.Format(time.RFC3339))
+	case !manual && getBool(ccf.Item, "pendManual"):
+		return d, apperr.Wrap(err, apperr.Conflict, "a manual regenerate is in progress")
+	}
+	return d, apperr.Wrap(err, apperr.Conflict, "version %s was used before on this device", version)
+}
+
+// SetPending implements device.Store.
+func (s *Store) SetPending(ctx context.Context, mailbox, id, version string, hash verifier.Hash) (device.Device, error) {
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           &s.table,
+		Key:                                 deviceKey(mailbox, id),
+		UpdateExpression:                    aws.String("SET pendH = :h"),
+		ConditionExpression:                 aws.String("pendV = :v"),
+		ExpressionAttributeValues:           item{":h": str(string(hash)), ":v": str(version)},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	return s.rotationResult(out, err, "set pending verifier", func(o *dynamodb.UpdateItemOutput) item { return o.Attributes })
+}
+
+// rotationResult decodes an UpdateItem's answer: the returned item on
+// success, the current item with Conflict when the condition failed.
+func (s *Store) rotationResult(out *dynamodb.UpdateItemOutput, err error, op string, attrs func(*dynamodb.UpdateItemOutput) item) (device.Device, error) {
+	if err == nil {
+		return decodeDevice(attrs(out)), nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		if ccf.Item == nil {
+			return device.Device{}, apperr.Wrap(err, apperr.NotFound, "%s: no such device", op)
+		}
+		return decodeDevice(ccf.Item), apperr.Wrap(err, apperr.Conflict, "%s: the version is not pending", op)
+	}
+	return device.Device{}, translate(err, op)
+}
+
+// Promote implements device.Store.
+func (s *Store) Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (device.Device, error) {
+	until := ":now + graceMs"
+	vals := item{":v": str(version), ":at": str(timeStr(now))}
+	if fixedUntil.IsZero() {
+		vals[":now"] = num(ms(now))
+	} else {
+		until = ":until"
+		vals[":until"] = num(ms(fixedUntil))
+	}
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table,
+		Key:       deviceKey(mailbox, id),
+		UpdateExpression: aws.String("SET prevV = curV, prevH = curH, prevUntil = " + until +
+			", curV = pendV, curH = pendH, rotatedAt = :at REMOVE pendV, pendH, pendBase, pendAt, pendManual"),
+		ConditionExpression:                 aws.String("pendV = :v AND attribute_exists(pendH) AND attribute_exists(curV)"),
+		ExpressionAttributeValues:           vals,
+		ReturnValues:                        types.ReturnValueAllOld,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	return s.rotationResult(out, err, "promote verifier", func(o *dynamodb.UpdateItemOutput) item { return o.Attributes })
+}
+
+// ClosePrevious implements device.Store.
+func (s *Store) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       deviceKey(mailbox, id),
+		UpdateExpression:          aws.String("SET prevUntil = :u"),
+		ConditionExpression:       aws.String("prevV = :v"),
+		ExpressionAttributeValues: item{":u": num(ms(until)), ":v": str(version)},
+	})
+	return translate(err, "close previous verifier")
+}
+
+// Candidates implements device.Store with one strongly consistent Query of
+// the mailbox's partition: its devices and its failure counter together.
+func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidates, error) {
+	var c device.Candidates
+	var start item
+	for {
+		out, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.table,
+			KeyConditionExpression:    aws.String("PK = :pk"),
+			ExpressionAttributeValues: item{":pk": str(mailboxPK(mailbox))},
+			ExclusiveStartKey:         start,
+			ConsistentRead:            aws.Bool(true),
+		})
+		if err != nil {
+			return c, translate(err, "read candidates")
+		}
+		for _, it := range out.Items {
+			sk := getS(it, "SK")
+			switch {
+			case strings.HasPrefix(sk, devicePrefix):
+				c.Devices = append(c.Devices, decodeDevice(it))
+			case sk == failsSK:
+				c.Failures = int(getN(it, "count"))
+				c.WindowStart = getMs(it, "window")
+			}
+		}
+		if out.LastEvaluatedKey == nil {
+			return c, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
+// RecordFailure implements device.Store: one write while the window lasts,
+// two when it rolls over.
+func (s *Store) RecordFailure(ctx context.Context, mailbox string, windowStart, expires time.Time) (int, error) {
+	k := key(mailboxPK(mailbox), failsSK)
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &s.table,
+		Key:              k,
+		UpdateExpression: aws.String("SET #count = #count + :one"),
+		// ">=" and not "=": a caller whose clock is a little behind another's
+		// at a window's end counts in the newer window; with "=" neither this
+		// update nor the put below could succeed and the retry never ended.
+		ConditionExpression:       aws.String("#window >= :w"),
+		ExpressionAttributeNames:  map[string]string{"#count": "count", "#window": "window"},
+		ExpressionAttributeValues: item{":one": num(1), ":w": num(ms(windowStart))},
+		ReturnValues:              types.ReturnValueUpdatedNew,
+	})
+	if err == nil {
+		return int(getN(out.Attributes, "count")), nil
+	}
+	if !apperr.Is(translate(err, ""), apperr.Conflict) {
+		return 0, translate(err, "record failure")
+	}
+	it := k
+	it["kind"], it["window"], it["count"], it["ttl"] = str("failures"), num(ms(windowStart)), num(1), num(expires.Unix())
+	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 &s.table,
+		Item:                      it,
+		ConditionExpression:       aws.String("attribute_not_exists(PK) OR #window < :w"),
+		ExpressionAttributeNames:  map[string]string{"#window": "window"},
+		ExpressionAttributeValues: item{":w": num(ms(windowStart))},
+	})
+	if apperr.Is(translate(err, ""), apperr.Conflict) {
+		// Another failure opened the window first: count this one in it.
+		return s.RecordFailure(ctx, mailbox, windowStart, expires)
+	}
+	if err != nil {
+		return 0, translate(err, "record failure")
+	}
+	return 1, nil
+}
+
+// TouchLastUsed implements device.Store.
+func (s *Store) TouchLastUsed(ctx context.Context, mailbox, id string, at time.Time, protocol device.Scope, ip string, notAfter time.Time) error {
+	expr := "SET lastUsedMs = :at, lastUsedProto = :p"
+	vals := item{":at": num(ms(at)), ":p": str(string(protocol)), ":na": num(ms(notAfter)), ":active": str(string(device.StatusActive))}
+	if ip != "" {
+		expr += ", lastUsedIp = :ip"
+		vals[":ip"] = str(ip)
+	} else {
+		expr += " REMOVE lastUsedIp"
+	}
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       deviceKey(mailbox, id),
+		UpdateExpression:          &expr,
+		ConditionExpression:       aws.String("#status = :active AND (attribute_not_exists(lastUsedMs) OR lastUsedMs < :na)"),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: vals,
+	})
+	return translate(err, "touch last used")
+}
+
+func backoff(attempt int) time.Duration {
+	d := 25 * time.Millisecond << min(attempt, 6)
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
