@@ -645,14 +645,14 @@ func (s *Store) RecordFailure(ctx context.Context, mailbox string, windowStart, 
 	if !apperr.Is(translate(err, ""), apperr.Conflict) {
 		return 0, translate(err, "record failure")
 	}
-	it := k
-	it["kind"], it["window"], it["count"], it["ttl"] = str("failures"), num(ms(windowStart)), num(1), num(expires.Unix())
-	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
+	// A new window: one UpdateItem (the verify function may not PutItem).
+	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
-		Item:                      it,
+		Key:                       k,
+		UpdateExpression:          aws.String("SET kind = :kind, #window = :w, #count = :one, #ttl = :ttl"),
 		ConditionExpression:       aws.String("attribute_not_exists(PK) OR #window < :w"),
-		ExpressionAttributeNames:  map[string]string{"#window": "window"},
-		ExpressionAttributeValues: item{":w": num(ms(windowStart))},
+		ExpressionAttributeNames:  map[string]string{"#window": "window", "#count": "count", "#ttl": "ttl"},
+		ExpressionAttributeValues: item{":kind": str("failures"), ":w": num(ms(windowStart)), ":one": num(1), ":ttl": num(expires.Unix())},
 	})
 	if apperr.Is(translate(err, ""), apperr.Conflict) {
 		// Another failure opened the window first: count this one in it.

@@ -1,0 +1,419 @@
+// Package stack defines devicepass's AWS infrastructure as one CDK stack:
+// the table, the key, the Lambda functions with least-privilege roles, the
+// HTTP API with its authorizers, the Cognito user pool, the event bus,
+// topics, schedules and alarms. cdk-nag's AwsSolutions pack checks it; the
+// suppressions it needs are in nag.go, each with its reason.
+package stack
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// MetricNamespace is the only CloudWatch namespace the reconciler may
+// publish metrics to.
+const MetricNamespace = "devicepass"
+
+// DevicepassStack is the synthesized system and the constructs tests and
+// other stacks may refer to.
+type DevicepassStack struct {
+	awscdk.Stack
+
+	// Props are the props after defaults were applied.
+	Props DevicepassStackProps
+	// Key encrypts the table, the device secrets, the verifier key and the
+	// notice topic.
+	Key awskms.Key
+	// Table is the one DynamoDB table (see docs/architecture.md).
+	Table awsdynamodb.Table
+	// VerifierKey is the secret holding the HMAC key of the verifiers.
+	VerifierKey awssecretsmanager.Secret
+	// Functions maps each name of FunctionNames to its function.
+	Functions map[string]GoFunction
+	// API is the HTTP API and Stage its $default stage.
+	API   awsapigatewayv2.HttpApi
+	Stage awsapigatewayv2.HttpStage
+	// UserPool and UserPoolClient are nil when another OIDC provider is used.
+	UserPool       awscognito.UserPool
+	UserPoolClient awscognito.UserPoolClient
+	// EventBus receives lifecycle events from the stream function.
+	EventBus awsevents.EventBus
+	// NoticeTopic carries owner notices; AlarmTopic carries alarms.
+	NoticeTopic awssns.Topic
+	AlarmTopic  awssns.Topic
+	// StreamDLQ receives the descriptions of stream batches that failed
+	// every retry.
+	StreamDLQ awssqs.Queue
+	// Alarms are every alarm of the stack, all notifying AlarmTopic.
+	Alarms []awscloudwatch.Alarm
+}
+
+// NewDevicepassStack validates props (after defaults) and defines the stack.
+func NewDevicepassStack(scope constructs.Construct, id string, props *DevicepassStackProps) (*DevicepassStack, error) {
+	var p DevicepassStackProps
+	if props != nil {
+		p = *props
+	}
+	p = p.withDefaults()
+	if err := p.validate(); err != nil {
+		return nil, fmt.Errorf("devicepass stack: %w", err)
+	}
+	sp := p.StackProps
+	if sp.Description == nil {
+		sp.Description = jsii.String("devicepass: device passwords for mailboxes, rotated in Secrets Manager")
+	}
+	s := &DevicepassStack{
+		Stack:     awscdk.NewStack(scope, jsii.String(id), &sp),
+		Props:     p,
+		Functions: map[string]GoFunction{},
+	}
+	s.defineData()
+	s.defineMessaging()
+	s.defineFunctions()
+	s.grant()
+	s.defineTriggers()
+	s.defineAPI()
+	s.defineAlarms()
+	s.defineOutputs()
+	s.suppress()
+	return s, nil
+}
+
+func (s *DevicepassStack) defineData() {
+	s.Key = awskms.NewKey(s.Stack, jsii.String("Key"), &awskms.KeyProps{
+		Description:       jsii.String("devicepass: device secrets, verifier key, table and notice topic"),
+		EnableKeyRotation: jsii.Bool(true),
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(30)),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	})
+	s.Table = awsdynamodb.NewTable(s.Stack, jsii.String("Table"), &awsdynamodb.TableProps{
+		PartitionKey:  &awsdynamodb.Attribute{Name: jsii.String("PK"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:       &awsdynamodb.Attribute{Name: jsii.String("SK"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:   awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		Encryption:    awsdynamodb.TableEncryption_CUSTOMER_MANAGED,
+		EncryptionKey: s.Key,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		DeletionProtection:  jsii.Bool(true),
+		Stream:              awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES,
+		TimeToLiveAttribute: jsii.String("ttl"),
+		RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
+	})
+	// Outside the device prefix on purpose: grants on <prefix>/* (DeleteSecret
+	// among them) and the reconciler's orphan sweep must never reach it.
+	s.VerifierKey = awssecretsmanager.NewSecret(s.Stack, jsii.String("VerifierKey"), &awssecretsmanager.SecretProps{
+		Description:   jsii.String("devicepass: HMAC-SHA-256 key of the password and token verifiers"),
+		EncryptionKey: s.Key,
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			PasswordLength:     jsii.Number(64),
+			ExcludePunctuation: jsii.Bool(true),
+			IncludeSpace:       jsii.Bool(false),
+		},
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+}
+
+func (s *DevicepassStack) defineMessaging() {
+	s.EventBus = awsevents.NewEventBus(s.Stack, jsii.String("EventBus"), &awsevents.EventBusProps{
+		EventBusName: jsii.String(s.Props.EventBusName),
+		Description:  jsii.String("devicepass lifecycle events (created, rotated, regenerated, disabled, revoked, expired, enrollment used)"),
+	})
+	s.NoticeTopic = awssns.NewTopic(s.Stack, jsii.String("NoticeTopic"), &awssns.TopicProps{
+		DisplayName: jsii.String("devicepass owner notices"),
+		MasterKey:   s.Key,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	// Alarm messages carry alarm names and metric values only. The topic is
+	// left without KMS so that CloudWatch can publish without a key-policy
+	// grant to the CloudWatch service; SSL is still enforced.
+	s.AlarmTopic = awssns.NewTopic(s.Stack, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		DisplayName: jsii.String("devicepass alarms"),
+		EnforceSSL:  jsii.Bool(true),
+	})
+	s.AlarmTopic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsOfThisAccount"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  jsii.Strings(*s.AlarmTopic.TopicArn()),
+		Conditions: &map[string]any{
+			"StringEquals": map[string]any{"aws:SourceAccount": s.Account()},
+		},
+	}))
+	if s.Props.AlarmEmail != "" {
+		s.AlarmTopic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(s.Props.AlarmEmail), nil))
+	}
+	s.StreamDLQ = awssqs.NewQueue(s.Stack, jsii.String("StreamDLQ"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+}
+
+// functionSpec is what differs between the functions.
+type functionSpec struct {
+	description string
+	timeoutSec  float64
+	concurrency int
+}
+
+func (s *DevicepassStack) specs() map[string]functionSpec {
+	rotation := s.Props.RotationConcurrency
+	if rotation < 0 {
+		rotation = 0
+	}
+	return map[string]functionSpec{
+		"api":        {"devicepass: the HTTP API's user routes", 10, 0},
+		"verify":     {"devicepass: POST /v1/verify for mail servers", 5, s.Props.VerifyConcurrency},
+		"rotation":   {"devicepass: Secrets Manager rotation of device secrets", 30, rotation},
+		"stream":     {"devicepass: table stream to events, audit, notices and expiry", 60, 0},
+		"sweep":      {"devicepass: scheduled sweep of expired devices", 60, 0},
+		"reconciler": {"devicepass: scheduled reconciliation of secrets and devices", 300, 0},
+	}
+}
+
+// environment is the configuration table of docs/architecture.md. Every
+// function gets the common part; ROTATION_LAMBDA_ARN only the api function
+// (it calls RotateSecret, and the rotation function cannot refer to its own
+// ARN), EVENT_BUS_NAME and NOTICE_TOPIC_ARN only the stream function (the
+// only publisher).
+func (s *DevicepassStack) environment(name string) map[string]string {
+	p := s.Props
+	env := map[string]string{
+		"TABLE_NAME":             *s.Table.TableName(),
+		"SECRET_PREFIX":          p.SecretPrefix,
+		"KMS_KEY_ID":             *s.Key.KeyArn(),
+		"VERIFIER_KEY_SECRET_ID": *s.VerifierKey.SecretArn(),
+		"ADMIN_GROUP_CLAIM":      p.AdminGroupClaim,
+		"ADMIN_GROUP_PATTERN":    p.AdminGroupPattern,
+		"STEP_UP_MAX_AGE":        envDuration(p.StepUpMaxAge),
+		"MAX_LIVE_DEVICES":       strconv.Itoa(p.MaxLiveDevices),
+		"RECOVERY_WINDOW_DAYS":   strconv.Itoa(p.RecoveryWindowDays),
+		"ROTATION_GRACE":         envDuration(p.RotationGrace),
+		"AUDIT_RETENTION_DAYS":   strconv.Itoa(p.AuditRetentionDays),
+		"LOG_LEVEL":              p.LogLevel,
+	}
+	switch name {
+	case "api":
+		env["ROTATION_LAMBDA_ARN"] = *s.Functions["rotation"].Function().FunctionArn()
+	case "stream":
+		env["EVENT_BUS_NAME"] = *s.EventBus.EventBusName()
+		env["NOTICE_TOPIC_ARN"] = *s.NoticeTopic.TopicArn()
+	}
+	return env
+}
+
+func (s *DevicepassStack) defineFunctions() {
+	specs := s.specs()
+	// rotation first: the api function's environment refers to it.
+	for _, name := range []string{"rotation", "api", "verify", "stream", "sweep", "reconciler"} {
+		spec := specs[name]
+		s.Functions[name] = NewGoFunction(s.Stack, name, &GoFunctionProps{
+			BuildDir:            s.Props.BuildDir,
+			Name:                name,
+			Description:         spec.description,
+			Timeout:             awscdk.Duration_Seconds(jsii.Number(spec.timeoutSec)),
+			MemoryMB:            s.Props.MemoryMB,
+			ReservedConcurrency: spec.concurrency,
+			Environment:         s.environment(name),
+			LogRetention:        retentionDays[s.Props.LogRetentionDays],
+		})
+	}
+}
+
+// SecretPrefixARN is the ARN pattern of every device secret:
+// arn:<partition>:secretsmanager:<region>:<account>:secret:<prefix>/*.
+func (s *DevicepassStack) SecretPrefixARN() *string {
+	return s.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("secretsmanager"),
+		Resource:     jsii.String("secret"),
+		ResourceName: jsii.String(s.Props.SecretPrefix + "/*"),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+}
+
+func statement(sid string, actions []string, resources ...*string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String(sid),
+		Actions:   jsii.Strings(actions...),
+		Resources: &resources,
+	})
+}
+
+// keyUse lets a role use the key only through the named AWS services
+// (kms:ViaService), never directly.
+func (s *DevicepassStack) keyUse(services ...string) awsiam.PolicyStatement {
+	via := make([]*string, 0, len(services))
+	for _, svc := range services {
+		via = append(via, jsii.String(svc+"."+*s.Region()+".amazonaws.com"))
+	}
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("KeyViaServices"),
+		Actions:    jsii.Strings("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
+		Resources:  jsii.Strings(*s.Key.KeyArn()),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": via}},
+	})
+}
+
+// grant gives each function exactly the actions its code calls (the order
+// of calls is in docs/architecture.md).
+func (s *DevicepassStack) grant() {
+	table := s.Table.TableArn()
+	prefix := s.SecretPrefixARN()
+	verifierKey := func() awsiam.PolicyStatement {
+		return statement("ReadVerifierKey", []string{"secretsmanager:GetSecretValue"}, s.VerifierKey.SecretArn())
+	}
+	fn := s.Functions
+	rotationARN := fn["rotation"].Function().FunctionArn()
+
+	fn["api"].Allow(
+		statement("Table", []string{
+			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+			"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems",
+			"dynamodb:ConditionCheckItem",
+		}, table),
+		statement("DeviceSecrets", []string{
+			"secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:PutSecretValue",
+			"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
+			"secretsmanager:UpdateSecretVersionStage", "secretsmanager:DeleteSecret",
+			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret",
+		}, prefix),
+		// RotateSecret requires the caller to be allowed to invoke the
+		// rotation function it names (Secrets Manager API reference).
+		statement("RotationFunctionForRotateSecret", []string{"lambda:InvokeFunction"}, rotationARN),
+		verifierKey(),
+		s.keyUse("secretsmanager", "dynamodb"),
+	)
+	fn["verify"].Allow(
+		statement("Table", []string{"dynamodb:Query", "dynamodb:UpdateItem"}, table),
+		verifierKey(),
+		s.keyUse("secretsmanager", "dynamodb"),
+	)
+	fn["rotation"].Allow(
+		statement("Table", []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, table),
+		statement("DeviceSecrets", []string{
+			"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+			"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",
+		}, prefix),
+		verifierKey(),
+		s.keyUse("secretsmanager", "dynamodb"),
+	)
+	fn["stream"].Allow(
+		statement("Table", []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, table),
+		// What the event source mapping calls with the function's role.
+		statement("TableStream", []string{
+			"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+			"dynamodb:ListStreams",
+		}, s.Table.TableStreamArn()),
+		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret"}, prefix),
+		verifierKey(),
+		statement("LifecycleEvents", []string{"events:PutEvents"}, s.EventBus.EventBusArn()),
+		statement("OwnerNotices", []string{"sns:Publish"}, s.NoticeTopic.TopicArn()),
+		s.keyUse("secretsmanager", "dynamodb", "sns"),
+		// Stream records are decrypted with the poller's (the role's)
+		// credentials; AWS documents no kms:ViaService value for DynamoDB
+		// Streams, so this one statement is scoped to the key alone, as
+		// CDK's own Table.grantStreamRead does.
+		statement("DecryptStreamRecords", []string{"kms:Decrypt"}, s.Key.KeyArn()),
+	)
+	fn["sweep"].Allow(
+		statement("Table", []string{"dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"}, table),
+		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
+		s.keyUse("dynamodb"),
+	)
+	fn["reconciler"].Allow(
+		statement("Table", []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan"}, table),
+		// ListSecrets supports no resource-level permissions; the function
+		// filters by name prefix, and every other action stays on the prefix.
+		statement("ListSecrets", []string{"secretsmanager:ListSecrets"}, jsii.String("*")),
+		statement("DeviceSecrets", []string{
+			"secretsmanager:DescribeSecret", "secretsmanager:DeleteSecret",
+			"secretsmanager:UpdateSecretVersionStage",
+		}, prefix),
+		verifierKey(),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("OwnMetrics"),
+			Actions:    jsii.Strings("cloudwatch:PutMetricData"),
+			Resources:  jsii.Strings("*"),
+			Conditions: &map[string]any{"StringEquals": map[string]any{"cloudwatch:namespace": MetricNamespace}},
+		}),
+		s.keyUse("secretsmanager", "dynamodb"),
+	)
+
+	// Secrets Manager invokes the rotation function, for this account only
+	// (the confused-deputy guard AWS recommends).
+	fn["rotation"].Function().AddPermission(jsii.String("SecretsManagerInvoke"), &awslambda.Permission{
+		Principal:     awsiam.NewServicePrincipal(jsii.String("secretsmanager.amazonaws.com"), nil),
+		Action:        jsii.String("lambda:InvokeFunction"),
+		SourceAccount: s.Account(),
+	})
+}
+
+func (s *DevicepassStack) defineTriggers() {
+	awslambda.NewEventSourceMapping(s.Stack, jsii.String("StreamSource"), &awslambda.EventSourceMappingProps{
+		Target:                  s.Functions["stream"].Function(),
+		EventSourceArn:          s.Table.TableStreamArn(),
+		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:               jsii.Number(100),
+		BisectBatchOnError:      jsii.Bool(true),
+		RetryAttempts:           jsii.Number(5),
+		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(24)),
+		ReportBatchItemFailures: jsii.Bool(true),
+		OnFailure:               awslambdaeventsources.NewSqsDlq(s.StreamDLQ),
+	})
+	schedules := []struct {
+		name  string
+		every float64
+	}{{"sweep", 5}, {"reconciler", 15}}
+	for _, sc := range schedules {
+		awsevents.NewRule(s.Stack, jsii.String(sc.name+"Schedule"), &awsevents.RuleProps{
+			Description: jsii.String(fmt.Sprintf("devicepass: run %s every %v minutes", sc.name, sc.every)),
+			Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(sc.every))),
+			Targets: &[]awsevents.IRuleTarget{
+				awseventstargets.NewLambdaFunction(s.Functions[sc.name].Function(), &awseventstargets.LambdaFunctionProps{
+					RetryAttempts: jsii.Number(2),
+					MaxEventAge:   awscdk.Duration_Minutes(jsii.Number(sc.every)),
+				}),
+			},
+		})
+	}
+}
+
+func (s *DevicepassStack) defineOutputs() {
+	out := func(id, value, description string) {
+		awscdk.NewCfnOutput(s.Stack, jsii.String(id), &awscdk.CfnOutputProps{
+			Value:       jsii.String(value),
+			Description: jsii.String(description),
+		})
+	}
+	out("ApiUrl", *s.Stage.Url(), "base URL of the HTTP API")
+	if s.UserPool != nil {
+		out("UserPoolId", *s.UserPool.UserPoolId(), "Cognito user pool of the web apps' users")
+		out("UserPoolClientId", *s.UserPoolClient.UserPoolClientId(), "Cognito app client of the web apps (JWT audience)")
+	}
+	out("SecretPrefix", s.Props.SecretPrefix, "device secrets are named <prefix>/<mailbox>/<device id>")
+	out("TableName", *s.Table.TableName(), "DynamoDB table")
+	out("KeyArn", *s.Key.KeyArn(), "KMS key of the device secrets (consumers need kms:Decrypt through Secrets Manager)")
+	out("EventBusName", *s.EventBus.EventBusName(), "EventBridge bus of lifecycle events")
+	out("NoticeTopicArn", *s.NoticeTopic.TopicArn(), "SNS topic of owner notices")
+	out("AlarmTopicArn", *s.AlarmTopic.TopicArn(), "SNS topic of alarms")
+	out("RotationFunctionArn", *s.Functions["rotation"].Function().FunctionArn(), "rotation Lambda for Secrets Manager")
+}
