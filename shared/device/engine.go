@@ -126,6 +126,12 @@ func (e *Engine) refuse(ctx context.Context, t target, step Step, token string, 
 // Lambda does for each invocation. Every step may run again, late, or after
 // a newer rotation; a token that is already AWSCURRENT is a no-op success.
 func (e *Engine) Run(ctx context.Context, step Step, secretID, token string) error {
+	return e.run(ctx, step, secretID, token, false)
+}
+
+// run is Run; fresh says the caller made token just now (RotateNow), so no
+// earlier version can have it.
+func (e *Engine) run(ctx context.Context, step Step, secretID, token string, fresh bool) error {
 	t, err := e.target(secretID)
 	if err != nil {
 		return err
@@ -135,7 +141,7 @@ func (e *Engine) Run(ctx context.Context, step Step, secretID, token string) err
 	}
 	switch step {
 	case StepCreate:
-		return e.createSecret(ctx, t, token)
+		return e.createSecret(ctx, t, token, fresh)
 	case StepSet:
 		return e.setSecret(ctx, t, token)
 	case StepTest:
@@ -151,14 +157,14 @@ func (e *Engine) Run(ctx context.Context, step Step, secretID, token string) err
 func (e *Engine) RotateNow(ctx context.Context, secretID string) (string, Step, error) {
 	token := NewToken()
 	for _, st := range Steps {
-		if err := e.Run(ctx, st, secretID, token); err != nil {
+		if err := e.run(ctx, st, secretID, token, true); err != nil {
 			return token, st, err
 		}
 	}
 	return token, "", nil
 }
 
-func (e *Engine) createSecret(ctx context.Context, t target, token string) error {
+func (e *Engine) createSecret(ctx context.Context, t target, token string, fresh bool) error {
 	st, err := e.secrets.Describe(ctx, t.secretID)
 	if err != nil {
 		return fmt.Errorf("describe secret: %w", err)
@@ -176,6 +182,18 @@ func (e *Engine) createSecret(ctx context.Context, t target, token string) error
 	}
 	if listed && !hasStage(stages, StagePending) {
 		return e.refuse(ctx, t, StepCreate, token, "version is not AWSPENDING")
+	}
+	if !listed && !fresh {
+		// Secrets Manager announces a rotation's token as an AWSPENDING
+		// version before this step, and DescribeSecret omits versions
+		// without a label: an unlisted token that has a value is a
+		// deprecated version of an older rotation, whose late step must
+		// change nothing. (Locally a new token is unlisted and has none.)
+		if _, err := e.secrets.Read(ctx, t.secretID, token); err == nil {
+			return e.refuse(ctx, t, StepCreate, token, "version belongs to an earlier rotation")
+		} else if !apperr.Is(err, apperr.NotFound) {
+			return fmt.Errorf("read version: %w", err)
+		}
 	}
 	d, err := e.store.BeginRotation(ctx, t.mailbox, t.id, token, st.Current(), false, e.clock())
 	if err != nil {
@@ -266,6 +284,8 @@ func (e *Engine) finishSecret(ctx context.Context, t target, token string) error
 		base = before.PendingBase
 	case apperr.Is(err, apperr.Conflict) && before.Current != nil && before.Current.Version == token && before.Previous != nil:
 		base = before.Previous.Version // promoted by an earlier run; finish the rest
+	case apperr.Is(err, apperr.Conflict) && before.Pending != nil && before.Pending.Version == token:
+		return e.refuse(ctx, t, StepFinish, token, "setSecret has not run for this version")
 	case apperr.Is(err, apperr.Conflict):
 		e.dropPending(ctx, t, token)
 		return e.refuse(ctx, t, StepFinish, token, "version is not the device's pending version (superseded)")

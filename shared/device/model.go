@@ -108,6 +108,11 @@ type Device struct {
 	PreviousUntil time.Time
 	Pending       *Verifier
 	PendingBase   string
+	// PendingManual marks a pending version begun by a manual regenerate.
+	PendingManual bool
+
+	// LastActor is who made the item's last lifecycle change.
+	LastActor Actor
 
 	Version int64
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,11 +85,18 @@ func NormalizeDomain(domain string) (string, error) {
 	if strings.HasPrefix(domain, "[") {
 		return "", apperr.Field("domain", "address literals are not accepted")
 	}
+	if !utf8.ValidString(domain) {
+		// The IDNA mapping would turn bad bytes into U+FFFD and accept them.
+		return "", apperr.Field("domain", "domain is not valid UTF-8")
+	}
 	ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(domain, "."))
 	if err != nil || ascii == "" {
 		return "", apperr.Field("domain", "domain %q is not a valid internationalized domain name", domain)
 	}
 	labels := strings.Split(ascii, ".")
+	if slices.Contains(labels, "") { // "a.b.." keeps an empty root label after the one trailing dot is trimmed
+		return "", apperr.Field("domain", "domain %q has an empty label", domain)
+	}
 	if len(labels) < 2 {
 		return "", apperr.Field("domain", "domain must have at least two labels")
 	}
@@ -112,8 +120,8 @@ func checkText(field, s string, allowNewlines bool) error {
 		return apperr.Field(field, "is not valid UTF-8")
 	}
 	for _, r := range s {
-		if allowNewlines && (r == '\n' || r == '\t') {
-			continue
+		if allowNewlines && (r == '\n' || r == '\t') || r == '\u200d' {
+			continue // the zero-width joiner holds emoji sequences together
 		}
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Cf, r) && r != '\u200d' {
 			return apperr.Field(field, "must not contain control or format characters")
@@ -235,6 +243,12 @@ func NormalizeAllowIPs(field string, in []string) ([]netip.Prefix, error) {
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		if p.Addr().Is4In6() {
+			// Shorter than /96 it reaches beyond the mapped IPv4 space and has
+			// no IPv4 form; PrefixFrom would make an invalid prefix that is
+			// stored as "invalid Prefix" and read back as no allow-list at all.
+			if p.Bits() < 96 {
+				return nil, apperr.Field(f, "%q is an IPv4-mapped block shorter than /96; give the IPv4 block instead", s)
+			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		out = append(out, p)
@@ -344,7 +358,8 @@ func NormalizeRotation(field string, in *RotationInput, defaultGrace time.Durati
 
 // ParseGraceSeconds validates the grace of a manual regenerate.
 func ParseGraceSeconds(field string, n int64) (time.Duration, error) {
-	if n < 0 || time.Duration(n)*time.Second > MaxRegenGrace {
+	// Compare in seconds: n * time.Second overflows for large n.
+	if n < 0 || n > int64(MaxRegenGrace/time.Second) {
 		return 0, apperr.Field(field, "must be between 0 and %d seconds", int64(MaxRegenGrace/time.Second))
 	}
 	return time.Duration(n) * time.Second, nil

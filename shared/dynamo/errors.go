@@ -26,7 +26,8 @@ func translate(err error, op string) error {
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
 		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-			"InternalServerError", "ServiceUnavailable", "TransactionInProgressException", "LimitExceededException":
+			"InternalServerError", "ServiceUnavailable", "TransactionInProgressException", "LimitExceededException",
+			"TransactionCanceledException": // what is left after the callers' condition checks: conflicts with other transactions, throttling
 			return apperr.Wrap(err, apperr.Unavailable, "%s: DynamoDB is busy; retry", op)
 		case "ValidationException":
 			return apperr.Wrap(err, apperr.Internal, "%s: invalid request", op)

@@ -1,0 +1,133 @@
+package apigw
+
+import (
+	"strings"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/device"
+)
+
+// The answers' JSON shapes. They are written out field by field, never
+// derived from the domain types, so that a verifier, a pending version or
+// any field added to device.Device later cannot leak into an answer.
+
+type deviceJSON struct {
+	ID               string        `json:"id"`
+	Mailbox          string        `json:"mailbox"`
+	Name             string        `json:"name"`
+	Note             string        `json:"note"`
+	User             string        `json:"user,omitempty"`
+	Status           string        `json:"status"`
+	Scopes           []string      `json:"scopes"`
+	AllowIPs         []string      `json:"allowIps"`
+	CreatedAt        string        `json:"createdAt"`
+	CreatedBy        string        `json:"createdBy"`
+	UpdatedAt        string        `json:"updatedAt"`
+	RotatedAt        string        `json:"rotatedAt"`
+	ExpiresAt        *string       `json:"expiresAt"`
+	LastUsedAt       *string       `json:"lastUsedAt"`
+	LastUsedProtocol *string       `json:"lastUsedProtocol"`
+	LastUsedIP       *string       `json:"lastUsedIp"`
+	Rotation         *rotationJSON `json:"rotation"`
+	SecretARN        string        `json:"secretArn"`
+}
+
+type rotationJSON struct {
+	EveryDays int    `json:"everyDays,omitempty"`
+	Schedule  string `json:"schedule,omitempty"`
+	Duration  string `json:"duration,omitempty"`
+	Grace     string `json:"grace"`
+}
+
+type createdJSON struct {
+	Device   deviceJSON `json:"device"`
+	Password string     `json:"password"`
+}
+
+type pageJSON struct {
+	Items []deviceJSON `json:"items"`
+	Next  *string      `json:"next"`
+}
+
+type mailboxJSON struct {
+	Address     string `json:"address"`
+	Owner       string `json:"owner"`
+	DeviceCount int    `json:"deviceCount"`
+	CreatedAt   string `json:"createdAt"`
+	CreatedBy   string `json:"createdBy"`
+}
+
+type revokedJSON struct {
+	Revoked int `json:"revoked"`
+}
+
+type verifiedJSON struct {
+	Valid bool `json:"valid"`
+}
+
+func timeJSON(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func optTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := timeJSON(t)
+	return &s
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// durationJSON formats a duration as a Go duration without zero units:
+// "2h", "90m" as "1h30m", which time.ParseDuration reads back.
+func durationJSON(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// newDeviceJSON returns the client's view of d at now.
+func newDeviceJSON(d device.Device, now time.Time) deviceJSON {
+	out := deviceJSON{
+		ID:               d.ID,
+		Mailbox:          d.Mailbox,
+		Name:             d.Name,
+		Note:             d.Note,
+		User:             d.User,
+		Status:           string(d.EffectiveStatus(now)),
+		Scopes:           make([]string, 0, len(d.Scopes)),
+		AllowIPs:         make([]string, 0, len(d.AllowIPs)),
+		CreatedAt:        timeJSON(d.CreatedAt),
+		CreatedBy:        d.CreatedBy,
+		UpdatedAt:        timeJSON(d.UpdatedAt),
+		RotatedAt:        timeJSON(d.RotatedAt),
+		ExpiresAt:        optTime(d.ExpiresAt),
+		LastUsedAt:       optTime(d.LastUsedAt),
+		LastUsedProtocol: optString(string(d.LastUsedProtocol)),
+		LastUsedIP:       optString(d.LastUsedIP),
+		SecretARN:        d.SecretARN,
+	}
+	for _, s := range d.Scopes {
+		out.Scopes = append(out.Scopes, string(s))
+	}
+	for _, p := range d.AllowIPs {
+		out.AllowIPs = append(out.AllowIPs, p.String())
+	}
+	if r := d.Rotation; r != nil {
+		out.Rotation = &rotationJSON{EveryDays: r.EveryDays, Schedule: r.Schedule, Duration: r.Window, Grace: durationJSON(r.Grace)}
+	}
+	return out
+}
+
+func newMailboxJSON(m device.Mailbox) mailboxJSON {
+	return mailboxJSON{Address: m.Address, Owner: m.Owner, DeviceCount: m.Live, CreatedAt: timeJSON(m.CreatedAt), CreatedBy: m.CreatedBy}
+}

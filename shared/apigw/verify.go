@@ -1,0 +1,109 @@
+package apigw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/devicepass/devicepass/shared/apperr"
+	"github.com/devicepass/devicepass/shared/device"
+)
+
+// VerifyHandler serves POST /v1/verify (F9) for mail servers. API Gateway
+// authorizes the caller with IAM (SigV4) before the function runs; an event
+// without the IAM authorizer's context is refused (403). The body
+// holds a password: it is never logged or echoed, and no error quotes it.
+type VerifyHandler struct {
+	svc     *device.Service
+	log     *slog.Logger
+	maxBody int
+}
+
+// NewVerify returns a VerifyHandler serving svc; logger nil means JSON on
+// stderr.
+func NewVerify(svc *device.Service, logger *slog.Logger) (*VerifyHandler, error) {
+	if svc == nil {
+		return nil, errors.New("apigw: NewVerify needs a device service")
+	}
+	if logger == nil {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return &VerifyHandler{svc: svc, log: logger, maxBody: DefaultMaxBody}, nil
+}
+
+// Handle answers one verification: 200 {"valid": true|false}, never saying
+// why a password was refused; 429 with Retry-After when the mailbox has had
+// too many failures; 400 for bad input. It returns a nil error for every
+// request and recovers from panics with a 500 problem.
+func (v *VerifyHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, err error) {
+	start := time.Now()
+	r := &request{ev: &ev}
+	var res response
+	defer func() {
+		if p := recover(); p != nil {
+			res = problem(apperr.New(apperr.Internal, "panic"), ev.RequestContext.RequestID)
+			// The panic value and stack name no request data.
+			res.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+		resp, err = res.event(), nil
+		logRequest(ctx, v.log, r, res, time.Since(start))
+	}()
+	res = v.handle(ctx, r)
+	return resp, nil
+}
+
+func (v *VerifyHandler) handle(ctx context.Context, r *request) response {
+	rid := r.ev.RequestContext.RequestID
+	route, _, allowed, ok := findRoute([]Route{VerifyRoute}, r.ev)
+	if !ok {
+		return notRouted(r.ev, allowed)
+	}
+	r.route = route
+	// API Gateway lets only SigV4-signed requests of allowed principals
+	// through; an event without an IAM caller means the route lost its
+	// authorization, and a password oracle must not be open to anyone.
+	if a := r.ev.RequestContext.Authorizer; a == nil || a.IAM == nil {
+		return problem(apperr.New(apperr.Forbidden, "this route needs an IAM (SigV4) signed request"), rid)
+	}
+	if _, err := readQuery(r.ev, route.Query); err != nil {
+		return problem(err, rid)
+	}
+	body, err := readBody(r.ev, route.Body, v.maxBody, "application/json")
+	if err != nil {
+		return problem(err, rid)
+	}
+	req := device.VerifyRequest{}
+	req.Mailbox, _ = body.str("mailbox")
+	req.Password, _ = body.str("password")
+	req.Protocol, _ = body.str("protocol")
+	req.ClientIP, _ = body.str("clientIp")
+	r.mailbox = req.Mailbox
+	valid, err := v.svc.Verify(ctx, req)
+	if err != nil {
+		res := problem(err, rid)
+		if res.code == apperr.RateLimited {
+			res.headers["Retry-After"] = strconv.Itoa(v.retryAfter(time.Now()))
+		}
+		return res
+	}
+	return reply(200, verifiedJSON{Valid: valid})
+}
+
+// retryAfter is the number of seconds until the current rate-limit window
+// ends, as the service counts windows.
+func (v *VerifyHandler) retryAfter(now time.Time) int {
+	w := v.svc.Config().Verify.Window
+	if w <= 0 {
+		return retryRateLimited
+	}
+	left := now.Truncate(w).Add(w).Sub(now)
+	return max(1, int(math.Ceil(left.Seconds())))
+}

@@ -1,0 +1,564 @@
+package devicetest
+
+import (
+	"context"
+	"encoding/base64"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/apperr"
+	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/verifier"
+)
+
+// MemStore is device.Store in memory, with the semantics of the DynamoDB
+// adapter (shared/dynamo): the same conditions on every write, the same
+// error codes, the same values answered (the item after the write, or the
+// item as it is when a condition fails), and the same loss of precision
+// (last use and grace ends in milliseconds, idempotency expiry in seconds).
+// Each method is atomic, as each DynamoDB request is. It is safe for
+// concurrent use.
+type MemStore struct {
+	// Faults, when set, makes chosen calls fail (shared with MemSecrets to
+	// count calls across both).
+	Faults *Faults
+
+	counts counter
+
+	mu        sync.Mutex
+	mailboxes map[string]*device.Mailbox
+	devices   map[string]map[string]*device.Device // mailbox, id
+	fails     map[string]*failures
+	idem      map[verifier.Hash]device.IdempotencyRecord
+	pendAt    map[string]time.Time // mailbox "/" id: when the pending version began
+}
+
+type failures struct {
+	window time.Time
+	count  int
+}
+
+var _ device.Store = (*MemStore)(nil)
+
+// NewMemStore returns an empty store.
+func NewMemStore() *MemStore {
+	return &MemStore{
+		mailboxes: map[string]*device.Mailbox{},
+		devices:   map[string]map[string]*device.Device{},
+		fails:     map[string]*failures{},
+		idem:      map[verifier.Hash]device.IdempotencyRecord{},
+		pendAt:    map[string]time.Time{},
+	}
+}
+
+// Count returns how many times method (such as "CreateDevice") was called.
+func (s *MemStore) Count(method string) int { return s.counts.get(method) }
+
+// Counts returns the calls per method.
+func (s *MemStore) Counts() map[string]int { return s.counts.all() }
+
+// ResetCounts sets every call counter to zero.
+func (s *MemStore) ResetCounts() { s.counts.reset() }
+
+// Devices returns every device of mailbox in id order, as stored.
+func (s *MemStore) Devices(mailbox string) []device.Device {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sorted(mailbox)
+}
+
+// AllDevices returns every device of every mailbox.
+func (s *MemStore) AllDevices() []device.Device {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []device.Device
+	for m := range s.devices {
+		out = append(out, s.sorted(m)...)
+	}
+	return out
+}
+
+// enter counts a call and consults the fault hook.
+func (s *MemStore) enter(ctx context.Context, method string) (before, after error) {
+	s.counts.inc(method)
+	if err := ctx.Err(); err != nil {
+		return apperr.Wrap(err, apperr.Unavailable, "%s: timed out", method), nil
+	}
+	return s.Faults.call("Store." + method)
+}
+
+// SaveMailbox implements device.Store.
+func (s *MemStore) SaveMailbox(ctx context.Context, address, owner, by string, now time.Time) (_ device.Mailbox, _ bool, err error) {
+	before, after := s.enter(ctx, "SaveMailbox")
+	if before != nil {
+		return device.Mailbox{}, false, before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now = rfcTime(now)
+	m, ok := s.mailboxes[address]
+	if !ok {
+		m = &device.Mailbox{Address: address, CreatedAt: now, CreatedBy: by}
+		s.mailboxes[address] = m
+	}
+	m.Owner, m.UpdatedAt = owner, now
+	m.Version++
+	return *m, m.Version == 1, nil
+}
+
+// Lookup implements device.Store.
+func (s *MemStore) Lookup(ctx context.Context, q device.LookupQuery) (_ device.LookupResult, err error) {
+	before, after := s.enter(ctx, "Lookup")
+	if before != nil {
+		return device.LookupResult{}, before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var res device.LookupResult
+	if m, ok := s.mailboxes[q.Mailbox]; ok {
+		c := *m
+		res.Mailbox = &c
+	}
+	if q.DeviceID != "" {
+		if d := s.devices[q.Mailbox][q.DeviceID]; d != nil {
+			c := clone(*d)
+			res.Device = &c
+		}
+	}
+	if q.Idempotency != "" {
+		// Like DynamoDB's TTL, expiry does not hide a record: it is deleted
+		// some time later, or (DynamoDB Local) never.
+		if r, ok := s.idem[q.Idempotency]; ok {
+			res.Idempotency = &r
+		}
+	}
+	return res, nil
+}
+
+// CreateDevice implements device.Store. The conditions are checked in the
+// order of the adapter's transaction items (device, mailbox, idempotency
+// record) and the first that fails decides the error; nothing is written
+// unless all hold.
+func (s *MemStore) CreateDevice(ctx context.Context, d device.Device, owner string, maxLive int, idem *device.IdempotencyRecord) (err error) {
+	before, after := s.enter(ctx, "CreateDevice")
+	if before != nil {
+		return before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.devices[d.Mailbox][d.ID] != nil {
+		return apperr.New(apperr.Conflict, "the device exists already")
+	}
+	m := s.mailboxes[d.Mailbox]
+	if m == nil || m.Owner != owner {
+		return apperr.New(apperr.NotFound, "mailbox is gone or its owner changed")
+	}
+	if m.Live >= maxLive {
+		return apperr.New(apperr.LimitReached, "this mailbox has %d devices, the most allowed; revoke one first", maxLive)
+	}
+	if idem != nil {
+		if _, ok := s.idem[idem.Key]; ok {
+			return apperr.New(apperr.Conflict, "the device exists already")
+		}
+	}
+	stored := encoded(d)
+	if s.devices[d.Mailbox] == nil {
+		s.devices[d.Mailbox] = map[string]*device.Device{}
+	}
+	s.devices[d.Mailbox][d.ID] = &stored
+	m.Live++
+	m.Version++
+	if idem != nil {
+		r := *idem
+		r.Expires = time.Unix(r.Expires.Unix(), 0).UTC()
+		s.idem[idem.Key] = r
+	}
+	return nil
+}
+
+// GetDevice implements device.Store.
+func (s *MemStore) GetDevice(ctx context.Context, mailbox, id string) (_ device.Device, err error) {
+	before, after := s.enter(ctx, "GetDevice")
+	if before != nil {
+		return device.Device{}, before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.devices[mailbox][id]
+	if d == nil {
+		return device.Device{}, apperr.New(apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
+	}
+	return clone(*d), nil
+}
+
+// ListDevices implements device.Store, with the adapter's cursor format.
+func (s *MemStore) ListDevices(ctx context.Context, mailbox, cursor string, limit int) (_ []device.Device, _ string, err error) {
+	before, after := s.enter(ctx, "ListDevices")
+	if before != nil {
+		return nil, "", before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	start := ""
+	if cursor != "" {
+		b, derr := base64.RawURLEncoding.DecodeString(cursor)
+		id, ok := strings.CutPrefix(string(b), "d1:")
+		if derr != nil || !ok || len(id) != 26 {
+			return nil, "", apperr.Field("cursor", "is not a cursor this API returned")
+		}
+		start = id
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []device.Device
+	for _, d := range s.sorted(mailbox) {
+		if d.ID > start {
+			out = append(out, d)
+		}
+	}
+	if len(out) > limit {
+		return out[:limit], base64.RawURLEncoding.EncodeToString([]byte("d1:" + out[limit-1].ID)), nil
+	}
+	return out, "", nil
+}
+
+// UpdateDevice implements device.Store.
+func (s *MemStore) UpdateDevice(ctx context.Context, d device.Device) (_ device.Device, err error) {
+	before, after := s.enter(ctx, "UpdateDevice")
+	if before != nil {
+		return device.Device{}, before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.devices[d.Mailbox][d.ID]
+	if cur == nil || cur.Version != d.Version || !cur.Status.Live() {
+		return device.Device{}, apperr.New(apperr.Conflict, "device %s changed meanwhile; read it again and retry", d.ID)
+	}
+	e := encoded(d)
+	cur.Name, cur.Note, cur.User = e.Name, e.Note, e.User
+	cur.Scopes, cur.AllowIPs, cur.Rotation = e.Scopes, e.AllowIPs, e.Rotation
+	cur.Status, cur.UpdatedAt, cur.Grace = e.Status, e.UpdatedAt, e.Grace
+	cur.Version++
+	return clone(*cur), nil
+}
+
+// EndDevice implements device.Store. Like the adapter, it answers d as
+// given with the ended status, now, the next version and no verifiers.
+func (s *MemStore) EndDevice(ctx context.Context, d device.Device, status device.Status, by string, now time.Time) (_ device.Device, err error) {
+	before, after := s.enter(ctx, "EndDevice")
+	if before != nil {
+		return device.Device{}, before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.devices[d.Mailbox][d.ID]
+	m := s.mailboxes[d.Mailbox]
+	if cur == nil || !cur.Status.Live() || m == nil || m.Live <= 0 {
+		return device.Device{}, apperr.New(apperr.Conflict, "device %s is no longer live", d.ID)
+	}
+	cur.Status, cur.UpdatedAt = status, rfcTime(now)
+	cur.Version++
+	clearVerifiers(cur)
+	cur.PendingManual = false
+	delete(s.pendAt, d.Mailbox+"/"+d.ID)
+	m.Live--
+	m.Version++
+	d.Status, d.UpdatedAt, d.Version = status, now, d.Version+1
+	clearVerifiers(&d)
+	return d, nil
+}
+
+func clearVerifiers(d *device.Device) {
+	d.Current, d.Previous, d.Pending, d.PreviousUntil, d.PendingBase = nil, nil, nil, time.Time{}, ""
+}
+
+// BeginRotation implements device.Store: a manual regenerate needs an
+// active or disabled device and takes over any pending version; a
+// scheduled rotation needs an active device and yields to a manual
+// regenerate's pending version younger than device.RegenerateHold.
+func (s *MemStore) BeginRotation(ctx context.Context, mailbox, id, version, base string, manual bool, now time.Time) (_ device.Device, err error) {
+	before, after := s.enter(ctx, "BeginRotation")
+	if before != nil {
+		return device.Device{}, before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.devices[mailbox][id]
+	if cur == nil {
+		return device.Device{}, apperr.New(apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
+	}
+	key := mailbox + "/" + id
+	statusOK := cur.Status == device.StatusActive || manual && cur.Status == device.StatusDisabled
+	unexpired := cur.ExpiresAt.IsZero() || cur.ExpiresAt.UnixMilli() > now.UnixMilli()
+	// As in DynamoDB, a comparison with a missing attribute is false:
+	// "curV <> :v" fails on a device without a current version.
+	fresh := (cur.Pending == nil || cur.Pending.Version != version) &&
+		cur.Current != nil && cur.Current.Version != version &&
+		(cur.Previous == nil || cur.Previous.Version != version)
+	held := !manual && cur.PendingManual && s.pendAt[key].UnixMilli() >= now.Add(-device.RegenerateHold).UnixMilli()
+	if statusOK && unexpired && fresh && !held {
+		cur.Pending = &device.Verifier{Version: version}
+		cur.PendingBase, cur.PendingManual = base, manual
+		s.pendAt[key] = msTime(now)
+		return clone(*cur), nil
+	}
+	d := clone(*cur)
+	switch {
+	case d.Pending != nil && d.Pending.Version == version:
+		return d, nil
+	case d.Status == device.StatusDisabled && !manual:
+		return d, apperr.New(apperr.Conflict, "the device is disabled")
+	case !d.Status.Live():
+		return d, apperr.New(apperr.Conflict, "the device is %s", d.Status)
+	case d.Expired(now):
+		return d, apperr.New(apperr.Conflict, "the device expired at %s", d.ExpiresAt.Format(time.RFC3339))
+	case !manual && d.PendingManual:
+		return d, apperr.New(apperr.Conflict, "a manual regenerate is in progress")
+	}
+	return d, apperr.New(apperr.Conflict, "version %s was used before on this device", version)
+}
+
+// SetPending implements device.Store.
+func (s *MemStore) SetPending(ctx context.Context, mailbox, id, version string, hash verifier.Hash) (_ device.Device, err error) {
+	before, after := s.enter(ctx, "SetPending")
+	if before != nil {
+		return device.Device{}, before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.devices[mailbox][id]
+	if cur == nil {
+		return device.Device{}, apperr.New(apperr.NotFound, "set pending verifier: no such device")
+	}
+	if cur.Pending == nil || cur.Pending.Version != version {
+		return clone(*cur), apperr.New(apperr.Conflict, "set pending verifier: the version is not pending")
+	}
+	cur.Pending.Hash = hash
+	return clone(*cur), nil
+}
+
+// Promote implements device.Store.
+func (s *MemStore) Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (_ device.Device, err error) {
+	before, after := s.enter(ctx, "Promote")
+	if before != nil {
+		return device.Device{}, before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.devices[mailbox][id]
+	if cur == nil {
+		return device.Device{}, apperr.New(apperr.NotFound, "promote verifier: no such device")
+	}
+	if cur.Pending == nil || cur.Pending.Version != version || cur.Pending.Hash == "" || cur.Current == nil {
+		return clone(*cur), apperr.New(apperr.Conflict, "promote verifier: the version is not pending")
+	}
+	old := clone(*cur)
+	until := time.UnixMilli(now.UnixMilli() + cur.Grace.Milliseconds()).UTC()
+	if !fixedUntil.IsZero() {
+		until = msTime(fixedUntil)
+	}
+	cur.Previous, cur.PreviousUntil = cur.Current, until
+	cur.Current = cur.Pending
+	cur.Pending, cur.PendingBase, cur.PendingManual = nil, "", false
+	delete(s.pendAt, mailbox+"/"+id)
+	cur.RotatedAt = rfcTime(now)
+	return old, nil
+}
+
+// ClosePrevious implements device.Store.
+func (s *MemStore) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) (err error) {
+	before, after := s.enter(ctx, "ClosePrevious")
+	if before != nil {
+		return before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.devices[mailbox][id]
+	if cur == nil || cur.Previous == nil || cur.Previous.Version != version {
+		return apperr.New(apperr.Conflict, "close previous verifier: the item changed or is in another state")
+	}
+	cur.PreviousUntil = msTime(until)
+	return nil
+}
+
+// Candidates implements device.Store.
+func (s *MemStore) Candidates(ctx context.Context, mailbox string) (_ device.Candidates, err error) {
+	before, after := s.enter(ctx, "Candidates")
+	if before != nil {
+		return device.Candidates{}, before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := device.Candidates{Devices: s.sorted(mailbox)}
+	if f := s.fails[mailbox]; f != nil {
+		c.Failures, c.WindowStart = f.count, f.window
+	}
+	return c, nil
+}
+
+// RecordFailure implements device.Store: a failure counts in the stored
+// window if it is the caller's or a newer one, else it opens the caller's.
+func (s *MemStore) RecordFailure(ctx context.Context, mailbox string, windowStart, expires time.Time) (_ int, err error) {
+	before, after := s.enter(ctx, "RecordFailure")
+	if before != nil {
+		return 0, before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := msTime(windowStart)
+	f := s.fails[mailbox]
+	if f != nil && !f.window.Before(w) {
+		f.count++
+		return f.count, nil
+	}
+	s.fails[mailbox] = &failures{window: w, count: 1}
+	return 1, nil
+}
+
+// TouchLastUsed implements device.Store.
+func (s *MemStore) TouchLastUsed(ctx context.Context, mailbox, id string, at time.Time, protocol device.Scope, ip string, notAfter time.Time) (err error) {
+	before, after := s.enter(ctx, "TouchLastUsed")
+	if before != nil {
+		return before
+	}
+	if after != nil {
+		defer func() { err = after }()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.devices[mailbox][id]
+	if cur == nil || cur.Status != device.StatusActive ||
+		!cur.LastUsedAt.IsZero() && cur.LastUsedAt.UnixMilli() >= notAfter.UnixMilli() {
+		return apperr.New(apperr.Conflict, "touch last used: the item changed or is in another state")
+	}
+	cur.LastUsedAt, cur.LastUsedProtocol, cur.LastUsedIP = msTime(at), protocol, ip
+	return nil
+}
+
+// sorted returns copies of mailbox's devices in id order; s.mu is held.
+func (s *MemStore) sorted(mailbox string) []device.Device {
+	ids := make([]string, 0, len(s.devices[mailbox]))
+	for id := range s.devices[mailbox] {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]device.Device, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, clone(*s.devices[mailbox][id]))
+	}
+	return out
+}
+
+// encoded is what the adapter stores of a new device and reads back: the
+// fields CreateDevice writes, at the precision it writes them.
+func encoded(d device.Device) device.Device {
+	e := device.Device{
+		Mailbox: d.Mailbox, ID: d.ID, Name: d.Name, Note: d.Note, User: d.User,
+		Scopes:    append([]device.Scope(nil), d.Scopes...),
+		AllowIPs:  append([]netip.Prefix(nil), d.AllowIPs...),
+		ExpiresAt: rfcTime(d.ExpiresAt),
+		Grace:     d.Grace.Truncate(time.Millisecond),
+		Status:    d.Status,
+		CreatedAt: rfcTime(d.CreatedAt), CreatedBy: d.CreatedBy,
+		UpdatedAt: rfcTime(d.UpdatedAt), RotatedAt: rfcTime(d.RotatedAt),
+		SecretARN: d.SecretARN,
+		Version:   d.Version,
+	}
+	if len(e.Scopes) == 0 {
+		e.Scopes = nil
+	}
+	if len(e.AllowIPs) == 0 {
+		e.AllowIPs = nil
+	}
+	if r := d.Rotation; r != nil {
+		c := *r
+		c.Grace = c.Grace.Truncate(time.Millisecond)
+		e.Rotation = &c
+	}
+	if v := d.Current; v != nil && v.Version != "" {
+		c := *v
+		e.Current = &c
+	}
+	return e
+}
+
+// clone deep-copies a device.
+func clone(d device.Device) device.Device {
+	c := d
+	c.Scopes = append([]device.Scope(nil), d.Scopes...)
+	if len(c.Scopes) == 0 {
+		c.Scopes = nil
+	}
+	c.AllowIPs = append([]netip.Prefix(nil), d.AllowIPs...)
+	if len(c.AllowIPs) == 0 {
+		c.AllowIPs = nil
+	}
+	if d.Rotation != nil {
+		r := *d.Rotation
+		c.Rotation = &r
+	}
+	for _, p := range []**device.Verifier{&c.Current, &c.Previous, &c.Pending} {
+		if *p != nil {
+			v := **p
+			*p = &v
+		}
+	}
+	return c
+}
+
+// rfcTime is t as the adapter stores RFC 3339 instants: UTC, without the
+// monotonic reading.
+func rfcTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Round(0).UTC()
+}
+
+// msTime is t as the adapter stores millisecond instants.
+func msTime(t time.Time) time.Time {
+	if t.IsZero() || t.UnixMilli() == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(t.UnixMilli()).UTC()
+}

@@ -1,0 +1,170 @@
+package device_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/apperr"
+	"github.com/devicepass/devicepass/shared/device"
+)
+
+func TestVerifyRefusalsArePlainFalse(t *testing.T) {
+	h := newHarness(t, device.Config{})
+	ctx := context.Background()
+	plain := h.create(device.CreateInput{Name: "plain"})
+	disabled := h.create(device.CreateInput{Name: "disabled"})
+	smtpOnly := h.create(device.CreateInput{Name: "smtp only", Scopes: []string{"smtp"}})
+	fenced := h.create(device.CreateInput{Name: "fenced", AllowIPs: []string{"198.51.100.0/24", "2001:db8::/32"}})
+	temp := h.create(device.CreateInput{Name: "temp", ValidFor: "1h"})
+	revoked := h.create(device.CreateInput{Name: "revoked"})
+	if _, err := h.svc.UpdateDevice(ctx, h.owner(), mailbox, disabled.Device.ID, device.Patch{Status: ptr("disabled")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Revoke(ctx, h.owner(), mailbox, revoked.Device.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.svc.RegisterMailbox(ctx, h.admin(), "bob@example.com", "bob"); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name     string
+		mailbox  string
+		password string
+		protocol string
+		ip       string
+		advance  time.Duration
+		want     bool
+	}{
+		{"valid", mailbox, plain.Password, "imap", "192.0.2.10", 0, true},
+		{"valid without client address", mailbox, plain.Password, "pop", "", 0, true},
+		{"wrong password", mailbox, plain.Password + "x", "imap", "192.0.2.10", 0, false},
+		{"another device's password is its own", mailbox, temp.Password, "imap", "", 0, true},
+		{"disabled", mailbox, disabled.Password, "imap", "192.0.2.10", 0, false},
+		{"revoked", mailbox, revoked.Password, "imap", "192.0.2.10", 0, false},
+		{"scope not granted", mailbox, smtpOnly.Password, "imap", "192.0.2.10", 0, false},
+		{"scope granted", mailbox, smtpOnly.Password, "smtp", "192.0.2.10", 0, true},
+		{"outside the allow-list", mailbox, fenced.Password, "imap", "192.0.2.10", 0, false},
+		{"inside the allow-list", mailbox, fenced.Password, "imap", "198.51.100.7", 0, true},
+		{"inside the allow-list (IPv6)", mailbox, fenced.Password, "imap", "2001:db8::5", 0, true},
+		{"inside the allow-list (IPv4-mapped)", mailbox, fenced.Password, "imap", "::ffff:198.51.100.7", 0, true},
+		{"allow-list without client address", mailbox, fenced.Password, "imap", "", 0, false},
+		{"another mailbox", "bob@example.com", plain.Password, "imap", "192.0.2.10", 0, false},
+		{"unknown mailbox", "nobody@example.com", plain.Password, "imap", "192.0.2.10", 0, false},
+		{"expired", mailbox, temp.Password, "imap", "192.0.2.10", time.Hour, false},
+		{"still valid after expiry of another", mailbox, plain.Password, "imap", "192.0.2.10", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h.clock.Advance(tc.advance)
+			ok, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: tc.mailbox, Password: tc.password, Protocol: tc.protocol, ClientIP: tc.ip})
+			if err != nil {
+				t.Fatalf("verify: %v (refusals must be a plain false)", err)
+			}
+			if ok != tc.want {
+				t.Fatalf("verify = %v, want %v", ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestVerifyRefusesBadRequests(t *testing.T) {
+	h := newHarness(t, device.Config{})
+	pw := h.create(device.CreateInput{Name: "x"}).Password
+	tests := []struct {
+		name  string
+		req   device.VerifyRequest
+		field string
+	}{
+		{"bad mailbox", device.VerifyRequest{Mailbox: "alice", Password: pw, Protocol: "imap"}, "mailbox"},
+		{"bad protocol", device.VerifyRequest{Mailbox: mailbox, Password: pw, Protocol: "ftp"}, "protocol"},
+		{"bad address", device.VerifyRequest{Mailbox: mailbox, Password: pw, Protocol: "imap", ClientIP: "300.1.1.1"}, "clientIp"},
+		{"zoned address", device.VerifyRequest{Mailbox: mailbox, Password: pw, Protocol: "imap", ClientIP: "fe80::1%eth0"}, "clientIp"},
+		{"no password", device.VerifyRequest{Mailbox: mailbox, Protocol: "imap"}, "password"},
+		{"long password", device.VerifyRequest{Mailbox: mailbox, Password: strings.Repeat("a", device.MaxPasswordLen+1), Protocol: "imap"}, "password"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.svc.Verify(context.Background(), tc.req)
+			wantCode(t, err, apperr.Invalid)
+			if e, _ := apperr.As(err); e.Field != tc.field {
+				t.Fatalf("field = %q, want %q", e.Field, tc.field)
+			}
+		})
+	}
+	if n := h.store.Count("Candidates"); n != 0 {
+		t.Fatalf("bad requests read the store %d times", n)
+	}
+}
+
+func TestVerifyRateLimit(t *testing.T) {
+	h := newHarness(t, device.Config{Verify: device.VerifyConfig{MaxFailures: 3, Window: 10 * time.Minute}})
+	ctx := context.Background()
+	pw := h.create(device.CreateInput{Name: "x"}).Password
+	// Start at the beginning of a window so the clock stays inside it.
+	h.clock.Set(t0.Truncate(10 * time.Minute).Add(10 * time.Minute))
+	for i := range 3 {
+		if h.verify("wrong password " + string(rune('a'+i))) {
+			t.Fatal("a wrong password verified")
+		}
+	}
+	for _, try := range []string{"wrong again", pw} {
+		ok, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: mailbox, Password: try, Protocol: "imap"})
+		wantCode(t, err, apperr.RateLimited)
+		if ok {
+			t.Fatal("a rate-limited request verified")
+		}
+	}
+	// The limit is per mailbox.
+	if _, _, err := h.svc.RegisterMailbox(ctx, h.admin(), "bob@example.com", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: "bob@example.com", Password: "x", Protocol: "imap"}); err != nil {
+		t.Fatalf("another mailbox is rate limited: %v", err)
+	}
+	// A new window starts over.
+	h.clock.Advance(10 * time.Minute)
+	if !h.verify(pw) {
+		t.Fatal("the password does not verify in the next window")
+	}
+
+	// Unknown mailboxes are limited too: the same cost as a wrong password.
+	for range 3 {
+		if ok, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: "ghost@example.com", Password: "x", Protocol: "imap"}); ok || err != nil {
+			t.Fatalf("unknown mailbox = %v, %v", ok, err)
+		}
+	}
+	_, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: "ghost@example.com", Password: "x", Protocol: "imap"})
+	wantCode(t, err, apperr.RateLimited)
+}
+
+func TestVerifyLastUseIsCoalesced(t *testing.T) {
+	h := newHarness(t, device.Config{})
+	c := h.create(device.CreateInput{Name: "x"})
+	first := h.clock.Now()
+	for range 3 {
+		if !h.verify(c.Password) {
+			t.Fatal("password does not verify")
+		}
+		h.clock.Advance(time.Minute)
+	}
+	if n := h.store.Count("TouchLastUsed"); n != 1 {
+		t.Fatalf("%d last-use writes for three logins in three minutes, want 1", n)
+	}
+	d := h.device(c.Device.ID)
+	if !d.LastUsedAt.Equal(first) || d.LastUsedProtocol != device.ScopeIMAP || d.LastUsedIP != "192.0.2.10" {
+		t.Fatalf("last use = %s %s %s", d.LastUsedAt, d.LastUsedProtocol, d.LastUsedIP)
+	}
+	h.clock.Advance(3 * time.Minute) // six minutes after the first
+	if !h.verify(c.Password) {
+		t.Fatal("password does not verify")
+	}
+	if n := h.store.Count("TouchLastUsed"); n != 2 {
+		t.Fatalf("%d last-use writes, want 2", n)
+	}
+	if d := h.device(c.Device.ID); !d.LastUsedAt.Equal(h.clock.Now()) {
+		t.Fatalf("last use = %s, want %s", d.LastUsedAt, h.clock.Now())
+	}
+}
