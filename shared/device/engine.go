@@ -126,6 +126,7 @@ func (e *Engine) refuse(ctx context.Context, t target, step Step, token string, 
 // Lambda does for each invocation. Every step may run again, late, or after
 // a newer rotation; a token that is already AWSCURRENT is a no-op success.
 func (e *Engine) Run(ctx context.Context, step Step, secretID, token string) error {
+	ctx = WithActor(ctx, Actor{Kind: ActorRotation, Subject: "secretsmanager"})
 	return e.run(ctx, step, secretID, token, false)
 }
 
@@ -155,6 +156,7 @@ func (e *Engine) run(ctx context.Context, step Step, secretID, token string, fre
 // RotateNow runs the four steps with a fresh token, as Secrets Manager's
 // scheduler does, and returns the new version id, or the step that failed.
 func (e *Engine) RotateNow(ctx context.Context, secretID string) (string, Step, error) {
+	ctx = WithActor(ctx, Actor{Kind: ActorRotation, Subject: "secretsmanager"})
 	token := NewToken()
 	for _, st := range Steps {
 		if err := e.run(ctx, st, secretID, token, true); err != nil {

@@ -25,6 +25,21 @@ type Store interface {
 	// that the mailbox is gone or its owner changed.
 	CreateDevice(ctx context.Context, d Device, owner string, maxLive int, idem *IdempotencyRecord) error
 
+	// RedeemDevice is CreateDevice for an enrollment link: the same
+	// transaction marks the enrollment used by use, if it is still open and
+	// unexpired at use.At. Conflict if it is not (used, cancelled, expired,
+	// or redeemed concurrently).
+	RedeemDevice(ctx context.Context, d Device, owner string, maxLive int, use EnrollmentUse) error
+
+	// ExpiringDevices returns up to limit live devices whose expiry is at or
+	// before now, for the expiry sweep.
+	ExpiringDevices(ctx context.Context, now time.Time, limit int) ([]Device, error)
+
+	// RestoreExpired records a live device that DynamoDB's TTL removed as
+	// expired, without verifiers, and stops counting it in its mailbox. A
+	// device recorded already is left as it is.
+	RestoreExpired(ctx context.Context, d Device, now time.Time) error
+
 	// GetDevice reads one device (strongly consistent). NotFound if absent.
 	GetDevice(ctx context.Context, mailbox, id string) (Device, error)
 
@@ -44,6 +59,7 @@ type Store interface {
 
 	RotationStore
 	VerifyStore
+	EnrollmentStore
 }
 
 // RotationStore is the part of the Store the rotation engine needs. Each

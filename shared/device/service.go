@@ -125,6 +125,7 @@ func (s *Service) clock() time.Time { return s.now().UTC() }
 // Only administrators of the mailbox's domain may. It reports whether the
 // mailbox was created.
 func (s *Service) RegisterMailbox(ctx context.Context, c Caller, address, owner string) (Mailbox, bool, error) {
+	ctx = WithActor(ctx, c.Actor())
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
 		return Mailbox{}, false, err
@@ -264,6 +265,7 @@ func ValidIdempotencyKey(k string) error {
 // password. With an idempotency key, a retry by the same caller yields the
 // same device.
 func (s *Service) CreateDevice(ctx context.Context, c Caller, address string, in CreateInput, idemKey string) (Created, error) {
+	ctx = WithActor(ctx, c.Actor())
 	now := s.clock()
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
@@ -274,6 +276,7 @@ func (s *Service) CreateDevice(ctx context.Context, c Caller, address string, in
 		return Created{}, err
 	}
 	d.CreatedBy = c.Subject
+	d.LastActor = c.Actor()
 	var idem *IdempotencyRecord
 	if idemKey != "" {
 		if err := ValidIdempotencyKey(idemKey); err != nil {
@@ -501,6 +504,7 @@ type Patch struct {
 // UpdateDevice renames, annotates, disables or enables a device, or changes
 // its scopes, allow-list or rotation policy.
 func (s *Service) UpdateDevice(ctx context.Context, c Caller, address, id string, p Patch) (Device, error) {
+	ctx = WithActor(ctx, c.Actor())
 	if p.Rotation != nil && p.RemoveRotation {
 		return Device{}, apperr.Field("rotation", "cannot both set and remove the rotation policy")
 	}
@@ -592,6 +596,7 @@ func (s *Service) applySchedule(ctx context.Context, d Device) {
 // Regenerate gives a device a new password at once (F3) and returns it.
 // The old password stops working after grace (default 0: at once).
 func (s *Service) Regenerate(ctx context.Context, c Caller, address, id string, grace time.Duration) (Created, error) {
+	ctx = WithActor(ctx, c.Actor())
 	d, err := s.lookupDevice(ctx, c, address, id)
 	if err != nil {
 		return Created{}, err
@@ -615,6 +620,7 @@ func (s *Service) Regenerate(ctx context.Context, c Caller, address, id string, 
 // scheduled for deletion, and its metadata stays as revoked. Revoking a
 // revoked device again finishes any step a failure left undone.
 func (s *Service) Revoke(ctx context.Context, c Caller, address, id string) (Device, error) {
+	ctx = WithActor(ctx, c.Actor())
 	d, err := s.lookupDevice(ctx, c, address, id)
 	if err != nil {
 		return Device{}, err
@@ -653,6 +659,7 @@ func (s *Service) end(ctx context.Context, d Device, status Status, by string) (
 // RevokeAll revokes every live device of a mailbox (the "compromised
 // mailbox" case) and returns how many it revoked.
 func (s *Service) RevokeAll(ctx context.Context, c Caller, address string) (int, error) {
+	ctx = WithActor(ctx, c.Actor())
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
 		return 0, err
@@ -747,3 +754,45 @@ func formatUUID(b []byte) string {
 
 // NewToken returns a fresh rotation token.
 func NewToken() string { return formatUUID(randomBytes(16)) }
+
+// ExpireDue ends up to limit devices whose expiry has passed (the sweep,
+// F10): the same steps as a revoke, recorded as expired. Verification
+// refuses them from the expiry instant on, whether or not the sweep ran.
+func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
+	ctx = WithActor(ctx, Actor{Kind: ActorSystem, Subject: "sweep"})
+	ds, err := s.store.ExpiringDevices(ctx, s.clock(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("find expiring devices: %w", err)
+	}
+	n := 0
+	var firstErr error
+	for _, d := range ds {
+		if _, err := s.end(ctx, d, StatusExpired, "sweep"); err != nil {
+			s.log.ErrorContext(ctx, "could not expire device", "mailbox", d.Mailbox, "device", d.ID, "error", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		s.log.InfoContext(ctx, "device expired", "mailbox", d.Mailbox, "device", d.ID)
+		n++
+	}
+	return n, firstErr
+}
+
+// ExpireRemoved handles a device that DynamoDB's TTL removed: it records
+// the device as expired and schedules its secret's deletion. Idempotent,
+// for the stream handler, which may see the removal more than once.
+func (s *Service) ExpireRemoved(ctx context.Context, d Device) error {
+	ctx = WithActor(ctx, Actor{Kind: ActorSystem, Subject: "ttl"})
+	if !d.Status.Live() {
+		return nil // ended before TTL removed it: nothing was live
+	}
+	if err := s.store.RestoreExpired(ctx, d, s.clock()); err != nil {
+		return fmt.Errorf("record expired device: %w", err)
+	}
+	if err := s.secrets.ScheduleDeletion(ctx, d.SecretARN, s.cfg.RecoveryWindowDays); err != nil && !apperr.Is(err, apperr.NotFound) {
+		return fmt.Errorf("schedule secret deletion: %w", err)
+	}
+	return nil
+}

@@ -174,6 +174,9 @@ func encodeDevice(d device.Device) item {
 		it["expiresAt"] = str(timeStr(d.ExpiresAt))
 		it["expMs"] = num(ms(d.ExpiresAt))
 		it["ttl"] = num(d.ExpiresAt.Unix())
+		if d.Status.Live() {
+			it["expPK"] = str(expiringPK) // in the sparse index the sweep reads
+		}
 	}
 	if r := d.Rotation; r != nil {
 		it["rot"] = encodeRotation(r)
@@ -244,6 +247,8 @@ func decodeDevice(it item) device.Device {
 		SecretARN:        getS(it, "secretArn"),
 		PreviousUntil:    getMs(it, "prevUntil"),
 		PendingBase:      getS(it, "pendBase"),
+		PendingManual:    getBool(it, "pendManual"),
+		LastActor:        decodeActor(getM(it, "actor")),
 		Version:          getN(it, "ver"),
 	}
 	for _, s := range getL(it, "scopes") {
@@ -276,10 +281,46 @@ func decodeDevice(it item) device.Device {
 
 // CreateDevice implements device.Store with one TransactWriteItems.
 func (s *Store) CreateDevice(ctx context.Context, d device.Device, owner string, maxLive int, idem *device.IdempotencyRecord) error {
+	var extra *types.TransactWriteItem
+	if idem != nil {
+		it := idemKey(idem.Key)
+		it["kind"] = str("idempotency")
+		it["mailbox"] = str(idem.Mailbox)
+		it["deviceId"] = str(idem.DeviceID)
+		it["fp"] = str(string(idem.Fingerprint))
+		it["ttl"] = num(idem.Expires.Unix())
+		extra = &types.TransactWriteItem{Put: &types.Put{
+			TableName:           &s.table,
+			Item:                it,
+			ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		}}
+	}
+	return s.putDevice(ctx, d, owner, maxLive, extra, "the device exists already")
+}
+
+// RedeemDevice implements device.Store: CreateDevice's transaction plus the
+// enrollment's conditional update.
+func (s *Store) RedeemDevice(ctx context.Context, d device.Device, owner string, maxLive int, use device.EnrollmentUse) error {
+	extra := &types.TransactWriteItem{Update: &types.Update{
+		TableName:                 &s.table,
+		Key:                       enrollmentKey(use.ID),
+		UpdateExpression:          aws.String("SET #status = :used, usedAt = :at, usedBy = :by, deviceId = :dev, actor = :actor"),
+		ConditionExpression:       aws.String("#status = :open AND expMs > :atMs AND mailbox = :mbx"),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: item{":used": str(string(device.EnrollmentUsed)), ":open": str(string(device.EnrollmentOpen)), ":at": str(timeStr(use.At)), ":atMs": num(ms(use.At)), ":by": str(use.By), ":dev": str(d.ID), ":mbx": str(d.Mailbox), ":actor": encodeActor(device.ActorFrom(ctx))},
+	}}
+	return s.putDevice(ctx, d, owner, maxLive, extra, "the enrollment link is no longer open")
+}
+
+// putDevice puts d and counts it in its mailbox, with one more item in the
+// same transaction; a failed condition on that item is Conflict(msg).
+func (s *Store) putDevice(ctx context.Context, d device.Device, owner string, maxLive int, extra *types.TransactWriteItem, msg string) error {
+	it := encodeDevice(d)
+	it["actor"] = encodeActor(device.ActorFrom(ctx))
 	items := []types.TransactWriteItem{
 		{Put: &types.Put{
 			TableName:           &s.table,
-			Item:                encodeDevice(d),
+			Item:                it,
 			ConditionExpression: aws.String("attribute_not_exists(PK)"),
 		}},
 		{Update: &types.Update{
@@ -292,18 +333,8 @@ func (s *Store) CreateDevice(ctx context.Context, d device.Device, owner string,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
 	}
-	if idem != nil {
-		it := idemKey(idem.Key)
-		it["kind"] = str("idempotency")
-		it["mailbox"] = str(idem.Mailbox)
-		it["deviceId"] = str(idem.DeviceID)
-		it["fp"] = str(string(idem.Fingerprint))
-		it["ttl"] = num(idem.Expires.Unix())
-		items = append(items, types.TransactWriteItem{Put: &types.Put{
-			TableName:           &s.table,
-			Item:                it,
-			ConditionExpression: aws.String("attribute_not_exists(PK)"),
-		}})
+	if extra != nil {
+		items = append(items, *extra)
 	}
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var tc *types.TransactionCanceledException
@@ -313,15 +344,19 @@ func (s *Store) CreateDevice(ctx context.Context, d device.Device, owner string,
 				continue
 			}
 			switch i {
+			case 0:
+				return apperr.Wrap(err, apperr.Conflict, "the device exists already")
 			case 1:
 				if r.Item == nil || getS(r.Item, "owner") != owner {
 					return apperr.Wrap(err, apperr.NotFound, "mailbox is gone or its owner changed")
 				}
 				return apperr.Wrap(err, apperr.LimitReached, "this mailbox has %d devices, the most allowed; revoke one first", maxLive)
 			default:
-				return apperr.Wrap(err, apperr.Conflict, "the device exists already")
+				return apperr.Wrap(err, apperr.Conflict, "%s", msg)
 			}
 		}
+		// Cancelled for another reason (a conflicting transaction): retryable.
+		return apperr.Wrap(err, apperr.Unavailable, "create device: the transaction was cancelled; retry")
 	}
 	return translate(err, "create device")
 }
@@ -392,12 +427,13 @@ func decodeCursor(c string) (string, error) {
 
 // UpdateDevice implements device.Store.
 func (s *Store) UpdateDevice(ctx context.Context, d device.Device) (device.Device, error) {
-	set := []string{"#name = :name", "scopes = :scopes", "allowIps = :ips", "#status = :status", "updatedAt = :now", "graceMs = :grace", "ver = ver + :one"}
+	set := []string{"#name = :name", "scopes = :scopes", "allowIps = :ips", "#status = :status", "updatedAt = :now", "graceMs = :grace", "ver = ver + :one", "actor = :actor"}
 	var remove []string
 	vals := item{
 		":name": str(d.Name), ":scopes": strList(scopeStrings(d.Scopes)), ":ips": strList(prefixStrings(d.AllowIPs)),
 		":status": str(string(d.Status)), ":now": str(timeStr(d.UpdatedAt)), ":grace": num(d.Grace.Milliseconds()),
 		":one": num(1), ":ver": num(d.Version), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)),
+		":actor": encodeActor(device.ActorFrom(ctx)),
 	}
 	if d.Note != "" {
 		set, vals[":note"] = append(set, "note = :note"), str(d.Note)
@@ -442,11 +478,11 @@ func (s *Store) EndDevice(ctx context.Context, d device.Device, status device.St
 		{Update: &types.Update{
 			TableName: &s.table,
 			Key:       deviceKey(d.Mailbox, d.ID),
-			UpdateExpression: aws.String("SET #status = :status, endedAt = :now, endedBy = :by, updatedAt = :now, ver = ver + :one " +
-				"REMOVE curV, curH, prevV, prevH, prevUntil, pendV, pendH, pendBase, pendAt, pendManual"),
+			UpdateExpression: aws.String("SET #status = :status, endedAt = :now, endedBy = :by, updatedAt = :now, ver = ver + :one, actor = :actor " +
+				"REMOVE curV, curH, prevV, prevH, prevUntil, pendV, pendH, pendBase, pendAt, pendManual, expPK, #ttl"),
 			ConditionExpression:       aws.String("#status IN (:active, :disabled)"),
-			ExpressionAttributeNames:  map[string]string{"#status": "status"},
-			ExpressionAttributeValues: item{":status": str(string(status)), ":now": str(timeStr(now)), ":by": str(by), ":one": num(1), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled))},
+			ExpressionAttributeNames:  map[string]string{"#status": "status", "#ttl": "ttl"},
+			ExpressionAttributeValues: item{":status": str(string(status)), ":now": str(timeStr(now)), ":by": str(by), ":one": num(1), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)), ":actor": encodeActor(device.ActorFrom(ctx))},
 		}},
 		{Update: &types.Update{
 			TableName:                 &s.table,
@@ -558,7 +594,7 @@ func (s *Store) rotationResult(out *dynamodb.UpdateItemOutput, err error, op str
 // Promote implements device.Store.
 func (s *Store) Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (device.Device, error) {
 	until := ":now + graceMs"
-	vals := item{":v": str(version), ":at": str(timeStr(now))}
+	vals := item{":v": str(version), ":at": str(timeStr(now)), ":actor": encodeActor(device.ActorFrom(ctx))}
 	if fixedUntil.IsZero() {
 		vals[":now"] = num(ms(now))
 	} else {
@@ -569,7 +605,7 @@ func (s *Store) Promote(ctx context.Context, mailbox, id, version string, now, f
 		TableName: &s.table,
 		Key:       deviceKey(mailbox, id),
 		UpdateExpression: aws.String("SET prevV = curV, prevH = curH, prevUntil = " + until +
-			", curV = pendV, curH = pendH, rotatedAt = :at REMOVE pendV, pendH, pendBase, pendAt, pendManual"),
+			", curV = pendV, curH = pendH, rotatedAt = :at, actor = :actor REMOVE pendV, pendH, pendBase, pendAt, pendManual"),
 		ConditionExpression:                 aws.String("pendV = :v AND attribute_exists(pendH) AND attribute_exists(curV)"),
 		ExpressionAttributeValues:           vals,
 		ReturnValues:                        types.ReturnValueAllOld,

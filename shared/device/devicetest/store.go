@@ -34,6 +34,8 @@ type MemStore struct {
 	fails     map[string]*failures
 	idem      map[verifier.Hash]device.IdempotencyRecord
 	pendAt    map[string]time.Time // mailbox "/" id: when the pending version began
+
+	enrollments map[string]*device.Enrollment
 }
 
 type failures struct {

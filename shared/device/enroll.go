@@ -1,0 +1,260 @@
+package device
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/apperr"
+)
+
+// EnrollmentStatus is an enrollment link's state.
+type EnrollmentStatus string
+
+// The states. An open link past its expiry shows as expired.
+const (
+	EnrollmentOpen      EnrollmentStatus = "open"
+	EnrollmentUsed      EnrollmentStatus = "used"
+	EnrollmentCancelled EnrollmentStatus = "cancelled"
+	EnrollmentExpired   EnrollmentStatus = "expired"
+)
+
+// Enrollment limits.
+const (
+	DefaultEnrollmentValidity = 24 * time.Hour
+	MaxEnrollmentValidity     = 7 * 24 * time.Hour
+	enrollmentTokenBytes      = 32 // 256 bits
+)
+
+// Enrollment is a one-time link a domain administrator makes so that its
+// holder can add one device to a mailbox (F8). Only the keyed hash of its
+// token is stored; that hash is the enrollment's id.
+type Enrollment struct {
+	ID              string
+	Mailbox         string
+	Name            string // the device's name
+	User            string // the only subject who may use it; empty: anyone holding it
+	Scopes          []Scope
+	DeviceExpiresAt time.Time     // the device's expiry, or
+	DeviceValidFor  time.Duration // its lifetime from redemption
+	ExpiresAt       time.Time     // the link's expiry
+	CreatedAt       time.Time
+	CreatedBy       string
+	Status          EnrollmentStatus
+	UsedAt          time.Time
+	UsedBy          string
+	DeviceID        string
+	LastActor       Actor
+}
+
+// EffectiveStatus is the status clients see at now.
+func (e Enrollment) EffectiveStatus(now time.Time) EnrollmentStatus {
+	if e.Status == EnrollmentOpen && !now.Before(e.ExpiresAt) {
+		return EnrollmentExpired
+	}
+	return e.Status
+}
+
+// EnrollmentStore keeps enrollment links. Codes as Store's.
+type EnrollmentStore interface {
+	// PutEnrollment stores a new link; Conflict if its id exists.
+	PutEnrollment(ctx context.Context, e Enrollment) error
+	// GetEnrollment reads a link by id; NotFound if absent.
+	GetEnrollment(ctx context.Context, id string) (Enrollment, error)
+	// CancelEnrollment cancels an open link of mailbox; NotFound if the
+	// mailbox has no such link, Conflict if it is not open.
+	CancelEnrollment(ctx context.Context, mailbox, id string, now time.Time) (Enrollment, error)
+}
+
+// EnrollmentInput is a new link as an administrator describes it.
+type EnrollmentInput struct {
+	Name          string
+	User          string
+	Scopes        []string
+	ExpiresAt     string // the device's expiry (RFC 3339), or
+	ValidFor      string // its lifetime from redemption (Go duration)
+	TokenValidFor string // the link's lifetime; default 24h, at most 168h
+}
+
+// CreateEnrollment makes an enrollment link for a mailbox; only an
+// administrator of its domain may. The token is returned once.
+func (s *Service) CreateEnrollment(ctx context.Context, c Caller, address string, in EnrollmentInput) (Enrollment, string, error) {
+	ctx = WithActor(ctx, c.Actor())
+	now := s.clock()
+	addr, err := NormalizeAddress("address", address)
+	if err != nil {
+		return Enrollment{}, "", err
+	}
+	if c.Subject == "" {
+		return Enrollment{}, "", apperr.New(apperr.Unauthenticated, "a bearer token is required")
+	}
+	if !s.cfg.Policy.IsAdmin(c, DomainOf(addr)) {
+		return Enrollment{}, "", apperr.New(apperr.Forbidden, "only an administrator of %s may create enrollment links", DomainOf(addr))
+	}
+	e := Enrollment{Mailbox: addr, CreatedAt: now, CreatedBy: c.Subject, Status: EnrollmentOpen, LastActor: c.Actor()}
+	if e.Name, err = NormalizeName("name", in.Name); err != nil {
+		return Enrollment{}, "", err
+	}
+	if e.User, err = NormalizeSubject("user", in.User); err != nil {
+		return Enrollment{}, "", err
+	}
+	if e.Scopes, err = NormalizeScopes("scopes", in.Scopes); err != nil {
+		return Enrollment{}, "", err
+	}
+	switch {
+	case in.ExpiresAt != "" && in.ValidFor != "":
+		return Enrollment{}, "", apperr.Field("validFor", "give expiresAt or validFor, not both")
+	case in.ExpiresAt != "":
+		if e.DeviceExpiresAt, err = NormalizeExpiry(now, in.ExpiresAt, ""); err != nil {
+			return Enrollment{}, "", err
+		}
+	case in.ValidFor != "":
+		t, err := NormalizeExpiry(now, "", in.ValidFor)
+		if err != nil {
+			return Enrollment{}, "", err
+		}
+		e.DeviceValidFor = t.Sub(now)
+	}
+	validity := DefaultEnrollmentValidity
+	if in.TokenValidFor != "" {
+		validity, err = time.ParseDuration(in.TokenValidFor)
+		if err != nil || validity <= 0 || validity > MaxEnrollmentValidity {
+			return Enrollment{}, "", apperr.Field("tokenValidFor", "must be a duration from 1s to 168h (7 days)")
+		}
+	}
+	e.ExpiresAt = now.Add(validity)
+	if !e.DeviceExpiresAt.IsZero() && !e.DeviceExpiresAt.After(e.ExpiresAt) {
+		return Enrollment{}, "", apperr.Field("expiresAt", "the device would expire before the link does")
+	}
+	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr})
+	if err != nil {
+		return Enrollment{}, "", fmt.Errorf("lookup mailbox: %w", err)
+	}
+	if lr.Mailbox == nil {
+		return Enrollment{}, "", apperr.New(apperr.NotFound, "mailbox %s is not registered", addr)
+	}
+	token := base64.RawURLEncoding.EncodeToString(randomBytes(enrollmentTokenBytes))
+	e.ID = string(s.keyed.Enrollment(token))
+	if err := s.store.PutEnrollment(ctx, e); err != nil {
+		return Enrollment{}, "", fmt.Errorf("store enrollment: %w", err)
+	}
+	s.log.InfoContext(ctx, "enrollment created", "mailbox", addr, "enrollment", e.ID, "request_id", c.RequestID)
+	return e, token, nil
+}
+
+// CancelEnrollment cancels an open link of a mailbox.
+func (s *Service) CancelEnrollment(ctx context.Context, c Caller, address, id string) (Enrollment, error) {
+	ctx = WithActor(ctx, c.Actor())
+	addr, err := NormalizeAddress("address", address)
+	if err != nil {
+		return Enrollment{}, err
+	}
+	if !s.cfg.Policy.IsAdmin(c, DomainOf(addr)) {
+		return Enrollment{}, apperr.New(apperr.Forbidden, "only an administrator of %s may cancel enrollment links", DomainOf(addr))
+	}
+	e, err := s.store.CancelEnrollment(ctx, addr, id, s.clock())
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("cancel enrollment: %w", err)
+	}
+	return e, nil
+}
+
+// errBadLink is the one answer for a token that does not open a link, so
+// guessing tokens learns nothing.
+func errBadLink() error {
+	return apperr.New(apperr.NotFound, "this enrollment link is not valid; ask your administrator for a new one")
+}
+
+// RedeemEnrollment creates the device an enrollment link describes, for
+// the authenticated caller holding its token, exactly once (F8).
+func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) (Created, error) {
+	ctx = WithActor(ctx, c.Actor())
+	if c.Subject == "" {
+		return Created{}, apperr.New(apperr.Unauthenticated, "a bearer token is required")
+	}
+	if len(token) < 20 || len(token) > 100 {
+		return Created{}, errBadLink()
+	}
+	now := s.clock()
+	e, err := s.store.GetEnrollment(ctx, string(s.keyed.Enrollment(token)))
+	if apperr.Is(err, apperr.NotFound) {
+		return Created{}, errBadLink()
+	}
+	if err != nil {
+		return Created{}, fmt.Errorf("read enrollment: %w", err)
+	}
+	switch e.EffectiveStatus(now) {
+	case EnrollmentUsed:
+		return Created{}, apperr.New(apperr.Conflict, "this enrollment link was used already")
+	case EnrollmentCancelled, EnrollmentExpired:
+		return Created{}, apperr.New(apperr.Conflict, "this enrollment link is %s; ask your administrator for a new one", e.EffectiveStatus(now))
+	}
+	if e.User != "" && e.User != c.Subject {
+		return Created{}, apperr.New(apperr.Forbidden, "this enrollment link is for another user")
+	}
+	d := Device{Mailbox: e.Mailbox, Name: e.Name, User: e.User, Scopes: e.Scopes, Status: StatusActive,
+		CreatedAt: now, UpdatedAt: now, RotatedAt: now, CreatedBy: c.Subject, Grace: s.cfg.RotationGrace}
+	switch {
+	case !e.DeviceExpiresAt.IsZero():
+		d.ExpiresAt = e.DeviceExpiresAt
+	case e.DeviceValidFor > 0:
+		d.ExpiresAt = now.Add(e.DeviceValidFor)
+	}
+	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: e.Mailbox})
+	if err != nil {
+		return Created{}, fmt.Errorf("lookup mailbox: %w", err)
+	}
+	if lr.Mailbox == nil {
+		return Created{}, errBadLink()
+	}
+	if lr.Mailbox.Live >= s.cfg.MaxLiveDevices {
+		return Created{}, errLimit(s.cfg.MaxLiveDevices)
+	}
+	d.ID = encodeID(randomBytes(16))
+	d.LastActor = c.Actor()
+	pw, err := s.gen.Generate()
+	if err != nil {
+		return Created{}, fmt.Errorf("generate password: %w", err)
+	}
+	name := SecretName(s.cfg.SecretPrefix, d.Mailbox, d.ID)
+	ref, err := s.secrets.Create(ctx, SecretInput{Name: name, Token: NewToken(),
+		Value: SecretValue{Username: d.Mailbox, Password: pw, Device: d.ID}, Tags: SecretTags(d.Mailbox, d.ID)})
+	if err != nil {
+		return Created{}, fmt.Errorf("create secret: %w", err)
+	}
+	d.SecretARN = ref.ARN
+	d.Current = &Verifier{Version: ref.Version, Hash: s.keyed.Password(pw)}
+	d.Version = 1
+	err = s.store.RedeemDevice(ctx, d, lr.Mailbox.Owner, s.cfg.MaxLiveDevices, EnrollmentUse{ID: e.ID, By: c.Subject, At: now})
+	switch {
+	case err == nil:
+	case apperr.Is(err, apperr.Conflict), apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound):
+		// Each attempt made its own secret: this one lost, so undo it.
+		s.undoSecret(ctx, name, d)
+		if apperr.Is(err, apperr.Conflict) {
+			return Created{}, apperr.New(apperr.Conflict, "this enrollment link was used already")
+		}
+		if apperr.Is(err, apperr.NotFound) {
+			return Created{}, errBadLink()
+		}
+		return Created{}, err
+	default:
+		if _, gerr := s.store.GetDevice(ctx, d.Mailbox, d.ID); apperr.Is(gerr, apperr.NotFound) {
+			s.undoSecret(ctx, name, d)
+		} else if gerr == nil {
+			break
+		}
+		return Created{}, fmt.Errorf("store device: %w", err)
+	}
+	created := Created{Device: d, Password: pw}
+	s.log.InfoContext(ctx, "enrollment used", "mailbox", e.Mailbox, "enrollment", e.ID, "device", created.Device.ID, "request_id", c.RequestID)
+	return created, nil
+}
+
+// EnrollmentUse marks an enrollment used by the device being created.
+type EnrollmentUse struct {
+	ID string
+	By string
+	At time.Time
+}
