@@ -108,8 +108,10 @@ type Device struct {
 	PreviousUntil time.Time
 	Pending       *Verifier
 	PendingBase   string
-	// PendingManual marks a pending version begun by a manual regenerate.
+	// PendingManual marks a pending version begun by a manual regenerate;
+	// PendingAt is when the pending version began.
 	PendingManual bool
+	PendingAt     time.Time
 
 	// LastActor is who made the item's last lifecycle change.
 	LastActor Actor

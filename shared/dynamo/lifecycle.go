@@ -197,3 +197,50 @@ func KindOf(it map[string]types.AttributeValue) string {
 	}
 	return ""
 }
+
+// Scanner implements device.DeviceScanner, for the reconciler.
+type Scanner struct {
+	api   ScanAPI
+	table string
+}
+
+var _ device.DeviceScanner = (*Scanner)(nil)
+
+// NewScanner returns a Scanner of table.
+func NewScanner(api ScanAPI, table string) (*Scanner, error) {
+	if api == nil || table == "" {
+		return nil, errors.New("dynamo: NewScanner needs a client and a table name")
+	}
+	return &Scanner{api: api, table: table}, nil
+}
+
+// ScanDevices implements device.DeviceScanner with a paginated Scan that
+// keeps only device items.
+func (s *Scanner) ScanDevices(ctx context.Context, visit func(device.Device) error) error {
+	var start item
+	for {
+		out, err := s.api.Scan(ctx, &dynamodb.ScanInput{
+			TableName:                 &s.table,
+			FilterExpression:          aws.String("kind = :device"),
+			ExpressionAttributeValues: item{":device": str("device")},
+			ExclusiveStartKey:         start,
+		})
+		if err != nil {
+			return translate(err, "scan devices")
+		}
+		for _, it := range out.Items {
+			if err := visit(decodeDevice(it)); err != nil {
+				return err
+			}
+		}
+		if out.LastEvaluatedKey == nil {
+			return nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
+// ScanAPI is the Scan call, which only the reconciler's client offers.
+type ScanAPI interface {
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}

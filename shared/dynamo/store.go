@@ -248,6 +248,7 @@ func decodeDevice(it item) device.Device {
 		PreviousUntil:    getMs(it, "prevUntil"),
 		PendingBase:      getS(it, "pendBase"),
 		PendingManual:    getBool(it, "pendManual"),
+		PendingAt:        getMs(it, "pendAt"),
 		LastActor:        decodeActor(getM(it, "actor")),
 		Version:          getN(it, "ver"),
 	}

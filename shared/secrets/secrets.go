@@ -273,3 +273,53 @@ func (s *Secrets) SetSchedule(ctx context.Context, secretID string, p *device.Ro
 	})
 	return translate(err, "set rotation schedule")
 }
+
+// ListAPI is the listing call, kept apart so the API functions' clients
+// need not offer it.
+type ListAPI interface {
+	ListSecrets(context.Context, *secretsmanager.ListSecretsInput, ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
+}
+
+// Lister implements device.SecretLister.
+type Lister struct{ api ListAPI }
+
+var _ device.SecretLister = Lister{}
+
+// NewLister returns a Lister.
+func NewLister(api ListAPI) (Lister, error) {
+	if api == nil {
+		return Lister{}, errors.New("secrets: NewLister needs a client")
+	}
+	return Lister{api: api}, nil
+}
+
+// ListSecrets implements device.SecretLister, following every page.
+func (l Lister) ListSecrets(ctx context.Context, prefix string) ([]device.SecretSummary, error) {
+	var out []device.SecretSummary
+	var next *string
+	for {
+		page, err := l.api.ListSecrets(ctx, &secretsmanager.ListSecretsInput{
+			Filters:                []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}},
+			IncludePlannedDeletion: aws.Bool(true),
+			MaxResults:             aws.Int32(100),
+			NextToken:              next,
+		})
+		if err != nil {
+			return nil, translate(err, "list secrets")
+		}
+		for _, e := range page.SecretList {
+			name := aws.ToString(e.Name)
+			if !strings.HasPrefix(name, prefix) { // the name filter matches prefixes of words too
+				continue
+			}
+			out = append(out, device.SecretSummary{
+				ARN: aws.ToString(e.ARN), Name: name, Created: aws.ToTime(e.CreatedDate),
+				Deleted: e.DeletedDate != nil, Versions: e.SecretVersionsToStages,
+			})
+		}
+		if page.NextToken == nil {
+			return out, nil
+		}
+		next = page.NextToken
+	}
+}

@@ -1,0 +1,145 @@
+package device
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/apperr"
+)
+
+// SecretSummary is one secret as a listing shows it.
+type SecretSummary struct {
+	ARN      string
+	Name     string
+	Created  time.Time
+	Deleted  bool
+	Versions map[string][]string // version id to stages
+}
+
+// SecretLister lists the secrets under a name prefix, including those
+// scheduled for deletion.
+type SecretLister interface {
+	ListSecrets(ctx context.Context, prefix string) ([]SecretSummary, error)
+}
+
+// DeviceScanner visits every device item of the table.
+type DeviceScanner interface {
+	ScanDevices(ctx context.Context, visit func(Device) error) error
+}
+
+// ReconcileReport counts what a reconciliation found and repaired.
+type ReconcileReport struct {
+	Secrets              int // secrets under the prefix
+	Devices              int // device items
+	OrphanSecretsDeleted int // secrets without a device (a create that stopped after CreateSecret)
+	EndedSecretsDeleted  int // secrets of revoked or expired devices not yet scheduled for deletion
+	RotationsFinished    int // AWSCURRENT moved where the table already had it (finishSecret stopped half-way)
+	PendingCleared       int // AWSPENDING left on an abandoned version
+	DevicesWithoutSecret int // live devices whose secret is gone: ended as revoked
+	Failures             int // repairs that failed; the next run tries again
+}
+
+// Reconcile repairs what crashes between two AWS calls can leave behind
+// (invariant 2): secrets without a device and devices without a secret,
+// both older than minAge so that operations in flight are left alone, plus
+// rotations stopped between the table and Secrets Manager. It is
+// idempotent; each repair is logged.
+func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner DeviceScanner, minAge time.Duration) (ReconcileReport, error) {
+	ctx = WithActor(ctx, Actor{Kind: ActorSystem, Subject: "reconciler"})
+	var rep ReconcileReport
+	now := s.clock()
+	secrets, err := lister.ListSecrets(ctx, s.cfg.SecretPrefix+"/")
+	if err != nil {
+		return rep, fmt.Errorf("list secrets: %w", err)
+	}
+	rep.Secrets = len(secrets)
+	devices := map[string]Device{}
+	err = scanner.ScanDevices(ctx, func(d Device) error {
+		devices[SecretName(s.cfg.SecretPrefix, d.Mailbox, d.ID)] = d
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("scan devices: %w", err)
+	}
+	rep.Devices = len(devices)
+	fail := func(what string, d Device, err error) {
+		rep.Failures++
+		s.log.ErrorContext(ctx, "reconciler could not "+what, "mailbox", d.Mailbox, "device", d.ID, "error", err)
+	}
+	seen := map[string]bool{}
+	for _, sec := range secrets {
+		mailbox, id, err := ParseSecretID(s.cfg.SecretPrefix, sec.Name)
+		if err != nil {
+			continue // not a device secret (someone else's under our prefix)
+		}
+		seen[sec.Name] = true
+		d, ok := devices[sec.Name]
+		if sec.Deleted {
+			continue
+		}
+		old := now.Sub(sec.Created) >= minAge
+		switch {
+		case !ok && old:
+			ref := Device{Mailbox: mailbox, ID: id}
+			if err := s.secrets.ForceDelete(ctx, sec.Name); err != nil {
+				fail("delete orphan secret", ref, err)
+				continue
+			}
+			rep.OrphanSecretsDeleted++
+			s.log.WarnContext(ctx, "deleted a secret without a device", "mailbox", mailbox, "device", id)
+		case ok && !d.Status.Live():
+			if err := s.secrets.ScheduleDeletion(ctx, sec.Name, s.cfg.RecoveryWindowDays); err != nil && !apperr.Is(err, apperr.NotFound) {
+				fail("schedule deletion of an ended device's secret", d, err)
+				continue
+			}
+			rep.EndedSecretsDeleted++
+			s.log.WarnContext(ctx, "scheduled deletion of an ended device's secret", "mailbox", mailbox, "device", id)
+		case ok:
+			s.reconcileVersions(ctx, d, sec, now, &rep, fail)
+		}
+	}
+	for name, d := range devices {
+		if seen[name] || !d.Status.Live() || now.Sub(d.CreatedAt) < minAge {
+			continue
+		}
+		if _, err := s.store.EndDevice(ctx, d, StatusRevoked, "reconciler", now); err != nil && !apperr.Is(err, apperr.Conflict) {
+			fail("end a device without a secret", d, err)
+			continue
+		}
+		rep.DevicesWithoutSecret++
+		s.log.WarnContext(ctx, "ended a device whose secret is gone", "mailbox", d.Mailbox, "device", d.ID)
+	}
+	return rep, nil
+}
+
+// reconcileVersions finishes a rotation that promoted in the table but
+// never moved AWSCURRENT, and clears AWSPENDING that no rotation will use.
+func (s *Service) reconcileVersions(ctx context.Context, d Device, sec SecretSummary, now time.Time, rep *ReconcileReport, fail func(string, Device, error)) {
+	st := SecretState{Versions: sec.Versions}
+	cur, pend := st.Current(), st.Pending()
+	if d.Current != nil && d.Current.Version != cur && d.Previous != nil && d.Previous.Version == cur {
+		if _, ok := sec.Versions[d.Current.Version]; ok {
+			if err := s.secrets.MoveCurrent(ctx, sec.ARN, d.Current.Version, cur); err != nil {
+				fail("finish a half-done rotation", d, err)
+				return
+			}
+			rep.RotationsFinished++
+			s.log.WarnContext(ctx, "finished a rotation that stopped before moving AWSCURRENT", "mailbox", d.Mailbox, "device", d.ID, "version", d.Current.Version)
+			cur = d.Current.Version
+		}
+	}
+	if pend == "" || pend == cur {
+		return
+	}
+	inFlight := d.Pending != nil && d.Pending.Version == pend && now.Sub(d.PendingAt) < RegenerateHold
+	if inFlight {
+		return
+	}
+	if err := s.secrets.RemovePending(ctx, sec.ARN, pend); err != nil && !apperr.Is(err, apperr.Conflict) {
+		fail("clear an abandoned AWSPENDING", d, err)
+		return
+	}
+	rep.PendingCleared++
+	s.log.WarnContext(ctx, "cleared AWSPENDING of an abandoned rotation", "mailbox", d.Mailbox, "device", d.ID, "version", pend)
+}
