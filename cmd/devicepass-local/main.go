@@ -1,0 +1,103 @@
+// Command devicepass-local serves the devicepass API on loopback against
+// the local AWS stand-ins: what `make run` runs.
+//
+//	go run ./cmd/devicepass-local            # http://127.0.0.1:8080
+//	PORT=9090 go run ./cmd/devicepass-local
+//
+// It installs (first run) and starts DynamoDB Local and moto, creates the
+// table and the verifier key, serves the API behind the local gateway, runs
+// the local rotation scheduler, and writes .local/env. Ctrl-C (or SIGTERM)
+// stops everything it started. The configuration variables of every
+// function (docs/architecture.md) apply, plus PORT and
+// DEVICEPASS_SCHEDULER_INTERVAL.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/app"
+	"github.com/devicepass/devicepass/shared/localgw"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "devicepass-local:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	port := localgw.DefaultPort
+	if v := strings.TrimSpace(os.Getenv("PORT")); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("PORT=%q is not a port number", v)
+		}
+		port = p
+	}
+	interval := localgw.DefaultSchedulerInterval
+	if v := strings.TrimSpace(os.Getenv(localgw.SchedulerIntervalEnv)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("%s=%q is not a duration of at least 1s", localgw.SchedulerIntervalEnv, v)
+		}
+		interval = d
+	}
+	flag.IntVar(&port, "port", port, "port to serve on, on 127.0.0.1 (env PORT)")
+	flag.DurationVar(&interval, "scheduler-interval", interval, "how often the local rotation scheduler looks for due rotations (env "+localgw.SchedulerIntervalEnv+")")
+	root := flag.String("root", "", "repository root (default: the nearest directory with a go.mod)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logLevel := os.Getenv("LOG_LEVEL")
+	if logLevel == "" {
+		logLevel = "info"
+	}
+	r, err := localgw.Start(ctx, localgw.Options{
+		Root:              *root,
+		Port:              port,
+		Logger:            app.NewLogger(os.Stderr, logLevel),
+		SchedulerInterval: interval,
+		Getenv:            os.Getenv,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting; Start cleaned up
+		}
+		return err
+	}
+	rel := r.EnvFile()
+	if wd, err := os.Getwd(); err == nil {
+		rel = strings.TrimPrefix(rel, wd+string(os.PathSeparator))
+	}
+	fmt.Printf(`
+devicepass local API  %s
+AWS environment       %s   (. %s  then use the aws CLI or any SDK)
+Get a token           curl -s -X POST %s/local/token -H 'Content-Type: application/json' -d '{"sub":"alice","groups":["domain-admin:example.com"]}'
+Stop                  Ctrl-C
+
+`, r.URL(), r.EnvFile(), rel, r.URL())
+
+	select {
+	case <-ctx.Done():
+	case err := <-r.Done():
+		if !errors.Is(err, http.ErrServerClosed) {
+			_ = r.Stop()
+			return fmt.Errorf("serving stopped: %w", err)
+		}
+	}
+	stop() // a second Ctrl-C ends the process at once (the stand-ins die with it)
+	fmt.Fprintln(os.Stderr, "devicepass-local: stopping")
+	return r.Stop()
+}
