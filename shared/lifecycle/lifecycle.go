@@ -1,0 +1,162 @@
+// Package lifecycle turns committed changes of devices and enrollments into
+// lifecycle events: the documented, versioned JSON that goes to the event
+// bus, the audit trail and the owner's notices. It is pure: the stream
+// handler feeds it the item images before and after each change.
+//
+// An event never holds a secret: no password, verifier, enrollment token
+// or key material. The Event type has no field that could carry one.
+package lifecycle
+
+import (
+	"slices"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/device"
+)
+
+// SchemaVersion is the version of the event schema (docs/events.md).
+const SchemaVersion = "1"
+
+// Source is the EventBridge source of every event.
+const Source = "devicepass"
+
+// The event types.
+const (
+	DeviceCreated       = "device.created"
+	DeviceUpdated       = "device.updated"
+	DeviceDisabled      = "device.disabled"
+	DeviceEnabled       = "device.enabled"
+	DeviceRevoked       = "device.revoked"
+	DeviceExpired       = "device.expired"
+	PasswordRegenerated = "password.regenerated"
+	PasswordRotated     = "password.rotated"
+	EnrollmentCreated   = "enrollment.created"
+	EnrollmentUsed      = "enrollment.used"
+	EnrollmentCancelled = "enrollment.cancelled"
+	MailboxRegistered   = "mailbox.registered"
+	MailboxOwnerChanged = "mailbox.owner_changed"
+)
+
+// Event is one lifecycle change.
+type Event struct {
+	Version    string      `json:"version"`
+	ID         string      `json:"id"`   // unique and stable: the same change always has the same id
+	Type       string      `json:"type"` // one of the constants above
+	Time       time.Time   `json:"time"` // when the change was committed
+	Mailbox    string      `json:"mailbox"`
+	DeviceID   string      `json:"deviceId,omitempty"`
+	Enrollment string      `json:"enrollmentId,omitempty"`
+	Actor      Actor       `json:"actor"`
+	Device     *DeviceInfo `json:"device,omitempty"`
+}
+
+// Actor is who made the change.
+type Actor struct {
+	Kind      string `json:"kind"`
+	Subject   string `json:"subject,omitempty"`
+	SourceIP  string `json:"sourceIp,omitempty"`
+	UserAgent string `json:"userAgent,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// DeviceInfo is the device's public metadata after the change.
+type DeviceInfo struct {
+	Name      string     `json:"name"`
+	Status    string     `json:"status"`
+	Scopes    []string   `json:"scopes"`
+	User      string     `json:"user,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	SecretARN string     `json:"secretArn,omitempty"`
+	// Version is the secret version that is current after the change.
+	Version string `json:"secretVersion,omitempty"`
+}
+
+// Notify reports whether the mailbox's owner gets a notice of events of
+// type t (NIST SP 800-63B: notify when an authenticator is bound).
+func Notify(t string) bool { return t == DeviceCreated || t == EnrollmentUsed }
+
+func actorOf(a device.Actor) Actor {
+	return Actor{Kind: a.Kind, Subject: a.Subject, SourceIP: a.SourceIP, UserAgent: a.UserAgent, RequestID: a.RequestID}
+}
+
+func infoOf(d *device.Device) *DeviceInfo {
+	in := &DeviceInfo{Name: d.Name, Status: string(d.Status), User: d.User, SecretARN: d.SecretARN}
+	for _, s := range d.Scopes {
+		in.Scopes = append(in.Scopes, string(s))
+	}
+	if !d.ExpiresAt.IsZero() {
+		t := d.ExpiresAt
+		in.ExpiresAt = &t
+	}
+	if d.Current != nil {
+		in.Version = d.Current.Version
+	}
+	return in
+}
+
+// DeviceChange is a committed change of a device item: its images before
+// (nil for a new item) and after (nil for a removed one).
+type DeviceChange struct {
+	ID       string // the change's unique id (the stream record's event id)
+	Time     time.Time
+	Old, New *device.Device
+}
+
+// DeviceEvents returns the events a device change makes: at most one per
+// change, except a change that both replaced the password and changed the
+// status, which cannot happen through the API.
+func DeviceEvents(c DeviceChange) []Event {
+	d := c.New
+	if d == nil {
+		return nil // removals are handled by the caller (TTL expiry)
+	}
+	ev := Event{Version: SchemaVersion, ID: c.ID, Time: c.Time, Mailbox: d.Mailbox, DeviceID: d.ID, Actor: actorOf(d.LastActor), Device: infoOf(d)}
+	typ := deviceEventType(c.Old, d)
+	if typ == "" {
+		return nil
+	}
+	ev.Type = typ
+	return []Event{ev}
+}
+
+func deviceEventType(old, d *device.Device) string {
+	if old == nil {
+		switch d.Status {
+		case device.StatusExpired:
+			return DeviceExpired // re-recorded after DynamoDB's TTL removed it
+		case device.StatusRevoked:
+			return DeviceRevoked
+		}
+		return DeviceCreated
+	}
+	if old.Status != d.Status {
+		switch d.Status {
+		case device.StatusDisabled:
+			return DeviceDisabled
+		case device.StatusActive:
+			return DeviceEnabled
+		case device.StatusRevoked:
+			return DeviceRevoked
+		case device.StatusExpired:
+			return DeviceExpired
+		}
+	}
+	if old.Current != nil && d.Current != nil && old.Current.Version != d.Current.Version {
+		if old.PendingManual {
+			return PasswordRegenerated
+		}
+		return PasswordRotated
+	}
+	if old.Name != d.Name || old.Note != d.Note || !slices.Equal(old.Scopes, d.Scopes) ||
+		!slices.Equal(old.AllowIPs, d.AllowIPs) || !samePolicy(old.Rotation, d.Rotation) || old.User != d.User {
+		return DeviceUpdated
+	}
+	return "" // rotation bookkeeping, last use: not lifecycle changes
+}
+
+func samePolicy(a, b *device.RotationPolicy) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
