@@ -5,11 +5,13 @@
 //	PORT=9090 go run ./cmd/devicepass-local
 //
 // It installs (first run) and starts DynamoDB Local and moto, creates the
-// table and the verifier key, serves the API behind the local gateway, runs
-// the local rotation scheduler, and writes .local/env. Ctrl-C (or SIGTERM)
-// stops everything it started. The configuration variables of every
-// function (docs/architecture.md) apply, plus PORT and
-// DEVICEPASS_SCHEDULER_INTERVAL.
+// table, the verifier key, the event bus and the notice topic, serves the
+// API behind the local gateway, runs the local rotation scheduler, feeds
+// the stream handler from the table's stream (events to moto and to
+// .local/events.jsonl), sweeps expired devices, reconciles, and writes
+// .local/env. Ctrl-C (or SIGTERM) stops everything it started. The
+// configuration variables of every function (docs/architecture.md) apply,
+// plus PORT, DEVICEPASS_SCHEDULER_INTERVAL and DEVICEPASS_SWEEP_INTERVAL.
 package main
 
 import (
@@ -53,7 +55,16 @@ func run() error {
 		}
 		interval = d
 	}
+	sweep := localgw.DefaultSweepInterval
+	if v := strings.TrimSpace(os.Getenv(localgw.SweepIntervalEnv)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("%s=%q is not a duration of at least 1s", localgw.SweepIntervalEnv, v)
+		}
+		sweep = d
+	}
 	flag.IntVar(&port, "port", port, "port to serve on, on 127.0.0.1 (env PORT)")
+	flag.DurationVar(&sweep, "sweep-interval", sweep, "how often expired devices are swept (env "+localgw.SweepIntervalEnv+")")
 	flag.DurationVar(&interval, "scheduler-interval", interval, "how often the local rotation scheduler looks for due rotations (env "+localgw.SchedulerIntervalEnv+")")
 	root := flag.String("root", "", "repository root (default: the nearest directory with a go.mod)")
 	flag.Parse()
@@ -69,6 +80,7 @@ func run() error {
 		Port:              port,
 		Logger:            app.NewLogger(os.Stderr, logLevel),
 		SchedulerInterval: interval,
+		SweepInterval:     sweep,
 		Getenv:            os.Getenv,
 	})
 	if err != nil {
@@ -77,17 +89,19 @@ func run() error {
 		}
 		return err
 	}
-	rel := r.EnvFile()
+	rel, events := r.EnvFile(), r.EventsFile()
 	if wd, err := os.Getwd(); err == nil {
 		rel = strings.TrimPrefix(rel, wd+string(os.PathSeparator))
+		events = strings.TrimPrefix(events, wd+string(os.PathSeparator))
 	}
 	fmt.Printf(`
 devicepass local API  %s
 AWS environment       %s   (. %s  then use the aws CLI or any SDK)
 Get a token           curl -s -X POST %s/local/token -H 'Content-Type: application/json' -d '{"sub":"alice","groups":["domain-admin:example.com"]}'
+Watch events          tail -f %s   (also on EventBridge bus %s and SNS topic %s in moto)
 Stop                  Ctrl-C
 
-`, r.URL(), r.EnvFile(), rel, r.URL())
+`, r.URL(), r.EnvFile(), rel, r.URL(), events, localgw.EventBusName, r.NoticeTopicARN())
 
 	select {
 	case <-ctx.Done():

@@ -1,5 +1,5 @@
 // Command api is the management API's Lambda: every JWT-authorized route
-// of the HTTP API (mailboxes and their devices).
+// of the HTTP API (mailboxes, devices, enrollments, the audit trail).
 package main
 
 import (
@@ -13,7 +13,7 @@ import (
 
 func main() {
 	a := app.MustFromEnv(context.Background())
-	h, err := apigw.New(a.Service, apigw.Options{GroupsClaim: a.Config.GroupsClaim, Logger: a.Logger})
+	h, err := app.APIHandler(a, apigw.Options{})
 	a.Must(err, "build API handler")
 	lambda.Start(h.Handle)
 }

@@ -75,11 +75,14 @@ func (s *Store) SaveMailbox(ctx context.Context, address, owner, by string, now 
 		Key:       mailboxKey(address),
 		UpdateExpression: aws.String("SET #owner = :owner, address = :addr, updatedAt = :now, kind = :kind, " +
 			"createdAt = if_not_exists(createdAt, :now), createdBy = if_not_exists(createdBy, :by), " +
-			"live = if_not_exists(live, :zero), ver = if_not_exists(ver, :zero) + :one"),
+			"live = if_not_exists(live, :zero), ver = if_not_exists(ver, :zero) + :one, actor = :actor"),
 		ExpressionAttributeNames: map[string]string{"#owner": "owner"},
 		ExpressionAttributeValues: item{
 			":owner": str(owner), ":addr": str(address), ":now": str(timeStr(now)), ":by": str(by),
 			":zero": num(0), ":one": num(1), ":kind": str("mailbox"),
+			// Who registered the mailbox or changed its owner, for the
+			// audit trail (WithActor's contract, as every other write).
+			":actor": encodeActor(device.ActorFrom(ctx)),
 		},
 		ReturnValues: types.ReturnValueAllNew,
 	})

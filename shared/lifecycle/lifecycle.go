@@ -48,6 +48,13 @@ type Event struct {
 	Enrollment string      `json:"enrollmentId,omitempty"`
 	Actor      Actor       `json:"actor"`
 	Device     *DeviceInfo `json:"device,omitempty"`
+	// EnrollmentInfo is the enrollment link after the change, on
+	// enrollment events.
+	EnrollmentInfo *EnrollmentInfo `json:"enrollment,omitempty"`
+	// Owner is the mailbox owner's subject after the change, and
+	// PreviousOwner the one before, on mailbox events.
+	Owner         string `json:"owner,omitempty"`
+	PreviousOwner string `json:"previousOwner,omitempty"`
 }
 
 // Actor is who made the change.
@@ -71,6 +78,20 @@ type DeviceInfo struct {
 	Version string `json:"secretVersion,omitempty"`
 }
 
+// EnrollmentInfo is an enrollment link's public description after the
+// change. The link's token is never part of it: the enrollment id is the
+// token's keyed hash, from which the token cannot be recovered.
+type EnrollmentInfo struct {
+	Name            string     `json:"name"` // the device's name
+	User            string     `json:"user,omitempty"`
+	Scopes          []string   `json:"scopes"`
+	Status          string     `json:"status"`
+	ExpiresAt       time.Time  `json:"expiresAt"` // the link's expiry
+	DeviceExpiresAt *time.Time `json:"deviceExpiresAt,omitempty"`
+	DeviceValidFor  string     `json:"deviceValidFor,omitempty"` // a Go duration, from redemption
+	UsedBy          string     `json:"usedBy,omitempty"`
+}
+
 // Notify reports whether the mailbox's owner gets a notice of events of
 // type t (NIST SP 800-63B: notify when an authenticator is bound).
 func Notify(t string) bool { return t == DeviceCreated || t == EnrollmentUsed }
@@ -80,12 +101,12 @@ func actorOf(a device.Actor) Actor {
 }
 
 func infoOf(d *device.Device) *DeviceInfo {
-	in := &DeviceInfo{Name: d.Name, Status: string(d.Status), User: d.User, SecretARN: d.SecretARN}
+	in := &DeviceInfo{Name: d.Name, Status: string(d.Status), User: d.User, SecretARN: d.SecretARN, Scopes: []string{}}
 	for _, s := range d.Scopes {
 		in.Scopes = append(in.Scopes, string(s))
 	}
 	if !d.ExpiresAt.IsZero() {
-		t := d.ExpiresAt
+		t := d.ExpiresAt.UTC()
 		in.ExpiresAt = &t
 	}
 	if d.Current != nil {
@@ -110,13 +131,33 @@ func DeviceEvents(c DeviceChange) []Event {
 	if d == nil {
 		return nil // removals are handled by the caller (TTL expiry)
 	}
-	ev := Event{Version: SchemaVersion, ID: c.ID, Time: c.Time, Mailbox: d.Mailbox, DeviceID: d.ID, Actor: actorOf(d.LastActor), Device: infoOf(d)}
 	typ := deviceEventType(c.Old, d)
 	if typ == "" {
 		return nil
 	}
-	ev.Type = typ
-	return []Event{ev}
+	return []Event{{Version: SchemaVersion, ID: c.ID, Type: typ, Time: deviceTime(typ, d, c.Time),
+		Mailbox: d.Mailbox, DeviceID: d.ID, Actor: actorOf(d.LastActor), Device: infoOf(d)}}
+}
+
+// deviceTime is when a device change was committed: the instant the item
+// itself records for it, precise and the same on every delivery of the
+// change, or else the stream record's (coarser) time.
+func deviceTime(typ string, d *device.Device, fallback time.Time) time.Time {
+	t := d.UpdatedAt
+	switch typ {
+	case DeviceCreated:
+		t = d.CreatedAt
+	case PasswordRegenerated, PasswordRotated:
+		t = d.RotatedAt
+	}
+	return orElse(t, fallback)
+}
+
+func orElse(t, fallback time.Time) time.Time {
+	if t.IsZero() {
+		return fallback.UTC()
+	}
+	return t.UTC()
 }
 
 func deviceEventType(old, d *device.Device) string {
@@ -159,4 +200,88 @@ func samePolicy(a, b *device.RotationPolicy) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// EnrollmentChange is a committed change of an enrollment item.
+type EnrollmentChange struct {
+	ID       string // the change's unique id (the stream record's event id)
+	Time     time.Time
+	Old, New *device.Enrollment
+}
+
+// EnrollmentEvents returns the events an enrollment change makes: created
+// when the link is stored, used when a device was made with it (with that
+// device's id), cancelled when an administrator cancels it. A link that
+// merely expires, or leaves the table by TTL, makes none.
+func EnrollmentEvents(c EnrollmentChange) []Event {
+	e := c.New
+	if e == nil {
+		return nil
+	}
+	var typ string
+	t := c.Time
+	switch {
+	case c.Old == nil:
+		typ, t = EnrollmentCreated, orElse(e.CreatedAt, c.Time)
+	case c.Old.Status == e.Status:
+		return nil
+	case e.Status == device.EnrollmentUsed:
+		typ, t = EnrollmentUsed, orElse(e.UsedAt, c.Time)
+	case e.Status == device.EnrollmentCancelled:
+		typ = EnrollmentCancelled
+	default:
+		return nil
+	}
+	ev := Event{Version: SchemaVersion, ID: c.ID, Type: typ, Time: t.UTC(), Mailbox: e.Mailbox, Enrollment: e.ID,
+		Actor: actorOf(e.LastActor), EnrollmentInfo: enrollmentInfoOf(e)}
+	if typ == EnrollmentUsed {
+		ev.DeviceID = e.DeviceID
+	}
+	return []Event{ev}
+}
+
+func enrollmentInfoOf(e *device.Enrollment) *EnrollmentInfo {
+	in := &EnrollmentInfo{Name: e.Name, User: e.User, Status: string(e.Status), ExpiresAt: e.ExpiresAt.UTC(), UsedBy: e.UsedBy, Scopes: []string{}}
+	for _, s := range e.Scopes {
+		in.Scopes = append(in.Scopes, string(s))
+	}
+	if !e.DeviceExpiresAt.IsZero() {
+		t := e.DeviceExpiresAt.UTC()
+		in.DeviceExpiresAt = &t
+	}
+	if e.DeviceValidFor > 0 {
+		in.DeviceValidFor = e.DeviceValidFor.String()
+	}
+	return in
+}
+
+// MailboxChange is a committed change of a mailbox item, with who made it.
+type MailboxChange struct {
+	ID       string // the change's unique id (the stream record's event id)
+	Time     time.Time
+	Old, New *device.Mailbox
+	Actor    device.Actor // who made the change, as the item records it
+}
+
+// MailboxEvents returns the events a mailbox change makes: registered when
+// the mailbox is created, owner_changed when its owner changes. Its device
+// count changes with every device and makes none.
+func MailboxEvents(c MailboxChange) []Event {
+	m := c.New
+	if m == nil {
+		return nil
+	}
+	ev := Event{Version: SchemaVersion, ID: c.ID, Mailbox: m.Address, Actor: actorOf(c.Actor), Owner: m.Owner}
+	switch {
+	case c.Old == nil:
+		ev.Type, ev.Time = MailboxRegistered, orElse(m.CreatedAt, c.Time)
+		if ev.Actor.Kind == "" { // written before mailbox items recorded their actor
+			ev.Actor = Actor{Kind: device.ActorUser, Subject: m.CreatedBy}
+		}
+	case c.Old.Owner != m.Owner:
+		ev.Type, ev.Time, ev.PreviousOwner = MailboxOwnerChanged, orElse(m.UpdatedAt, c.Time), c.Old.Owner
+	default:
+		return nil
+	}
+	return []Event{ev}
 }

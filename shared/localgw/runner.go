@@ -28,6 +28,7 @@ import (
 	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/rotation"
 	"github.com/devicepass/devicepass/shared/standins"
+	"github.com/devicepass/devicepass/shared/stream"
 )
 
 // The local stack's fixed names.
@@ -37,6 +38,23 @@ const (
 	DefaultPort         = 8080
 	// SchedulerIntervalEnv overrides the scheduler's period (a Go duration).
 	SchedulerIntervalEnv = "DEVICEPASS_SCHEDULER_INTERVAL"
+	// SweepIntervalEnv overrides the expiry sweep's period (a Go duration).
+	SweepIntervalEnv = "DEVICEPASS_SWEEP_INTERVAL"
+	// EventBusName and NoticeTopicName are the EventBridge bus and the SNS
+	// topic made in moto at start, as the CDK stack makes them in AWS.
+	EventBusName    = "devicepass"
+	NoticeTopicName = "devicepass-notices"
+	// EventsFileName is the local event sink in the state directory: one
+	// JSON event a line, emptied at each start (the tables start empty too).
+	EventsFileName = "events.jsonl"
+	// DefaultSweepInterval is how often the runner sweeps expired devices:
+	// the local table has TTL off (see disableTTL), so the sweep is what
+	// expires them locally.
+	DefaultSweepInterval = 5 * time.Second
+	// DefaultReconcileInterval is how often the runner reconciles secrets
+	// and devices, and ReconcileMinAge how old a leftover must be.
+	DefaultReconcileInterval = 5 * time.Minute
+	ReconcileMinAge          = 5 * time.Minute
 )
 
 // Options configure Start.
@@ -66,10 +84,20 @@ type Options struct {
 	// ConfigureAWS, if set, adjusts the SDK configuration before any client
 	// is built (to install an awsx.Counter or awsx.Faults, say).
 	ConfigureAWS func(*aws.Config)
+	// SweepInterval is the expiry sweep's period; default
+	// DefaultSweepInterval; negative: no periodic sweeps (SweepNow still
+	// works).
+	SweepInterval time.Duration
+	// ReconcileInterval is the reconciler's period; default
+	// DefaultReconcileInterval; negative: no periodic runs (ReconcileNow
+	// still works).
+	ReconcileInterval time.Duration
 }
 
 // Runner is a running local stack: the stand-ins, the table, the verifier
-// key, the API behind the local gateway, and the rotation scheduler.
+// key, the event bus and notice topic, the API behind the local gateway,
+// the rotation scheduler, the stream poller feeding the stream handler,
+// the expiry sweep and the reconciler.
 type Runner struct {
 	url      string
 	envFile  string
@@ -88,6 +116,11 @@ type Runner struct {
 	stopOnce sync.Once
 	stopErr  error
 	served   chan error
+
+	streamHandler *stream.Handler
+	poller        *StreamPoller
+	sink          *stream.FileSink
+	noticeTopic   string
 }
 
 // AlreadyRunningError is Start's answer while another runner holds the
@@ -137,6 +170,18 @@ func Start(ctx context.Context, o Options) (_ *Runner, err error) {
 	if o.SchedulerInterval > 0 && o.SchedulerInterval < time.Second {
 		return nil, fmt.Errorf("scheduler interval %s is under 1s", o.SchedulerInterval)
 	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	if o.SweepInterval > 0 && o.SweepInterval < time.Second {
+		return nil, fmt.Errorf("sweep interval %s is under 1s", o.SweepInterval)
+	}
+	if o.ReconcileInterval == 0 {
+		o.ReconcileInterval = DefaultReconcileInterval
+	}
+	if o.ReconcileInterval > 0 && o.ReconcileInterval < time.Second {
+		return nil, fmt.Errorf("reconcile interval %s is under 1s", o.ReconcileInterval)
+	}
 	cfg, err := localConfig(o.Getenv)
 	if err != nil {
 		return nil, err
@@ -185,13 +230,21 @@ func Start(ctx context.Context, o Options) (_ *Runner, err error) {
 	if o.ConfigureAWS != nil {
 		o.ConfigureAWS(&r.awsCfg)
 	}
-	if err := provision(ctx, r.awsCfg); err != nil {
+	streamARN, err := provision(ctx, r.awsCfg)
+	if err != nil {
 		return nil, err
 	}
+	if r.noticeTopic, err = provisionEvents(ctx, r.awsCfg); err != nil {
+		return nil, err
+	}
+	cfg.EventBusName, cfg.NoticeTopicARN = EventBusName, r.noticeTopic
 	if r.app, err = app.Build(ctx, cfg, r.awsCfg, o.Logger, app.Options{Clock: o.Clock, Local: true}); err != nil {
 		return nil, fmt.Errorf("wire the service: %w", err)
 	}
 	if err := r.wire(o, cfg); err != nil {
+		return nil, err
+	}
+	if err := r.wireStream(ctx, o, streamARN); err != nil {
 		return nil, err
 	}
 
@@ -203,12 +256,29 @@ func Start(ctx context.Context, o Options) (_ *Runner, err error) {
 		r.bg.Add(1)
 		go func() { defer r.bg.Done(); r.sched.Run(bgCtx) }()
 	}
+	r.bg.Add(1)
+	go func() { defer r.bg.Done(); r.poller.Run(bgCtx) }()
+	if o.SweepInterval > 0 {
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			every(bgCtx, o.SweepInterval, func(ctx context.Context) { _, _ = r.SweepNow(ctx) })
+		}()
+	}
+	if o.ReconcileInterval > 0 {
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			every(bgCtx, o.ReconcileInterval, func(ctx context.Context) { _, _ = r.ReconcileNow(ctx) })
+		}()
+	}
 	r.envFile = filepath.Join(o.StateDir, "env")
 	if err := writeEnvFile(r.envFile, r.Env()); err != nil {
 		return nil, err
 	}
 	o.Logger.InfoContext(ctx, "devicepass local API serving", "url", r.url, "env_file", r.envFile,
-		"dynamodb", r.stack.DynamoEndpoint, "moto", r.stack.MotoEndpoint, "scheduler_interval", o.SchedulerInterval.String())
+		"dynamodb", r.stack.DynamoEndpoint, "moto", r.stack.MotoEndpoint, "scheduler_interval", o.SchedulerInterval.String(),
+		"events_file", r.sink.Path(), "event_bus", EventBusName, "notice_topic", r.noticeTopic, "sweep_interval", o.SweepInterval.String())
 	return r, nil
 }
 
@@ -236,31 +306,36 @@ func localConfig(getenv func(string) string) (config.Config, error) {
 	return cfg, nil
 }
 
-// provision creates the table and the verifier key's secret.
-func provision(ctx context.Context, cfg aws.Config) error {
+// provision creates the table and the verifier key's secret, and returns
+// the table's stream ARN.
+func provision(ctx context.Context, cfg aws.Config) (string, error) {
 	ddb := dynamodb.NewFromConfig(cfg, standins.DynamoOptions)
-	if _, err := dynamo.CreateTable(ctx, ddb, TableName); err != nil {
-		return err
+	streamARN, err := dynamo.CreateTable(ctx, ddb, TableName)
+	if err != nil {
+		return "", err
+	}
+	if err := disableTTL(ctx, ddb, TableName); err != nil {
+		return "", err
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return err
+		return "", err
 	}
 	sm := secretsmanager.NewFromConfig(cfg)
-	_, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name:         aws.String(VerifierKeySecretID),
 		Description:  aws.String("devicepass verifier HMAC key (local, made at start-up)"),
 		SecretString: aws.String(base64.StdEncoding.EncodeToString(key)),
 	})
 	if err != nil {
-		return fmt.Errorf("create the verifier key secret: %w", err)
+		return "", fmt.Errorf("create the verifier key secret: %w", err)
 	}
-	return nil
+	return streamARN, nil
 }
 
 // wire builds the handlers, the gateway and the scheduler.
 func (r *Runner) wire(o Options, cfg config.Config) error {
-	api, err := apigw.New(r.app.Service, apigw.Options{GroupsClaim: cfg.GroupsClaim, Logger: o.Logger, Clock: o.Clock})
+	api, err := app.APIHandler(r.app, apigw.Options{Logger: o.Logger, Clock: o.Clock})
 	if err != nil {
 		return err
 	}
@@ -313,6 +388,18 @@ func (r *Runner) AWSConfig() aws.Config { return r.awsCfg }
 // App returns the wired service.
 func (r *Runner) App() *app.App { return r.app }
 
+// StreamHandler returns the stream handler the poller feeds.
+func (r *Runner) StreamHandler() *stream.Handler { return r.streamHandler }
+
+// StreamPoller returns the poller of the table's stream.
+func (r *Runner) StreamPoller() *StreamPoller { return r.poller }
+
+// EventsFile returns the path of the local event sink, one JSON event a line.
+func (r *Runner) EventsFile() string { return r.sink.Path() }
+
+// NoticeTopicARN returns the ARN of the owners' notice topic in moto.
+func (r *Runner) NoticeTopicARN() string { return r.noticeTopic }
+
 // Scheduler returns the local rotation scheduler.
 func (r *Runner) Scheduler() *Scheduler { return r.sched }
 
@@ -339,6 +426,9 @@ func (r *Runner) Env() []string {
 		"AWS_ENDPOINT_URL_SNS=" + moto,
 		"DEVICEPASS_API_URL=" + r.url,
 		"DEVICEPASS_TABLE=" + TableName,
+		"DEVICEPASS_EVENT_BUS=" + EventBusName,
+		"DEVICEPASS_NOTICE_TOPIC_ARN=" + r.noticeTopic,
+		"DEVICEPASS_EVENTS_FILE=" + r.sink.Path(),
 	}
 }
 
@@ -363,6 +453,11 @@ func (r *Runner) Stop() error {
 			cancel()
 		}
 		r.bg.Wait()
+		if r.sink != nil {
+			if err := r.sink.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if r.stack != nil {
 			r.stack.Stop()
 		}

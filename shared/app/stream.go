@@ -1,0 +1,64 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/devicepass/devicepass/shared/awsx"
+	"github.com/devicepass/devicepass/shared/config"
+	"github.com/devicepass/devicepass/shared/stream"
+)
+
+// NewStreamHandler wires the stream handler on a built App: the audit
+// trail on the table, the service for TTL expiry, and the sinks the
+// configuration names: the EventBridge bus (EVENT_BUS_NAME) and the
+// owners' notice topic (NOTICE_TOPIC_ARN), each skipped when unset, plus
+// sink when not nil (the local runner's event file).
+func NewStreamHandler(a *App, awsCfg aws.Config, sink stream.EventPublisher) (*stream.Handler, error) {
+	if a == nil {
+		return nil, errors.New("app: NewStreamHandler needs a built App")
+	}
+	o := stream.Options{
+		Audit:     a.Store,
+		Expirer:   a.Service,
+		Retention: time.Duration(a.Config.AuditRetentionDays) * 24 * time.Hour,
+		Logger:    a.Logger,
+		Sink:      sink,
+	}
+	if name := a.Config.EventBusName; name != "" {
+		bus, err := stream.NewEventBridge(eventbridge.NewFromConfig(awsCfg), name)
+		if err != nil {
+			return nil, err
+		}
+		o.Bus = bus
+	}
+	if arn := a.Config.NoticeTopicARN; arn != "" {
+		n, err := stream.NewSNS(sns.NewFromConfig(awsCfg), arn)
+		if err != nil {
+			return nil, err
+		}
+		o.Notifier = n
+	}
+	return stream.New(o)
+}
+
+// MustStreamFromEnv wires the stream Lambda from its environment once per
+// cold start, as MustFromEnv does, and exits with a logged reason on error.
+func MustStreamFromEnv(ctx context.Context) (*App, *stream.Handler) {
+	cfg, err := config.Load(os.Getenv)
+	logger := NewLogger(os.Stdout, cfg.LogLevel)
+	exitOn(logger, err, "invalid configuration")
+	awsCfg, err := awsx.Load(ctx)
+	exitOn(logger, err, "load AWS configuration")
+	a, err := Build(ctx, cfg, awsCfg, logger, Options{})
+	exitOn(logger, err, "wire function")
+	h, err := NewStreamHandler(a, awsCfg, nil)
+	exitOn(logger, err, "build stream handler")
+	return a, h
+}
