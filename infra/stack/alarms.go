@@ -10,7 +10,8 @@ import (
 // defineAlarms watches what must never happen quietly: a function failing
 // or being throttled (for the rotation function, a rotation that did not
 // complete), a 5xx from the API (no client input may cause one), stream
-// processing falling behind, and stream batches given up on.
+// processing falling behind, stream batches given up on, and repairs the
+// reconciler could not make.
 func (s *DevicepassStack) defineAlarms() {
 	action := awscloudwatchactions.NewSnsAction(s.AlarmTopic)
 	fiveMinutes := awscdk.Duration_Minutes(jsii.Number(5))
@@ -46,5 +47,16 @@ func (s *DevicepassStack) defineAlarms() {
 	alarm("StreamDLQMessages", "devicepass stream batches failed every retry; see the stream DLQ",
 		s.StreamDLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 			Period: fiveMinutes, Statistic: jsii.String("Maximum"),
+		}), 1)
+	// The reconciler's own metric (Embedded Metric Format, no dimensions):
+	// repairs that failed, or a run that could not list or scan. Over its
+	// 15-minute schedule, so one bad run raises it once.
+	alarm("ReconcilerFailures", "devicepass reconciler could not repair a crash leftover (or could not run); "+
+		"orphan secrets or devices without a secret may remain: see the reconciler's log",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace:  jsii.String(MetricNamespace),
+			MetricName: jsii.String("Failures"),
+			Period:     awscdk.Duration_Minutes(jsii.Number(15)),
+			Statistic:  jsii.String("Sum"),
 		}), 1)
 }

@@ -12,10 +12,11 @@ import (
 const (
 	reasonXRay = "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which " +
 		"support no resource-level permissions (Resource must be *); they only send trace data."
-	reasonReconcilerStar = "Three actions without resource-level permissions, and nothing else: " +
+	reasonReconcilerStar = "Actions without resource-level permissions, and nothing else: " +
 		"X-Ray's PutTraceSegments/PutTelemetryRecords; secretsmanager:ListSecrets (AWS supports no " +
-		"resource ARN for it; it returns metadata, never secret values); cloudwatch:PutMetricData, " +
-		"restricted by a cloudwatch:namespace condition to the devicepass namespace."
+		"resource ARN for it; it returns metadata, never secret values, and the function keeps only " +
+		"names under the device prefix). Its metrics go out as Embedded Metric Format log lines, so it " +
+		"holds no cloudwatch:PutMetricData."
 	reasonSecretPrefix = "One secret per device, created at run time as <prefix>/<mailbox>/<device id>: their " +
 		"ARNs are not known at deploy time, so the grant is scoped to the configured name prefix " +
 		"(the documented way to scope Secrets Manager access by name). The verifier key lives outside " +

@@ -28,9 +28,19 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// MetricNamespace is the only CloudWatch namespace the reconciler may
-// publish metrics to.
+// MetricNamespace is the CloudWatch namespace of the reconciler's metrics,
+// which it writes as Embedded Metric Format log lines (shared/app): CloudWatch
+// Logs extracts them, so no role needs cloudwatch:PutMetricData.
 const MetricNamespace = "devicepass"
+
+// The table's sparse index of live devices with an expiry, which the sweep
+// queries; shared/dynamo's CreateTable defines the same for local runs, and
+// a test keeps the two identical.
+const (
+	ExpiringIndex        = "expiring"
+	ExpiringPartitionKey = "expPK" // S: one constant value, set only on live devices with an expiry
+	ExpiringSortKey      = "expMs" // N: the expiry in Unix milliseconds
+)
 
 // DevicepassStack is the synthesized system and the constructs tests and
 // other stacks may refer to.
@@ -117,6 +127,12 @@ func (s *DevicepassStack) defineData() {
 		Stream:              awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES,
 		TimeToLiveAttribute: jsii.String("ttl"),
 		RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
+	})
+	s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(ExpiringIndex),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ExpiringPartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ExpiringSortKey), Type: awsdynamodb.AttributeType_NUMBER},
+		ProjectionType: awsdynamodb.ProjectionType_ALL,
 	})
 	// Outside the device prefix on purpose: grants on <prefix>/* (DeleteSecret
 	// among them) and the reconciler's orphan sweep must never reach it.
@@ -250,6 +266,12 @@ func (s *DevicepassStack) SecretPrefixARN() *string {
 	})
 }
 
+// ExpiringIndexARN is the ARN of the table's expiring index, which the
+// sweep queries.
+func (s *DevicepassStack) ExpiringIndexARN() *string {
+	return jsii.String(*s.Table.TableArn() + "/index/" + ExpiringIndex)
+}
+
 func statement(sid string, actions []string, resources ...*string) awsiam.PolicyStatement {
 	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String(sid),
@@ -274,7 +296,12 @@ func (s *DevicepassStack) keyUse(services ...string) awsiam.PolicyStatement {
 }
 
 // grant gives each function exactly the actions its code calls (the order
-// of calls is in docs/architecture.md).
+// of calls is in docs/architecture.md). DynamoDB authorizes each Put and
+// Update inside a TransactWriteItems as PutItem and UpdateItem, so a
+// function calling TransactWriteItems holds those for the items it writes.
+// Every function wires shared/app, which reads the verifier key once per
+// cold start (GetSecretValue, decrypted with the stack's key through
+// Secrets Manager).
 func (s *DevicepassStack) grant() {
 	table := s.Table.TableArn()
 	prefix := s.SecretPrefixARN()
@@ -284,11 +311,17 @@ func (s *DevicepassStack) grant() {
 	fn := s.Functions
 	rotationARN := fn["rotation"].Function().FunctionArn()
 
+	// Mailboxes: UpdateItem (register), BatchGetItem (every lookup). Devices:
+	// TransactWriteItems (create: Put device, Update mailbox, Put idempotency
+	// record; revoke: Update device, Update mailbox), GetItem (read back, replay),
+	// Query (list), UpdateItem (patch, the rotation steps of a regenerate).
+	// Enrollments: PutItem (create), GetItem (redeem), UpdateItem (cancel),
+	// TransactWriteItems (redeem: Put device, Update mailbox, Update link).
+	// Audit trail: Query.
 	fn["api"].Allow(
 		statement("Table", []string{
-			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
 			"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems",
-			"dynamodb:ConditionCheckItem",
 		}, table),
 		statement("DeviceSecrets", []string{
 			"secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:PutSecretValue",
@@ -316,14 +349,18 @@ func (s *DevicepassStack) grant() {
 		verifierKey(),
 		s.keyUse("secretsmanager", "dynamodb"),
 	)
+	// Audit entries: PutItem (conditional on the entry not existing),
+	// UpdateItem (marked published). A device DynamoDB's TTL removed:
+	// TransactWriteItems (Put device, Update mailbox), then DeleteSecret
+	// with the recovery window. Everything else comes in the stream records.
 	fn["stream"].Allow(
-		statement("Table", []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, table),
+		statement("Table", []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}, table),
 		// What the event source mapping calls with the function's role.
 		statement("TableStream", []string{
 			"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
 			"dynamodb:ListStreams",
 		}, s.Table.TableStreamArn()),
-		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret"}, prefix),
+		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
 		verifierKey(),
 		statement("LifecycleEvents", []string{"events:PutEvents"}, s.EventBus.EventBusArn()),
 		statement("OwnerNotices", []string{"sns:Publish"}, s.NoticeTopic.TopicArn()),
@@ -334,27 +371,29 @@ func (s *DevicepassStack) grant() {
 		// CDK's own Table.grantStreamRead does.
 		statement("DecryptStreamRecords", []string{"kms:Decrypt"}, s.Key.KeyArn()),
 	)
+	// Query of the expiring index; per device, TransactWriteItems (Update
+	// device, Update mailbox), GetItem when another writer ended it first,
+	// then DeleteSecret with the recovery window.
 	fn["sweep"].Allow(
-		statement("Table", []string{"dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"}, table),
+		statement("ExpiringIndex", []string{"dynamodb:Query"}, s.ExpiringIndexARN()),
+		statement("Table", []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}, table),
 		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
-		s.keyUse("dynamodb"),
+		verifierKey(),
+		s.keyUse("secretsmanager", "dynamodb"),
 	)
+	// ListSecrets and a Scan of the table; repairs: DeleteSecret (orphans at
+	// once, ended devices' with the recovery window), UpdateSecretVersionStage
+	// (finish a rotation, clear AWSPENDING), TransactWriteItems (Update
+	// device, Update mailbox) to end a device without a secret.
 	fn["reconciler"].Allow(
-		statement("Table", []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan"}, table),
+		statement("Table", []string{"dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}, table),
 		// ListSecrets supports no resource-level permissions; the function
 		// filters by name prefix, and every other action stays on the prefix.
 		statement("ListSecrets", []string{"secretsmanager:ListSecrets"}, jsii.String("*")),
 		statement("DeviceSecrets", []string{
-			"secretsmanager:DescribeSecret", "secretsmanager:DeleteSecret",
-			"secretsmanager:UpdateSecretVersionStage",
+			"secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage",
 		}, prefix),
 		verifierKey(),
-		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String("OwnMetrics"),
-			Actions:    jsii.Strings("cloudwatch:PutMetricData"),
-			Resources:  jsii.Strings("*"),
-			Conditions: &map[string]any{"StringEquals": map[string]any{"cloudwatch:namespace": MetricNamespace}},
-		}),
 		s.keyUse("secretsmanager", "dynamodb"),
 	)
 

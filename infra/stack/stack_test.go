@@ -73,7 +73,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::ApiGatewayV2::Route":              len(stack.UserRoutes) + 1,
 		"AWS::ApiGatewayV2::Authorizer":         1,
 		"AWS::ApiGatewayV2::Integration":        2,
-		"AWS::CloudWatch::Alarm":                2*len(stack.FunctionNames) + 3,
+		"AWS::CloudWatch::Alarm":                2*len(stack.FunctionNames) + 4,
 		"AWS::SNS::Topic":                       2,
 		"AWS::Events::EventBus":                 1,
 		"AWS::Events::Rule":                     2,
@@ -117,7 +117,17 @@ func TestTable(t *testing.T) {
 				{"attributes", p["AttributeDefinitions"], []any{
 					map[string]any{"AttributeName": "PK", "AttributeType": "S"},
 					map[string]any{"AttributeName": "SK", "AttributeType": "S"},
+					map[string]any{"AttributeName": "expPK", "AttributeType": "S"},
+					map[string]any{"AttributeName": "expMs", "AttributeType": "N"},
 				}},
+				{"indexes", p["GlobalSecondaryIndexes"], []any{map[string]any{
+					"IndexName": "expiring",
+					"KeySchema": []any{
+						map[string]any{"AttributeName": "expPK", "KeyType": "HASH"},
+						map[string]any{"AttributeName": "expMs", "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "ALL"},
+				}}},
 				{"encryption", p["SSESpecification"], map[string]any{
 					"SSEEnabled": true, "SSEType": "KMS", "KMSMasterKeyId": s.Resolve(s.Key.KeyArn()),
 				}},
@@ -568,6 +578,7 @@ func TestAlarms(t *testing.T) {
 		{"AWS/ApiGateway", "5xx", js(ref(s.ID(s.API))) + js("$default")},
 		{"AWS/Lambda", "IteratorAge", js(ref(s.ID(s.Functions["stream"].Function())))},
 		{"AWS/SQS", "ApproximateNumberOfMessagesVisible", js(getAtt(s.ID(s.StreamDLQ), "QueueName"))},
+		{stack.MetricNamespace, "Failures", ""},
 	}
 	for _, fn := range stack.FunctionNames {
 		dim := js(ref(s.ID(s.Functions[fn].Function())))

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/lifecycle"
 )
 
 // The answers' JSON shapes. They are written out field by field, never
@@ -130,4 +131,131 @@ func newDeviceJSON(d device.Device, now time.Time) deviceJSON {
 
 func newMailboxJSON(m device.Mailbox) mailboxJSON {
 	return mailboxJSON{Address: m.Address, Owner: m.Owner, DeviceCount: m.Live, CreatedAt: timeJSON(m.CreatedAt), CreatedBy: m.CreatedBy}
+}
+
+type enrollmentJSON struct {
+	ID              string   `json:"id"`
+	Mailbox         string   `json:"mailbox"`
+	Name            string   `json:"name"`
+	User            *string  `json:"user"`
+	Scopes          []string `json:"scopes"`
+	DeviceExpiresAt *string  `json:"deviceExpiresAt"`
+	DeviceValidFor  *string  `json:"deviceValidFor"`
+	ExpiresAt       string   `json:"expiresAt"`
+	Status          string   `json:"status"`
+	CreatedAt       string   `json:"createdAt"`
+	CreatedBy       string   `json:"createdBy"`
+	UsedAt          *string  `json:"usedAt"`
+	UsedBy          *string  `json:"usedBy"`
+	DeviceID        *string  `json:"deviceId"`
+}
+
+type enrollmentCreatedJSON struct {
+	Enrollment enrollmentJSON `json:"enrollment"`
+	Token      string         `json:"token"`
+}
+
+// newEnrollmentJSON returns the client's view of e at now: never its
+// token, which only the create answer carries, once.
+func newEnrollmentJSON(e device.Enrollment, now time.Time) enrollmentJSON {
+	out := enrollmentJSON{
+		ID:              e.ID,
+		Mailbox:         e.Mailbox,
+		Name:            e.Name,
+		User:            optString(e.User),
+		Scopes:          make([]string, 0, len(e.Scopes)),
+		DeviceExpiresAt: optTime(e.DeviceExpiresAt),
+		ExpiresAt:       timeJSON(e.ExpiresAt),
+		Status:          string(e.EffectiveStatus(now)),
+		CreatedAt:       timeJSON(e.CreatedAt),
+		CreatedBy:       e.CreatedBy,
+		UsedAt:          optTime(e.UsedAt),
+		UsedBy:          optString(e.UsedBy),
+		DeviceID:        optString(e.DeviceID),
+	}
+	for _, s := range e.Scopes {
+		out.Scopes = append(out.Scopes, string(s))
+	}
+	if e.DeviceValidFor > 0 {
+		v := durationJSON(e.DeviceValidFor)
+		out.DeviceValidFor = &v
+	}
+	return out
+}
+
+type auditActorJSON struct {
+	Kind      string  `json:"kind"`
+	Subject   *string `json:"subject"`
+	SourceIP  *string `json:"sourceIp"`
+	UserAgent *string `json:"userAgent"`
+	RequestID *string `json:"requestId"`
+}
+
+type auditDeviceJSON struct {
+	Name      string   `json:"name"`
+	Status    string   `json:"status"`
+	Scopes    []string `json:"scopes"`
+	User      *string  `json:"user"`
+	ExpiresAt *string  `json:"expiresAt"`
+}
+
+type auditEnrollmentJSON struct {
+	Name      string  `json:"name"`
+	User      *string `json:"user"`
+	Status    string  `json:"status"`
+	ExpiresAt string  `json:"expiresAt"`
+	UsedBy    *string `json:"usedBy"`
+}
+
+type auditEventJSON struct {
+	ID            string               `json:"id"`
+	Type          string               `json:"type"`
+	Time          string               `json:"time"`
+	Mailbox       string               `json:"mailbox"`
+	DeviceID      *string              `json:"deviceId"`
+	EnrollmentID  *string              `json:"enrollmentId"`
+	Actor         auditActorJSON       `json:"actor"`
+	Device        *auditDeviceJSON     `json:"device"`
+	Enrollment    *auditEnrollmentJSON `json:"enrollment"`
+	Owner         *string              `json:"owner"`
+	PreviousOwner *string              `json:"previousOwner"`
+}
+
+type auditPageJSON struct {
+	Items []auditEventJSON `json:"items"`
+	Next  *string          `json:"next"`
+}
+
+// newAuditEventJSON returns the client's view of one audit entry: who did
+// what, when, from where, to which device; the event's other members (the
+// secret's ARN and version among them) stay out of the listing.
+func newAuditEventJSON(ev lifecycle.Event) auditEventJSON {
+	out := auditEventJSON{
+		ID:           ev.ID,
+		Type:         ev.Type,
+		Time:         timeJSON(ev.Time),
+		Mailbox:      ev.Mailbox,
+		DeviceID:     optString(ev.DeviceID),
+		EnrollmentID: optString(ev.Enrollment),
+		Actor: auditActorJSON{
+			Kind:      ev.Actor.Kind,
+			Subject:   optString(ev.Actor.Subject),
+			SourceIP:  optString(ev.Actor.SourceIP),
+			UserAgent: optString(ev.Actor.UserAgent),
+			RequestID: optString(ev.Actor.RequestID),
+		},
+	}
+	if d := ev.Device; d != nil {
+		dj := &auditDeviceJSON{Name: d.Name, Status: d.Status, Scopes: make([]string, 0, len(d.Scopes)), User: optString(d.User)}
+		dj.Scopes = append(dj.Scopes, d.Scopes...)
+		if d.ExpiresAt != nil {
+			dj.ExpiresAt = optTime(*d.ExpiresAt)
+		}
+		out.Device = dj
+	}
+	if e := ev.EnrollmentInfo; e != nil {
+		out.Enrollment = &auditEnrollmentJSON{Name: e.Name, User: optString(e.User), Status: e.Status, ExpiresAt: timeJSON(e.ExpiresAt), UsedBy: optString(e.UsedBy)}
+	}
+	out.Owner, out.PreviousOwner = optString(ev.Owner), optString(ev.PreviousOwner)
+	return out
 }

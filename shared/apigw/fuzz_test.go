@@ -16,6 +16,7 @@ func FuzzHandle(f *testing.F) {
 	e.registerMailbox()
 	id, pw := e.createDevice("seed")
 	dev := devicesPath + "/" + id
+	enrollmentID, token := e.createEnrollment(`{"name":"seed link"}`)
 	seeds := []struct {
 		method, path, body, ct string
 	}{
@@ -32,6 +33,12 @@ func FuzzHandle(f *testing.F) {
 		{"POST", "/v1/verify", verifyBody(mailbox, pw, "imap", "192.0.2.1"), "application/json"},
 		{"POST", "/v1/mailboxes/%E2%82%AC@xn--bcher-kva.example/devices", `{"name":"\u0000"}`, "application/json"},
 		{"GET", "/v1/mailboxes/a@b.c/devices/" + strings.Repeat("z", 26), `[1,{"a":[[[]]]}]`, "application/json"},
+		{"POST", enrollmentsPath, `{"name":"e","user":"u","scopes":["imap"],"validFor":"2h","tokenValidFor":"1h"}`, "application/json"},
+		{"POST", enrollmentsPath, `{"name":"f","expiresAt":"2026-04-01T00:00:00Z"}`, "application/json"},
+		{"DELETE", enrollmentsPath + "/" + enrollmentID, "", ""},
+		{"POST", redeemPath(token), "{}", "application/json"},
+		{"POST", redeemPath(strings.Repeat("%F0", 40)), "", ""},
+		{"GET", mailboxPath + "/audit?limit=3&cursor=p1", "", ""},
 	}
 	for i, s := range seeds {
 		f.Add(s.method, s.path, s.body, s.ct, i%2 == 0, i%3 == 0, uint8(i))

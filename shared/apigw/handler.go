@@ -33,6 +33,7 @@ import (
 
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/lifecycle"
 )
 
 // Options tune a Handler. Zero values take the defaults.
@@ -51,11 +52,15 @@ type Options struct {
 	// Clock is the instant at which statuses are shown (a device past its
 	// expiry shows as expired); default time.Now. Tests pass the service's.
 	Clock func() time.Time
+	// Audit serves GET /v1/mailboxes/{address}/audit. Without it that
+	// route answers 503 (the deployment lacks the audit trail).
+	Audit *lifecycle.Audit
 }
 
 // Handler serves the management API's routes (Routes).
 type Handler struct {
 	svc         *device.Service
+	audit       *lifecycle.Audit
 	groupsClaim string
 	stepUp      time.Duration
 	log         *slog.Logger
@@ -66,14 +71,15 @@ type Handler struct {
 
 // request is one request as it goes through the handler.
 type request struct {
-	ev       *events.APIGatewayV2HTTPRequest
-	route    Route
-	params   map[string]string
-	caller   device.Caller
-	body     object
-	query    map[string]string
-	mailbox  string // for the log
-	deviceID string // for the log
+	ev         *events.APIGatewayV2HTTPRequest
+	route      Route
+	params     map[string]string
+	caller     device.Caller
+	body       object
+	query      map[string]string
+	mailbox    string // for the log
+	deviceID   string // for the log
+	enrollment string // for the log: the link's id (a keyed hash), never its token
 }
 
 // New returns a Handler serving svc, or an error if svc is nil or an
@@ -104,7 +110,7 @@ func New(svc *device.Service, opts Options) (*Handler, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	h := &Handler{svc: svc, groupsClaim: opts.GroupsClaim, stepUp: opts.StepUpMaxAge, log: opts.Logger, maxBody: opts.MaxBody, now: opts.Clock}
+	h := &Handler{svc: svc, audit: opts.Audit, groupsClaim: opts.GroupsClaim, stepUp: opts.StepUpMaxAge, log: opts.Logger, maxBody: opts.MaxBody, now: opts.Clock}
 	h.serve = map[string]func(context.Context, *request) (response, error){
 		OpPutMailbox:   h.putMailbox,
 		OpGetMailbox:   h.getMailbox,
@@ -115,6 +121,10 @@ func New(svc *device.Service, opts Options) (*Handler, error) {
 		OpRevokeDevice: h.revokeDevice,
 		OpRegenerate:   h.regenerate,
 		OpRevokeAll:    h.revokeAll,
+		OpCreateEnroll: h.createEnrollment,
+		OpCancelEnroll: h.cancelEnrollment,
+		OpRedeemEnroll: h.redeemEnrollment,
+		OpListAudit:    h.listAudit,
 	}
 	for _, r := range Routes {
 		if h.serve[r.Operation] == nil {
@@ -148,7 +158,13 @@ func (h *Handler) handle(ctx context.Context, r *request) response {
 		return notRouted(r.ev, allowed)
 	}
 	r.route, r.params = route, params
-	r.mailbox, r.deviceID = params["address"], params["id"]
+	r.mailbox = params["address"]
+	if route.Path == devicePath || route.Path == passwordPath {
+		r.deviceID = params["id"]
+	}
+	// An enrollment id from the path is logged only once the store knew
+	// it: a token sent there by mistake (both are 43 base64url characters)
+	// must not reach the log.
 	var err error
 	if r.caller, err = callerOf(r.ev, h.groupsClaim); err != nil {
 		return h.fail(r, err)
@@ -308,13 +324,9 @@ func (h *Handler) createDevice(ctx context.Context, r *request) (response, error
 }
 
 func (h *Handler) listDevices(ctx context.Context, r *request) (response, error) {
-	limit := 0
-	if s, ok := r.query["limit"]; ok {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > device.MaxPageSize {
-			return response{}, apperr.Field("limit", "must be an integer between 1 and %d", device.MaxPageSize)
-		}
-		limit = n
+	limit, err := limitParam(r.query)
+	if err != nil {
+		return response{}, err
 	}
 	p, err := h.svc.ListDevices(ctx, r.caller, r.mailbox, r.query["cursor"], limit)
 	if err != nil {
@@ -408,6 +420,79 @@ func (h *Handler) revokeAll(ctx context.Context, r *request) (response, error) {
 	return reply(200, revokedJSON{Revoked: n}), nil
 }
 
+// limitParam reads the limit query parameter; 0 when absent.
+func limitParam(q map[string]string) (int, error) {
+	s, ok := q["limit"]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > device.MaxPageSize {
+		return 0, apperr.Field("limit", "must be an integer between 1 and %d", device.MaxPageSize)
+	}
+	return n, nil
+}
+
+func (h *Handler) createEnrollment(ctx context.Context, r *request) (response, error) {
+	var in device.EnrollmentInput
+	in.Name, _ = r.body.str("name")
+	in.User, _ = r.body.str("user")
+	in.ExpiresAt, _ = r.body.str("expiresAt")
+	in.ValidFor, _ = r.body.str("validFor")
+	in.TokenValidFor, _ = r.body.str("tokenValidFor")
+	if v, ok := r.body["scopes"]; ok {
+		in.Scopes = v.strs
+	}
+	e, token, err := h.svc.CreateEnrollment(ctx, r.caller, r.mailbox, in)
+	if err != nil {
+		return response{}, err
+	}
+	r.mailbox, r.enrollment = e.Mailbox, e.ID
+	return reply(201, enrollmentCreatedJSON{Enrollment: newEnrollmentJSON(e, h.now()), Token: token}), nil
+}
+
+func (h *Handler) cancelEnrollment(ctx context.Context, r *request) (response, error) {
+	e, err := h.svc.CancelEnrollment(ctx, r.caller, r.mailbox, r.params["id"])
+	if err != nil {
+		return response{}, err
+	}
+	r.enrollment = e.ID
+	return reply(200, newEnrollmentJSON(e, h.now())), nil
+}
+
+// redeemEnrollment creates the device of the link whose token is in the
+// path. The token is read here and passed on; it is never logged (the log
+// names the route template) nor repeated in an answer.
+func (h *Handler) redeemEnrollment(ctx context.Context, r *request) (response, error) {
+	c, err := h.svc.RedeemEnrollment(ctx, r.caller, r.params["token"])
+	if err != nil {
+		return response{}, err
+	}
+	r.mailbox, r.deviceID = c.Device.Mailbox, c.Device.ID
+	res := reply(201, createdJSON{Device: newDeviceJSON(c.Device, h.now()), Password: c.Password})
+	res.headers["Location"] = deviceLocation(c.Device.Mailbox, c.Device.ID)
+	return res, nil
+}
+
+func (h *Handler) listAudit(ctx context.Context, r *request) (response, error) {
+	limit, err := limitParam(r.query)
+	if err != nil {
+		return response{}, err
+	}
+	if h.audit == nil {
+		return response{}, apperr.New(apperr.Unavailable, "the audit trail is not available in this deployment")
+	}
+	p, err := h.audit.List(ctx, r.caller, r.mailbox, r.query["cursor"], limit)
+	if err != nil {
+		return response{}, err
+	}
+	out := auditPageJSON{Items: make([]auditEventJSON, 0, len(p.Items)), Next: optString(p.Next)}
+	for _, ev := range p.Items {
+		out.Items = append(out.Items, newAuditEventJSON(ev))
+	}
+	return reply(200, out), nil
+}
+
 // logRequest writes the one line of a request: who, what, the outcome and
 // how long it took. Never a body, header, token or password; the cause of
 // a 5xx only.
@@ -429,6 +514,9 @@ func logRequest(ctx context.Context, log *slog.Logger, r *request, res response,
 	}
 	if r.deviceID != "" {
 		attrs = append(attrs, slog.String("device", truncate(r.deviceID, 64)))
+	}
+	if r.enrollment != "" {
+		attrs = append(attrs, slog.String("enrollment", truncate(r.enrollment, 64)))
 	}
 	if r.caller.Subject != "" {
 		attrs = append(attrs, slog.String("caller", truncate(r.caller.Subject, 128)))

@@ -585,27 +585,42 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	routes := []struct {
 		route string
-		c     func(id string) call
+		c     func(e *env, id string) call
 		want  []int // in the order of callers
 	}{
-		{"PUT mailbox", func(string) call { return call{method: "PUT", path: mailboxPath, body: `{"owner":"owner-1"}`} },
+		{"PUT mailbox", func(*env, string) call { return call{method: "PUT", path: mailboxPath, body: `{"owner":"owner-1"}`} },
 			[]int{403, 200, 403, 403, 401, 403, 200}},
-		{"GET mailbox", func(string) call { return call{method: "GET", path: mailboxPath} },
+		{"GET mailbox", func(*env, string) call { return call{method: "GET", path: mailboxPath} },
 			[]int{200, 200, 403, 403, 401, 200, 200}},
-		{"POST devices", func(string) call { return call{method: "POST", path: devicesPath, body: `{"name":"n"}`} },
+		{"POST devices", func(*env, string) call { return call{method: "POST", path: devicesPath, body: `{"name":"n"}`} },
 			[]int{201, 201, 403, 403, 401, 401, 401}},
-		{"GET devices", func(string) call { return call{method: "GET", path: devicesPath} },
+		{"GET devices", func(*env, string) call { return call{method: "GET", path: devicesPath} },
 			[]int{200, 200, 403, 403, 401, 200, 200}},
-		{"GET device", func(id string) call { return call{method: "GET", path: devicesPath + "/" + id} },
+		{"GET device", func(_ *env, id string) call { return call{method: "GET", path: devicesPath + "/" + id} },
 			[]int{200, 200, 403, 403, 401, 200, 200}},
-		{"PATCH device", func(id string) call { return call{method: "PATCH", path: devicesPath + "/" + id, body: `{"name":"m"}`} },
+		{"PATCH device", func(_ *env, id string) call {
+			return call{method: "PATCH", path: devicesPath + "/" + id, body: `{"name":"m"}`}
+		},
 			[]int{200, 200, 403, 403, 401, 200, 200}},
-		{"DELETE device", func(id string) call { return call{method: "DELETE", path: devicesPath + "/" + id} },
+		{"DELETE device", func(_ *env, id string) call { return call{method: "DELETE", path: devicesPath + "/" + id} },
 			[]int{200, 200, 403, 403, 401, 200, 200}},
-		{"POST password", func(id string) call { return call{method: "POST", path: devicesPath + "/" + id + "/password"} },
+		{"POST password", func(_ *env, id string) call { return call{method: "POST", path: devicesPath + "/" + id + "/password"} },
 			[]int{200, 200, 403, 403, 401, 401, 401}},
-		{"POST revoke-all", func(string) call { return call{method: "POST", path: devicesPath + "/revoke-all"} },
+		{"POST revoke-all", func(*env, string) call { return call{method: "POST", path: devicesPath + "/revoke-all"} },
 			[]int{200, 200, 403, 403, 401, 401, 401}},
+		{"POST enrollments", func(*env, string) call {
+			return call{method: "POST", path: mailboxPath + "/enrollments", body: `{"name":"n"}`}
+		}, []int{403, 201, 403, 403, 401, 403, 201}},
+		{"DELETE enrollment", func(e *env, _ string) call {
+			id, _ := e.createEnrollment(`{"name":"n"}`)
+			return call{method: "DELETE", path: mailboxPath + "/enrollments/" + id}
+		}, []int{403, 200, 403, 403, 401, 403, 200}},
+		{"POST enrollment device", func(e *env, _ string) call {
+			_, token := e.createEnrollment(`{"name":"n"}`)
+			return call{method: "POST", path: "/v1/enrollments/" + token + "/device"}
+		}, []int{201, 201, 201, 201, 401, 201, 201}},
+		{"GET audit", func(*env, string) call { return call{method: "GET", path: mailboxPath + "/audit"} },
+			[]int{200, 200, 403, 403, 401, 200, 200}},
 	}
 	if len(routes) != len(apigw.Routes) {
 		t.Fatalf("the matrix has %d routes, the router %d", len(routes), len(apigw.Routes))
@@ -617,7 +632,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				e := newEnv(t)
 				e.registerMailbox()
 				id, _ := e.createDevice("laptop")
-				c := rt.c(id)
+				c := rt.c(e, id)
 				c.as, c.authAge = cl.id, cl.age
 				e.do(c).want(t, rt.want[i])
 			})
@@ -632,6 +647,7 @@ func TestNoEnumeration(t *testing.T) {
 	e := newEnv(t)
 	e.registerMailbox()
 	id, _ := e.createDevice("laptop")
+	enrollmentID, _ := e.createEnrollment(`{"name":"n"}`)
 	const missing = "/v1/mailboxes/nobody@example.com"
 	const fakeID = "aaaaaaaaaaaaaaaaaaaaaaaaaa"
 	pairs := []struct{ method, exists, absent, body string }{
@@ -645,6 +661,9 @@ func TestNoEnumeration(t *testing.T) {
 		{"DELETE", devicesPath + "/" + id, missing + "/devices/" + id, ""},
 		{"POST", devicesPath + "/" + id + "/password", missing + "/devices/" + id + "/password", ""},
 		{"POST", devicesPath + "/revoke-all", missing + "/devices/revoke-all", ""},
+		{"GET", mailboxPath + "/audit", missing + "/audit", ""},
+		{"POST", mailboxPath + "/enrollments", missing + "/enrollments", `{"name":"n"}`},
+		{"DELETE", mailboxPath + "/enrollments/" + enrollmentID, missing + "/enrollments/" + enrollmentID, ""},
 	}
 	for _, who := range []*identity{stranger, otherAdmin} {
 		for _, p := range pairs {

@@ -17,8 +17,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/devicepass/devicepass/shared/apigw"
+	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/device/devicetest"
+	"github.com/devicepass/devicepass/shared/lifecycle"
 	"github.com/devicepass/devicepass/shared/password"
 	"github.com/devicepass/devicepass/shared/verifier"
 )
@@ -75,6 +77,7 @@ type env struct {
 	svc     *device.Service
 	h       *apigw.Handler
 	verify  *apigw.VerifyHandler
+	audit   *memAudit
 	logs    *syncBuffer
 	n       int
 }
@@ -96,7 +99,12 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if e.h, err = apigw.New(e.svc, apigw.Options{Logger: logger, Clock: e.clock.Now}); err != nil {
+	e.audit = &memAudit{}
+	audit, err := lifecycle.NewAudit(e.store, e.audit, e.svc.Config().Policy)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if e.h, err = apigw.New(e.svc, apigw.Options{Logger: logger, Clock: e.clock.Now, Audit: audit}); err != nil {
 		tb.Fatal(err)
 	}
 	if e.verify, err = apigw.NewVerify(e.svc, logger); err != nil {
@@ -270,4 +278,44 @@ func newLogger(w *syncBuffer) *slog.Logger {
 func (e *env) currentPassword(secretID string) string {
 	v, _, _ := e.secrets.CurrentValue(secretID)
 	return v.Password
+}
+
+// memAudit is an in-memory audit trail: each mailbox's events, newest
+// first, paged by position.
+type memAudit struct {
+	mu     sync.Mutex
+	events map[string][]lifecycle.Event
+}
+
+func (m *memAudit) add(ev lifecycle.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.events == nil {
+		m.events = map[string][]lifecycle.Event{}
+	}
+	m.events[ev.Mailbox] = append([]lifecycle.Event{ev}, m.events[ev.Mailbox]...)
+}
+
+// ListAudit implements lifecycle.AuditStore.
+func (m *memAudit) ListAudit(_ context.Context, mailbox, cursor string, limit int) ([]lifecycle.Event, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	start := 0
+	if cursor != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(cursor, "p"))
+		if err != nil || !strings.HasPrefix(cursor, "p") || n < 0 {
+			return nil, "", apperr.Field("cursor", "is not a cursor this API returned")
+		}
+		start = n
+	}
+	all := m.events[mailbox]
+	if start > len(all) {
+		start = len(all)
+	}
+	end := min(start+limit, len(all))
+	next := ""
+	if end < len(all) {
+		next = "p" + strconv.Itoa(end)
+	}
+	return append([]lifecycle.Event(nil), all[start:end]...), next, nil
 }

@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/devicepass/devicepass/shared/apigw"
 	"github.com/devicepass/devicepass/shared/apperr"
+	"github.com/devicepass/devicepass/shared/lifecycle"
 )
 
 // spec is docs/openapi.yaml, parsed.
@@ -378,6 +380,15 @@ func TestOpenAPIResponseShapes(t *testing.T) {
 	page := e.do(call{method: "GET", path: devicesPath, as: owner}).want(t, 200)
 	all := e.do(call{method: "POST", path: devicesPath + "/revoke-all", as: owner}).want(t, 200)
 	problem := e.do(call{method: "GET", path: mailboxPath, as: stranger, body: `{"x":1}`}).want(t, 400)
+	enrolled := e.do(call{method: "POST", path: mailboxPath + "/enrollments", as: admin, body: `{"name":"b","validFor":"1h"}`}).want(t, 201)
+	redeemed := e.do(call{method: "POST", path: "/v1/enrollments/" + enrolled.str("token") + "/device", as: stranger}).want(t, 201)
+	exp := t0.Add(time.Hour)
+	e.audit.add(lifecycle.Event{ID: "e1", Type: lifecycle.EnrollmentUsed, Time: t0, Mailbox: mailbox, DeviceID: "d", Enrollment: "x",
+		Actor:          lifecycle.Actor{Kind: "user", Subject: "s"},
+		Device:         &lifecycle.DeviceInfo{Name: "n", Status: "active", Scopes: []string{"imap"}, ExpiresAt: &exp},
+		EnrollmentInfo: &lifecycle.EnrollmentInfo{Name: "n", Status: "used", ExpiresAt: exp}, Owner: "o"})
+	audit := e.do(call{method: "GET", path: mailboxPath + "/audit", as: owner}).want(t, 200)
+	entry, _ := audit.json["items"].([]any)[0].(map[string]any)
 	check := func(name string, got map[string]any) {
 		t.Helper()
 		sc := obj(schemas[name])
@@ -404,6 +415,14 @@ func TestOpenAPIResponseShapes(t *testing.T) {
 	check("DevicePage", page.json)
 	check("Revoked", all.json)
 	check("Problem", problem.json)
+	check("EnrollmentWithToken", enrolled.json)
+	check("Enrollment", enrolled.enrollment())
+	check("DeviceWithPassword", redeemed.json)
+	check("AuditPage", audit.json)
+	check("AuditEvent", entry)
+	check("AuditActor", obj(entry["actor"]))
+	check("AuditDevice", obj(entry["device"]))
+	check("AuditEnrollment", obj(entry["enrollment"]))
 
 	var types []string
 	for _, c := range []apperr.Code{apperr.Invalid, apperr.NotFound, apperr.Conflict, apperr.LimitReached, apperr.Forbidden,

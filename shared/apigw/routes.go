@@ -76,6 +76,14 @@ var (
 	regenerateBody = &Body{Fields: []Field{
 		{Name: "graceSeconds", Type: TypeInteger},
 	}}
+	enrollmentBody = &Body{Required: true, Fields: []Field{
+		{Name: "name", Type: TypeString, Required: true},
+		{Name: "user", Type: TypeString},
+		{Name: "scopes", Type: TypeArray},
+		{Name: "expiresAt", Type: TypeString},
+		{Name: "validFor", Type: TypeString},
+		{Name: "tokenValidFor", Type: TypeString},
+	}}
 	verifyBody = &Body{Required: true, Fields: []Field{
 		{Name: "mailbox", Type: TypeString, Required: true},
 		{Name: "password", Type: TypeString, Required: true},
@@ -95,6 +103,10 @@ const (
 	OpRevokeDevice = "revokeDevice"
 	OpRegenerate   = "regeneratePassword"
 	OpRevokeAll    = "revokeAllDevices"
+	OpCreateEnroll = "createEnrollment"
+	OpCancelEnroll = "cancelEnrollment"
+	OpRedeemEnroll = "redeemEnrollment"
+	OpListAudit    = "listAudit"
 	OpVerify       = "verify"
 )
 
@@ -104,6 +116,12 @@ const (
 	devicePath      = devicesPath + "/{id}"
 	passwordPath    = devicePath + "/password"
 	revokeAllPath   = devicesPath + "/revoke-all"
+	enrollmentsPath = mailboxPath + "/enrollments"
+	enrollmentPath  = enrollmentsPath + "/{id}"
+	auditPath       = mailboxPath + "/audit"
+	// redeemPath carries the enrollment token: the handler logs the route
+	// template only, and no answer ever repeats the path.
+	redeemPath      = "/v1/enrollments/{token}/device"
 	verifyRoutePath = "/v1/verify"
 )
 
@@ -118,6 +136,10 @@ var Routes = []Route{
 	{Method: "DELETE", Path: devicePath, Operation: OpRevokeDevice},
 	{Method: "POST", Path: passwordPath, Operation: OpRegenerate, Body: regenerateBody, StepUp: true},
 	{Method: "POST", Path: revokeAllPath, Operation: OpRevokeAll, StepUp: true},
+	{Method: "POST", Path: enrollmentsPath, Operation: OpCreateEnroll, Body: enrollmentBody},
+	{Method: "DELETE", Path: enrollmentPath, Operation: OpCancelEnroll},
+	{Method: "POST", Path: redeemPath, Operation: OpRedeemEnroll},
+	{Method: "GET", Path: auditPath, Operation: OpListAudit, Query: []string{"limit", "cursor"}},
 }
 
 // VerifyRoute is the mail servers' route, served by VerifyHandler in its own

@@ -143,21 +143,56 @@ func (s *Service) CreateEnrollment(ctx context.Context, c Caller, address string
 	return e, token, nil
 }
 
-// CancelEnrollment cancels an open link of a mailbox.
+// CancelEnrollment cancels an open link of a mailbox; only an
+// administrator of its domain may. NotFound if the mailbox has no link of
+// that id, Conflict if the link is not open (used, cancelled, expired).
 func (s *Service) CancelEnrollment(ctx context.Context, c Caller, address, id string) (Enrollment, error) {
 	ctx = WithActor(ctx, c.Actor())
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
 		return Enrollment{}, err
 	}
+	if c.Subject == "" {
+		return Enrollment{}, apperr.New(apperr.Unauthenticated, "a bearer token is required")
+	}
 	if !s.cfg.Policy.IsAdmin(c, DomainOf(addr)) {
 		return Enrollment{}, apperr.New(apperr.Forbidden, "only an administrator of %s may cancel enrollment links", DomainOf(addr))
 	}
-	e, err := s.store.CancelEnrollment(ctx, addr, id, s.clock())
+	if !validEnrollmentID(id) {
+		// Never sent to the store: an oversized key would be a
+		// ValidationException there, a 5xx for a client's mistake.
+		// The answer never repeats the id: a token sent here by mistake
+		// has the same shape.
+		return Enrollment{}, apperr.New(apperr.NotFound, "this mailbox has no such enrollment link")
+	}
+	now := s.clock()
+	e, err := s.store.CancelEnrollment(ctx, addr, id, now)
+	if apperr.Is(err, apperr.Conflict) && e.ID != "" {
+		return Enrollment{}, apperr.New(apperr.Conflict, "this enrollment link is %s and can no longer be cancelled", e.EffectiveStatus(now))
+	}
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("cancel enrollment: %w", err)
 	}
+	s.log.InfoContext(ctx, "enrollment cancelled", "mailbox", addr, "enrollment", e.ID, "request_id", c.RequestID)
 	return e, nil
+}
+
+// validEnrollmentID reports whether id has the shape of an enrollment id:
+// a keyed hash, 32 bytes in unpadded base64url.
+func validEnrollmentID(id string) bool {
+	if len(id) != base64.RawURLEncoding.EncodedLen(32) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(id)
+	return err == nil
+}
+
+// closedLink is the answer for a link that is no longer open at now.
+func closedLink(e Enrollment, now time.Time) error {
+	if st := e.EffectiveStatus(now); st != EnrollmentUsed {
+		return apperr.New(apperr.Conflict, "this enrollment link is %s; ask your administrator for a new one", st)
+	}
+	return apperr.New(apperr.Conflict, "this enrollment link was used already")
 }
 
 // errBadLink is the one answer for a token that does not open a link, so
@@ -184,14 +219,13 @@ func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) 
 	if err != nil {
 		return Created{}, fmt.Errorf("read enrollment: %w", err)
 	}
-	switch e.EffectiveStatus(now) {
-	case EnrollmentUsed:
-		return Created{}, apperr.New(apperr.Conflict, "this enrollment link was used already")
-	case EnrollmentCancelled, EnrollmentExpired:
-		return Created{}, apperr.New(apperr.Conflict, "this enrollment link is %s; ask your administrator for a new one", e.EffectiveStatus(now))
-	}
+	// The binding first: someone else holding the token learns nothing of
+	// the link's state.
 	if e.User != "" && e.User != c.Subject {
 		return Created{}, apperr.New(apperr.Forbidden, "this enrollment link is for another user")
+	}
+	if e.EffectiveStatus(now) != EnrollmentOpen {
+		return Created{}, closedLink(e, now)
 	}
 	d := Device{Mailbox: e.Mailbox, Name: e.Name, User: e.User, Scopes: e.Scopes, Status: StatusActive,
 		CreatedAt: now, UpdatedAt: now, RotatedAt: now, CreatedBy: c.Subject, Grace: s.cfg.RotationGrace}
@@ -233,23 +267,46 @@ func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) 
 		// Each attempt made its own secret: this one lost, so undo it.
 		s.undoSecret(ctx, name, d)
 		if apperr.Is(err, apperr.Conflict) {
-			return Created{}, apperr.New(apperr.Conflict, "this enrollment link was used already")
+			return Created{}, s.lostRedemption(ctx, e, now)
 		}
 		if apperr.Is(err, apperr.NotFound) {
 			return Created{}, errBadLink()
 		}
 		return Created{}, err
 	default:
-		if _, gerr := s.store.GetDevice(ctx, d.Mailbox, d.ID); apperr.Is(gerr, apperr.NotFound) {
-			s.undoSecret(ctx, name, d)
-		} else if gerr == nil {
+		// The outcome is unknown (a timeout may hide a commit) or the
+		// transaction collided with a concurrent redemption of the same
+		// link: read back before undoing anything.
+		_, gerr := s.store.GetDevice(ctx, d.Mailbox, d.ID)
+		if gerr == nil {
 			break
+		}
+		if !apperr.Is(gerr, apperr.NotFound) {
+			return Created{}, fmt.Errorf("store device: %w", err)
+		}
+		s.undoSecret(ctx, name, d)
+		if cur, rerr := s.store.GetEnrollment(ctx, e.ID); rerr == nil && cur.EffectiveStatus(now) != EnrollmentOpen {
+			return Created{}, closedLink(cur, now)
 		}
 		return Created{}, fmt.Errorf("store device: %w", err)
 	}
 	created := Created{Device: d, Password: pw}
 	s.log.InfoContext(ctx, "enrollment used", "mailbox", e.Mailbox, "enrollment", e.ID, "device", created.Device.ID, "request_id", c.RequestID)
 	return created, nil
+}
+
+// lostRedemption answers a redemption whose transaction found the link no
+// longer open: it says why, from the link as it is now.
+func (s *Service) lostRedemption(ctx context.Context, e Enrollment, now time.Time) error {
+	cur, err := s.store.GetEnrollment(ctx, e.ID)
+	if err != nil {
+		return apperr.New(apperr.Conflict, "this enrollment link was used already")
+	}
+	if cur.EffectiveStatus(now) == EnrollmentOpen {
+		// Open, yet the condition failed: it expired between the two reads.
+		cur.Status = EnrollmentExpired
+	}
+	return closedLink(cur, now)
 }
 
 // EnrollmentUse marks an enrollment used by the device being created.

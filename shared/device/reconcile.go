@@ -73,11 +73,14 @@ func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner De
 		if err != nil {
 			continue // not a device secret (someone else's under our prefix)
 		}
-		seen[sec.Name] = true
-		d, ok := devices[sec.Name]
 		if sec.Deleted {
+			// Not the device's secret any more: a live device whose secret
+			// is scheduled for deletion (deleted behind our back) is a
+			// device without a secret, ended below.
 			continue
 		}
+		seen[sec.Name] = true
+		d, ok := devices[sec.Name]
 		old := now.Sub(sec.Created) >= minAge
 		switch {
 		case !ok && old:
@@ -89,7 +92,11 @@ func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner De
 			rep.OrphanSecretsDeleted++
 			s.log.WarnContext(ctx, "deleted a secret without a device", "mailbox", mailbox, "device", id)
 		case ok && !d.Status.Live():
-			if err := s.secrets.ScheduleDeletion(ctx, sec.Name, s.cfg.RecoveryWindowDays); err != nil && !apperr.Is(err, apperr.NotFound) {
+			err := s.secrets.ScheduleDeletion(ctx, sec.Name, s.cfg.RecoveryWindowDays)
+			if apperr.Is(err, apperr.NotFound) {
+				continue // deleted since it was listed
+			}
+			if err != nil {
 				fail("schedule deletion of an ended device's secret", d, err)
 				continue
 			}
@@ -103,7 +110,11 @@ func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner De
 		if seen[name] || !d.Status.Live() || now.Sub(d.CreatedAt) < minAge {
 			continue
 		}
-		if _, err := s.store.EndDevice(ctx, d, StatusRevoked, "reconciler", now); err != nil && !apperr.Is(err, apperr.Conflict) {
+		_, err := s.store.EndDevice(ctx, d, StatusRevoked, "reconciler", now)
+		if apperr.Is(err, apperr.Conflict) {
+			continue // ended since it was scanned
+		}
+		if err != nil {
 			fail("end a device without a secret", d, err)
 			continue
 		}
@@ -120,7 +131,13 @@ func (s *Service) reconcileVersions(ctx context.Context, d Device, sec SecretSum
 	cur, pend := st.Current(), st.Pending()
 	if d.Current != nil && d.Current.Version != cur && d.Previous != nil && d.Previous.Version == cur {
 		if _, ok := sec.Versions[d.Current.Version]; ok {
-			if err := s.secrets.MoveCurrent(ctx, sec.ARN, d.Current.Version, cur); err != nil {
+			err := s.secrets.MoveCurrent(ctx, sec.ARN, d.Current.Version, cur)
+			if apperr.Is(err, apperr.Conflict) {
+				// AWSCURRENT moved since the listing (the rotation's own
+				// finishSecret, most likely): the next run looks again.
+				return
+			}
+			if err != nil {
 				fail("finish a half-done rotation", d, err)
 				return
 			}
@@ -136,7 +153,11 @@ func (s *Service) reconcileVersions(ctx context.Context, d Device, sec SecretSum
 	if inFlight {
 		return
 	}
-	if err := s.secrets.RemovePending(ctx, sec.ARN, pend); err != nil && !apperr.Is(err, apperr.Conflict) {
+	err := s.secrets.RemovePending(ctx, sec.ARN, pend)
+	if apperr.Is(err, apperr.Conflict) {
+		return // the label moved since the listing
+	}
+	if err != nil {
 		fail("clear an abandoned AWSPENDING", d, err)
 		return
 	}
