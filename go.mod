@@ -17,6 +17,7 @@ require (
 	github.com/aws/jsii-runtime-go v1.142.0
 	github.com/cdklabs/cdk-nag-go/cdknag/v2 v2.38.2
 	github.com/golang-jwt/jwt/v5 v5.3.1
+	golang.org/x/crypto v0.58.0
 	golang.org/x/net v0.62.0
 )
 
