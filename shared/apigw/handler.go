@@ -136,7 +136,14 @@ func New(svc *device.Service, opts Options) (*Handler, error) {
 
 // Handle answers one API Gateway HTTP API event. It returns a nil error
 // for every request, and recovers from panics with a 500 problem.
-func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, err error) {
+func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return serve(ctx, h.log, ev, h.handle), nil
+}
+
+// serve runs one request through handle and answers it: a panic becomes a
+// 500 problem with its stack in the log (the panic value and stack name no
+// request data), and every request gets one log line.
+func serve(ctx context.Context, log *slog.Logger, ev events.APIGatewayV2HTTPRequest, handle func(context.Context, *request) response) (resp events.APIGatewayV2HTTPResponse) {
 	start := time.Now()
 	r := &request{ev: &ev}
 	var res response
@@ -145,11 +152,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 			res = problem(apperr.New(apperr.Internal, "panic"), ev.RequestContext.RequestID)
 			res.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
 		}
-		resp, err = res.event(), nil
-		logRequest(ctx, h.log, r, res, time.Since(start))
+		resp = res.event()
+		logRequest(ctx, log, r, res, time.Since(start))
 	}()
-	res = h.handle(ctx, r)
-	return resp, nil
+	res = handle(ctx, r)
+	return resp
 }
 
 func (h *Handler) handle(ctx context.Context, r *request) response {

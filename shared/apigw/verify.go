@@ -3,11 +3,9 @@ package apigw
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -43,21 +41,8 @@ func NewVerify(svc *device.Service, logger *slog.Logger) (*VerifyHandler, error)
 // why a password was refused; 429 with Retry-After when the mailbox has had
 // too many failures; 400 for bad input. It returns a nil error for every
 // request and recovers from panics with a 500 problem.
-func (v *VerifyHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, err error) {
-	start := time.Now()
-	r := &request{ev: &ev}
-	var res response
-	defer func() {
-		if p := recover(); p != nil {
-			res = problem(apperr.New(apperr.Internal, "panic"), ev.RequestContext.RequestID)
-			// The panic value and stack name no request data.
-			res.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
-		}
-		resp, err = res.event(), nil
-		logRequest(ctx, v.log, r, res, time.Since(start))
-	}()
-	res = v.handle(ctx, r)
-	return resp, nil
+func (v *VerifyHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return serve(ctx, v.log, ev, v.handle), nil
 }
 
 func (v *VerifyHandler) handle(ctx context.Context, r *request) response {

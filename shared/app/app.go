@@ -31,6 +31,7 @@ import (
 // App is a wired function.
 type App struct {
 	Config         config.Config
+	AWSConfig      aws.Config
 	Logger         *slog.Logger
 	DynamoDB       *dynamodb.Client
 	SecretsManager *secretsmanager.Client
@@ -96,7 +97,7 @@ func Build(ctx context.Context, cfg config.Config, awsCfg aws.Config, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: cfg, Logger: logger, DynamoDB: ddb, SecretsManager: sm, Store: store, Secrets: sec, Keyed: keyed, Service: svc}, nil
+	return &App{Config: cfg, AWSConfig: awsCfg, Logger: logger, DynamoDB: ddb, SecretsManager: sm, Store: store, Secrets: sec, Keyed: keyed, Service: svc}, nil
 }
 
 // ReadVerifierKey reads the HMAC key from its secret: base64 of at least

@@ -3,15 +3,12 @@ package app
 import (
 	"context"
 	"errors"
-	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/devicepass/devicepass/shared/awsx"
-	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/stream"
 )
 
@@ -51,14 +48,8 @@ func NewStreamHandler(a *App, awsCfg aws.Config, sink stream.EventPublisher) (*s
 // MustStreamFromEnv wires the stream Lambda from its environment once per
 // cold start, as MustFromEnv does, and exits with a logged reason on error.
 func MustStreamFromEnv(ctx context.Context) (*App, *stream.Handler) {
-	cfg, err := config.Load(os.Getenv)
-	logger := NewLogger(os.Stdout, cfg.LogLevel)
-	exitOn(logger, err, "invalid configuration")
-	awsCfg, err := awsx.Load(ctx)
-	exitOn(logger, err, "load AWS configuration")
-	a, err := Build(ctx, cfg, awsCfg, logger, Options{})
-	exitOn(logger, err, "wire function")
-	h, err := NewStreamHandler(a, awsCfg, nil)
-	exitOn(logger, err, "build stream handler")
+	a := MustFromEnv(ctx)
+	h, err := NewStreamHandler(a, a.AWSConfig, nil)
+	a.Must(err, "build stream handler")
 	return a, h
 }
