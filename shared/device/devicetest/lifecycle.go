@@ -29,28 +29,14 @@ func (s *MemStore) RedeemDevice(ctx context.Context, d device.Device, owner stri
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.devices[d.Mailbox][d.ID] != nil {
-		return apperr.New(apperr.Conflict, "the device exists already")
-	}
-	m := s.mailboxes[d.Mailbox]
-	if m == nil || m.Owner != owner {
-		return apperr.New(apperr.NotFound, "mailbox is gone or its owner changed")
-	}
-	if m.Live >= maxLive {
-		return apperr.New(apperr.LimitReached, "this mailbox has %d devices, the most allowed; revoke one first", maxLive)
+	if err := s.checkPut(d, owner, maxLive); err != nil {
+		return err
 	}
 	e := s.enrollmentsOf()[use.ID]
 	if e == nil || e.Status != device.EnrollmentOpen || !use.At.Before(e.ExpiresAt) || e.Mailbox != d.Mailbox {
 		return apperr.New(apperr.Conflict, "the enrollment link is no longer open")
 	}
-	stored := encoded(d)
-	stored.LastActor = device.ActorFrom(ctx)
-	if s.devices[d.Mailbox] == nil {
-		s.devices[d.Mailbox] = map[string]*device.Device{}
-	}
-	s.devices[d.Mailbox][d.ID] = &stored
-	m.Live++
-	m.Version++
+	s.put(ctx, d)
 	e.Status, e.UsedAt, e.UsedBy, e.DeviceID = device.EnrollmentUsed, rfcTime(use.At), use.By, d.ID
 	return nil
 }

@@ -160,6 +160,26 @@ func (s *MemStore) CreateDevice(ctx context.Context, d device.Device, owner stri
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkPut(d, owner, maxLive); err != nil {
+		return err
+	}
+	if idem != nil {
+		if _, ok := s.idem[idem.Key]; ok {
+			return apperr.New(apperr.Conflict, "the device exists already")
+		}
+	}
+	s.put(ctx, d)
+	if idem != nil {
+		r := *idem
+		r.Expires = time.Unix(r.Expires.Unix(), 0).UTC()
+		s.idem[idem.Key] = r
+	}
+	return nil
+}
+
+// checkPut checks the conditions the adapter's transaction puts on a new
+// device and its mailbox, in the adapter's order. The caller holds s.mu.
+func (s *MemStore) checkPut(d device.Device, owner string, maxLive int) error {
 	if s.devices[d.Mailbox][d.ID] != nil {
 		return apperr.New(apperr.Conflict, "the device exists already")
 	}
@@ -170,24 +190,21 @@ func (s *MemStore) CreateDevice(ctx context.Context, d device.Device, owner stri
 	if m.Live >= maxLive {
 		return apperr.New(apperr.LimitReached, "this mailbox has %d devices, the most allowed; revoke one first", maxLive)
 	}
-	if idem != nil {
-		if _, ok := s.idem[idem.Key]; ok {
-			return apperr.New(apperr.Conflict, "the device exists already")
-		}
-	}
+	return nil
+}
+
+// put stores a new device, with the actor of ctx, and counts it in its
+// mailbox. The caller holds s.mu and has called checkPut.
+func (s *MemStore) put(ctx context.Context, d device.Device) {
 	stored := encoded(d)
+	stored.LastActor = device.ActorFrom(ctx)
 	if s.devices[d.Mailbox] == nil {
 		s.devices[d.Mailbox] = map[string]*device.Device{}
 	}
 	s.devices[d.Mailbox][d.ID] = &stored
+	m := s.mailboxes[d.Mailbox]
 	m.Live++
 	m.Version++
-	if idem != nil {
-		r := *idem
-		r.Expires = time.Unix(r.Expires.Unix(), 0).UTC()
-		s.idem[idem.Key] = r
-	}
-	return nil
 }
 
 // GetDevice implements device.Store.
