@@ -2,6 +2,7 @@ package device_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +167,33 @@ func TestVerifyLastUseIsCoalesced(t *testing.T) {
 	}
 	if d := h.device(c.Device.ID); !d.LastUsedAt.Equal(h.clock.Now()) {
 		t.Fatalf("last use = %s, want %s", d.LastUsedAt, h.clock.Now())
+	}
+}
+
+// TestVerifyUnknownMailboxCostsTheSame: an unknown mailbox and a wrong
+// password make the same store calls (one read of the mailbox's partition
+// and one failure count), so the answer's cost does not tell them apart.
+func TestVerifyUnknownMailboxCostsTheSame(t *testing.T) {
+	h := newHarness(t, device.Config{})
+	ctx := context.Background()
+	for range 3 {
+		h.create(device.CreateInput{Name: "x"})
+	}
+	calls := func(mbx string) map[string]int {
+		h.store.ResetCounts()
+		h.secrets.ResetCounts()
+		if ok, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: mbx, Password: "not-the-password", Protocol: "imap"}); ok || err != nil {
+			t.Fatalf("verify %s = %v, %v", mbx, ok, err)
+		}
+		for m, n := range h.secrets.Counts() {
+			if n > 0 {
+				t.Errorf("verifying %s called Secrets.%s", mbx, m)
+			}
+		}
+		return h.store.Counts()
+	}
+	wrong, unknown := calls(mailbox), calls("nobody@example.com")
+	if len(wrong) == 0 || !reflect.DeepEqual(wrong, unknown) {
+		t.Errorf("store calls: wrong password %v, unknown mailbox %v; want the same", wrong, unknown)
 	}
 }
