@@ -23,6 +23,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
 // Pinned versions of the stand-ins. The Python side is pinned as a whole by
@@ -135,7 +138,35 @@ func Start(ctx context.Context, root string) (*Stack, error) {
 		return nil, errors.Join(errs...)
 	}
 	s.DynamoEndpoint, s.MotoEndpoint = results[0].endpoint, results[1].endpoint
+	if err := s.serving(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
 	return s, nil
+}
+
+// serving waits until both stand-ins answer a real API call: a server can
+// answer HTTP (an error page) before its API is up, and a test's first
+// call must not meet that.
+func (s *Stack) serving(ctx context.Context) error {
+	cfg, err := AWSConfig(ctx, s)
+	if err != nil {
+		return err
+	}
+	ddb := dynamodb.NewFromConfig(cfg, DynamoOptions)
+	sm := secretsmanager.NewFromConfig(cfg)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, derr := ddb.ListTables(ctx, &dynamodb.ListTablesInput{})
+		_, serr := sm.ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+		if derr == nil && serr == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("stand-ins answer HTTP but not their APIs: DynamoDB Local: %v; moto: %v", derr, serr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Stop kills both stand-ins (their whole process groups) and waits for them
