@@ -33,8 +33,10 @@ func endpoint(t *testing.T, pause time.Duration) (*httptest.Server, *atomic.Int3
 
 func config(url string) aws.Config {
 	return aws.Config{
-		Region:       "us-east-1",
-		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return aws.Credentials{AccessKeyID: "a", SecretAccessKey: "s"}, nil }),
+		Region: "us-east-1",
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "a", SecretAccessKey: "s"}, nil
+		}),
 		BaseEndpoint: aws.String(url),
 		Retryer:      awsx.NewRetryer,
 	}

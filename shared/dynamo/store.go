@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 
 	"net/netip"
 	"strings"
@@ -651,9 +652,11 @@ func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidat
 			switch {
 			case strings.HasPrefix(sk, devicePrefix):
 				c.Devices = append(c.Devices, decodeDevice(it))
-			case sk == failsSK:
-				c.Failures = int(getN(it, "count"))
-				c.WindowStart = getMs(it, "window")
+			case strings.HasPrefix(sk, failsSK):
+				// Counters of older windows linger until their TTL: keep the newest.
+				if w := getMs(it, "window"); !w.Before(c.WindowStart) {
+					c.Failures, c.WindowStart = int(getN(it, "count")), w
+				}
 			}
 		}
 		if out.LastEvaluatedKey == nil {
@@ -663,45 +666,23 @@ func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidat
 	}
 }
 
-// RecordFailure implements device.Store: one write while the window lasts,
-// two when it rolls over.
+// RecordFailure implements device.Store with one UpdateItem: each window
+// has its own counter item (SK "#FAILS#<window start ms>"), created by the
+// first failure and expired by TTL, so counting needs no condition and no
+// second call when a window opens.
 func (s *Store) RecordFailure(ctx context.Context, mailbox string, windowStart, expires time.Time) (int, error) {
-	k := key(mailboxPK(mailbox), failsSK)
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        &s.table,
-		Key:              k,
-		UpdateExpression: aws.String("SET #count = #count + :one"),
-		// ">=" and not "=": a caller whose clock is a little behind another's
-		// at a window's end counts in the newer window; with "=" neither this
-		// update nor the put below could succeed and the retry never ended.
-		ConditionExpression:       aws.String("#window >= :w"),
-		ExpressionAttributeNames:  map[string]string{"#count": "count", "#window": "window"},
-		ExpressionAttributeValues: item{":one": num(1), ":w": num(ms(windowStart))},
-		ReturnValues:              types.ReturnValueUpdatedNew,
-	})
-	if err == nil {
-		return int(getN(out.Attributes, "count")), nil
-	}
-	if !apperr.Is(translate(err, ""), apperr.Conflict) {
-		return 0, translate(err, "record failure")
-	}
-	// A new window: one UpdateItem (the verify function may not PutItem).
-	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
-		Key:                       k,
-		UpdateExpression:          aws.String("SET kind = :kind, #window = :w, #count = :one, #ttl = :ttl"),
-		ConditionExpression:       aws.String("attribute_not_exists(PK) OR #window < :w"),
+		Key:                       key(mailboxPK(mailbox), fmt.Sprintf("%s#%013d", failsSK, ms(windowStart))),
+		UpdateExpression:          aws.String("SET kind = :kind, #window = :w, #ttl = :ttl ADD #count :one"),
 		ExpressionAttributeNames:  map[string]string{"#window": "window", "#count": "count", "#ttl": "ttl"},
 		ExpressionAttributeValues: item{":kind": str("failures"), ":w": num(ms(windowStart)), ":one": num(1), ":ttl": num(expires.Unix())},
+		ReturnValues:              types.ReturnValueUpdatedNew,
 	})
-	if apperr.Is(translate(err, ""), apperr.Conflict) {
-		// Another failure opened the window first: count this one in it.
-		return s.RecordFailure(ctx, mailbox, windowStart, expires)
-	}
 	if err != nil {
 		return 0, translate(err, "record failure")
 	}
-	return 1, nil
+	return int(getN(out.Attributes, "count")), nil
 }
 
 // TouchLastUsed implements device.Store.

@@ -31,16 +31,11 @@ type MemStore struct {
 	mu        sync.Mutex
 	mailboxes map[string]*device.Mailbox
 	devices   map[string]map[string]*device.Device // mailbox, id
-	fails     map[string]*failures
+	fails     map[string]map[time.Time]int         // mailbox, window start: failures
 	idem      map[verifier.Hash]device.IdempotencyRecord
 	pendAt    map[string]time.Time // mailbox "/" id: when the pending version began
 
 	enrollments map[string]*device.Enrollment
-}
-
-type failures struct {
-	window time.Time
-	count  int
 }
 
 var _ device.Store = (*MemStore)(nil)
@@ -50,7 +45,7 @@ func NewMemStore() *MemStore {
 	return &MemStore{
 		mailboxes: map[string]*device.Mailbox{},
 		devices:   map[string]map[string]*device.Device{},
-		fails:     map[string]*failures{},
+		fails:     map[string]map[time.Time]int{},
 		idem:      map[verifier.Hash]device.IdempotencyRecord{},
 		pendAt:    map[string]time.Time{},
 	}
@@ -446,14 +441,16 @@ func (s *MemStore) Candidates(ctx context.Context, mailbox string) (_ device.Can
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := device.Candidates{Devices: s.sorted(mailbox)}
-	if f := s.fails[mailbox]; f != nil {
-		c.Failures, c.WindowStart = f.count, f.window
+	for w, n := range s.fails[mailbox] { // the newest window, as the adapter reads it
+		if !w.Before(c.WindowStart) {
+			c.Failures, c.WindowStart = n, w
+		}
 	}
 	return c, nil
 }
 
-// RecordFailure implements device.Store: a failure counts in the stored
-// window if it is the caller's or a newer one, else it opens the caller's.
+// RecordFailure implements device.Store: each window has its own counter,
+// as each has its own item in the adapter.
 func (s *MemStore) RecordFailure(ctx context.Context, mailbox string, windowStart, expires time.Time) (_ int, err error) {
 	before, after := s.enter(ctx, "RecordFailure")
 	if before != nil {
@@ -464,14 +461,12 @@ func (s *MemStore) RecordFailure(ctx context.Context, mailbox string, windowStar
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := msTime(windowStart)
-	f := s.fails[mailbox]
-	if f != nil && !f.window.Before(w) {
-		f.count++
-		return f.count, nil
+	if s.fails[mailbox] == nil {
+		s.fails[mailbox] = map[time.Time]int{}
 	}
-	s.fails[mailbox] = &failures{window: w, count: 1}
-	return 1, nil
+	w := msTime(windowStart)
+	s.fails[mailbox][w]++
+	return s.fails[mailbox][w], nil
 }
 
 // TouchLastUsed implements device.Store.
