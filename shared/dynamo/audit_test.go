@@ -2,7 +2,6 @@ package dynamo_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"strconv"
 	"testing"
@@ -12,32 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/devicepass/devicepass/shared/apperr"
-	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/lifecycle"
-	"github.com/devicepass/devicepass/shared/standins"
 )
-
-func newAuditTable(t *testing.T) (*dynamo.Store, *dynamodb.Client, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cfg, err := standins.AWSConfig(ctx, stack)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := dynamodb.NewFromConfig(cfg, standins.DynamoOptions)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := fmt.Sprintf("devicepass-audit-%x", b)
-	if _, err := dynamo.CreateTable(ctx, client, name); err != nil {
-		t.Fatal(err)
-	}
-	s, err := dynamo.New(client, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, client, name
-}
 
 func auditEvent(mailbox, id string, at time.Time) lifecycle.Event {
 	return lifecycle.Event{Version: lifecycle.SchemaVersion, ID: id, Type: lifecycle.DeviceCreated, Time: at, Mailbox: mailbox,
@@ -47,7 +22,7 @@ func auditEvent(mailbox, id string, at time.Time) lifecycle.Event {
 func TestAuditPutIsConditional(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, client, table := newAuditTable(t)
+	s, client, table := newTableWithClient(t)
 	at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	ev := auditEvent("alice@example.com", "rec-1", at)
 	retention := 30 * 24 * time.Hour
@@ -99,7 +74,7 @@ func TestAuditPutIsConditional(t *testing.T) {
 func TestListAudit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _, _ := newAuditTable(t)
+	s, _, _ := newTableWithClient(t)
 	base := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	// Whole seconds and fractions mixed: RFC 3339's shortest form would sort
 	// "10:00:01Z" after "10:00:01.5Z".

@@ -26,6 +26,13 @@ func TestMain(m *testing.M) {
 // newTable creates a table with a unique name on DynamoDB Local and returns
 // a store on it.
 func newTable(t *testing.T) *dynamo.Store {
+	s, _, _ := newTableWithClient(t)
+	return s
+}
+
+// newTableWithClient is newTable, also answering the client and the table
+// name for tests that read the items themselves.
+func newTableWithClient(t *testing.T) (*dynamo.Store, *dynamodb.Client, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -44,7 +51,7 @@ func newTable(t *testing.T) *dynamo.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, client, name
 }
 
 func TestStoreSuite(t *testing.T) {

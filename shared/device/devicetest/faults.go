@@ -160,3 +160,11 @@ func (c *Clock) Set(t time.Time) {
 	defer c.mu.Unlock()
 	c.t = t
 }
+
+// settle makes a call that succeeded fail with its after-fault, if any: the
+// change was made but the caller is told it failed.
+func settle(err *error, after error) {
+	if after != nil {
+		*err = after
+	}
+}

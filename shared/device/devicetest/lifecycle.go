@@ -20,15 +20,11 @@ func (s *MemStore) enrollmentsOf() map[string]*device.Enrollment {
 // RedeemDevice implements device.Store: CreateDevice's conditions, then the
 // enrollment's, all or nothing.
 func (s *MemStore) RedeemDevice(ctx context.Context, d device.Device, owner string, maxLive int, use device.EnrollmentUse) (err error) {
-	before, after := s.enter(ctx, "RedeemDevice")
-	if before != nil {
-		return before
+	after, err := s.lockedCall(ctx, "RedeemDevice")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	if err := s.checkPut(d, owner, maxLive); err != nil {
 		return err
 	}
@@ -43,15 +39,11 @@ func (s *MemStore) RedeemDevice(ctx context.Context, d device.Device, owner stri
 
 // ExpiringDevices implements device.Store.
 func (s *MemStore) ExpiringDevices(ctx context.Context, now time.Time, limit int) (_ []device.Device, err error) {
-	before, after := s.enter(ctx, "ExpiringDevices")
-	if before != nil {
-		return nil, before
+	after, err := s.lockedCall(ctx, "ExpiringDevices")
+	if err != nil {
+		return nil, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	var out []device.Device
 	for _, byID := range s.devices {
 		for _, d := range byID {
@@ -69,15 +61,11 @@ func (s *MemStore) ExpiringDevices(ctx context.Context, now time.Time, limit int
 
 // PutEnrollment implements device.EnrollmentStore.
 func (s *MemStore) PutEnrollment(ctx context.Context, e device.Enrollment) (err error) {
-	before, after := s.enter(ctx, "PutEnrollment")
-	if before != nil {
-		return before
+	after, err := s.lockedCall(ctx, "PutEnrollment")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	if _, ok := s.enrollmentsOf()[e.ID]; ok {
 		return apperr.New(apperr.Conflict, "the enrollment exists already")
 	}
@@ -90,15 +78,11 @@ func (s *MemStore) PutEnrollment(ctx context.Context, e device.Enrollment) (err 
 
 // GetEnrollment implements device.EnrollmentStore.
 func (s *MemStore) GetEnrollment(ctx context.Context, id string) (_ device.Enrollment, err error) {
-	before, after := s.enter(ctx, "GetEnrollment")
-	if before != nil {
-		return device.Enrollment{}, before
+	after, err := s.lockedCall(ctx, "GetEnrollment")
+	if err != nil {
+		return device.Enrollment{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	e := s.enrollmentsOf()[id]
 	if e == nil {
 		return device.Enrollment{}, apperr.New(apperr.NotFound, "no such enrollment")
@@ -108,15 +92,11 @@ func (s *MemStore) GetEnrollment(ctx context.Context, id string) (_ device.Enrol
 
 // CancelEnrollment implements device.EnrollmentStore.
 func (s *MemStore) CancelEnrollment(ctx context.Context, mailbox, id string, now time.Time) (_ device.Enrollment, err error) {
-	before, after := s.enter(ctx, "CancelEnrollment")
-	if before != nil {
-		return device.Enrollment{}, before
+	after, err := s.lockedCall(ctx, "CancelEnrollment")
+	if err != nil {
+		return device.Enrollment{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	e := s.enrollmentsOf()[id]
 	if e == nil || e.Mailbox != mailbox {
 		return device.Enrollment{}, apperr.New(apperr.NotFound, "this mailbox has no such enrollment")
@@ -130,15 +110,11 @@ func (s *MemStore) CancelEnrollment(ctx context.Context, mailbox, id string, now
 
 // RestoreExpired implements device.Store.
 func (s *MemStore) RestoreExpired(ctx context.Context, d device.Device, now time.Time) (err error) {
-	before, after := s.enter(ctx, "RestoreExpired")
-	if before != nil {
-		return before
+	after, err := s.lockedCall(ctx, "RestoreExpired")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	if s.devices[d.Mailbox][d.ID] != nil {
 		return nil
 	}

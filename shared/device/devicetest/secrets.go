@@ -169,12 +169,29 @@ func (m *MemSecrets) Schedule(secretID string) *device.RotationPolicy {
 	return nil
 }
 
-func (m *MemSecrets) enter(ctx context.Context, method string) (before, after error) {
+// call is MemStore.call for the secrets: counted, with the fault hook.
+func (m *MemSecrets) call(ctx context.Context, method string) (after, err error) {
 	m.counts.inc(method)
 	if err := ctx.Err(); err != nil {
-		return apperr.Wrap(err, apperr.Unavailable, "%s: timed out", method), nil
+		return nil, apperr.Wrap(err, apperr.Unavailable, "%s: timed out", method)
 	}
-	return m.Faults.call("Secrets." + method)
+	before, after := m.Faults.call("Secrets." + method)
+	return after, before
+}
+
+// lockedCall is call, then takes the lock unless the call fails at once.
+func (m *MemSecrets) lockedCall(ctx context.Context, method string) (after, err error) {
+	after, err = m.call(ctx, method)
+	if err == nil {
+		m.mu.Lock()
+	}
+	return after, err
+}
+
+// unlock releases the lock taken by lockedCall and applies its after-fault.
+func (m *MemSecrets) unlock(err *error, after error) {
+	m.mu.Unlock()
+	settle(err, after)
 }
 
 // find resolves a name or full ARN; m.mu is held.
@@ -247,13 +264,11 @@ func without(stages []string, stage string) []string {
 
 // Create implements device.Secrets.
 func (m *MemSecrets) Create(ctx context.Context, in device.SecretInput) (_ device.SecretRef, err error) {
-	before, after := m.enter(ctx, "Create")
-	if before != nil {
-		return device.SecretRef{}, before
+	after, err := m.call(ctx, "Create")
+	if err != nil {
+		return device.SecretRef{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
+	defer settle(&err, after)
 	if in.Name == "" || in.Token == "" {
 		return device.SecretRef{}, apperr.New(apperr.Internal, "create secret failed: name and token are required")
 	}
@@ -280,15 +295,11 @@ func (m *MemSecrets) Create(ctx context.Context, in device.SecretInput) (_ devic
 
 // Read implements device.Secrets.
 func (m *MemSecrets) Read(ctx context.Context, secretID, version string) (_ device.SecretVersion, err error) {
-	before, after := m.enter(ctx, "Read")
-	if before != nil {
-		return device.SecretVersion{}, before
+	after, err := m.lockedCall(ctx, "Read")
+	if err != nil {
+		return device.SecretVersion{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock(&err, after)
 	s, err := m.get(secretID, "read secret")
 	if err != nil {
 		return device.SecretVersion{}, err
@@ -305,15 +316,11 @@ func (m *MemSecrets) Read(ctx context.Context, secretID, version string) (_ devi
 
 // Describe implements device.Secrets.
 func (m *MemSecrets) Describe(ctx context.Context, secretID string) (_ device.SecretState, err error) {
-	before, after := m.enter(ctx, "Describe")
-	if before != nil {
-		return device.SecretState{}, before
+	after, err := m.lockedCall(ctx, "Describe")
+	if err != nil {
+		return device.SecretState{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock(&err, after)
 	s := m.find(secretID)
 	if s == nil {
 		return device.SecretState{}, apperr.New(apperr.NotFound, "describe secret: no such secret or version")
@@ -323,15 +330,11 @@ func (m *MemSecrets) Describe(ctx context.Context, secretID string) (_ device.Se
 
 // PutPending implements device.Secrets.
 func (m *MemSecrets) PutPending(ctx context.Context, secretID, token string, value device.SecretValue) (err error) {
-	before, after := m.enter(ctx, "PutPending")
-	if before != nil {
-		return before
+	after, err := m.lockedCall(ctx, "PutPending")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock(&err, after)
 	s, err := m.get(secretID, "put pending version")
 	if err != nil {
 		return err
@@ -351,15 +354,11 @@ func (m *MemSecrets) PutPending(ctx context.Context, secretID, token string, val
 
 // MoveCurrent implements device.Secrets.
 func (m *MemSecrets) MoveCurrent(ctx context.Context, secretID, to, from string) (err error) {
-	before, after := m.enter(ctx, "MoveCurrent")
-	if before != nil {
-		return before
+	after, err := m.lockedCall(ctx, "MoveCurrent")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock(&err, after)
 	s, err := m.get(secretID, "move AWSCURRENT")
 	if err != nil {
 		return err
@@ -384,15 +383,11 @@ func (m *MemSecrets) MoveCurrent(ctx context.Context, secretID, to, from string)
 
 // RemovePending implements device.Secrets.
 func (m *MemSecrets) RemovePending(ctx context.Context, secretID, version string) (err error) {
-	before, after := m.enter(ctx, "RemovePending")
-	if before != nil {
-		return before
+	after, err := m.lockedCall(ctx, "RemovePending")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock(&err, after)
 	s, err := m.get(secretID, "remove AWSPENDING")
 	if err != nil {
 		return err
@@ -407,15 +402,11 @@ func (m *MemSecrets) RemovePending(ctx context.Context, secretID, version string
 
 // ScheduleDeletion implements device.Secrets.
 func (m *MemSecrets) ScheduleDeletion(ctx context.Context, secretID string, days int) (err error) {
-	before, after := m.enter(ctx, "ScheduleDeletion")
-	if before != nil {
-		return before
+	after, err := m.lockedCall(ctx, "ScheduleDeletion")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock(&err, after)
 	s := m.find(secretID)
 	if s == nil {
 		return apperr.New(apperr.NotFound, "schedule secret deletion: no such secret or version")
@@ -432,15 +423,11 @@ func (m *MemSecrets) ScheduleDeletion(ctx context.Context, secretID string, days
 
 // ForceDelete implements device.Secrets.
 func (m *MemSecrets) ForceDelete(ctx context.Context, secretID string) (err error) {
-	before, after := m.enter(ctx, "ForceDelete")
-	if before != nil {
-		return before
+	after, err := m.lockedCall(ctx, "ForceDelete")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock(&err, after)
 	if s := m.find(secretID); s != nil {
 		delete(m.secrets, s.name)
 	}
@@ -449,15 +436,11 @@ func (m *MemSecrets) ForceDelete(ctx context.Context, secretID string) (err erro
 
 // SetSchedule implements device.Scheduler.
 func (m *MemSecrets) SetSchedule(ctx context.Context, secretID string, p *device.RotationPolicy) (err error) {
-	before, after := m.enter(ctx, "SetSchedule")
-	if before != nil {
-		return before
+	after, err := m.lockedCall(ctx, "SetSchedule")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock(&err, after)
 	s, err := m.get(secretID, "set rotation schedule")
 	if err != nil {
 		return err

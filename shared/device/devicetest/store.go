@@ -78,26 +78,41 @@ func (s *MemStore) AllDevices() []device.Device {
 	return out
 }
 
-// enter counts a call and consults the fault hook.
-func (s *MemStore) enter(ctx context.Context, method string) (before, after error) {
+// call counts a call and consults the fault hook: err is a fault that
+// strikes before the call does anything, after one that strikes once it is
+// done (pass it to settle or unlock).
+func (s *MemStore) call(ctx context.Context, method string) (after, err error) {
 	s.counts.inc(method)
 	if err := ctx.Err(); err != nil {
-		return apperr.Wrap(err, apperr.Unavailable, "%s: timed out", method), nil
+		return nil, apperr.Wrap(err, apperr.Unavailable, "%s: timed out", method)
 	}
-	return s.Faults.call("Store." + method)
+	before, after := s.Faults.call("Store." + method)
+	return after, before
+}
+
+// lockedCall is call, then takes the lock unless the call fails at once;
+// defer unlock when it returns no error.
+func (s *MemStore) lockedCall(ctx context.Context, method string) (after, err error) {
+	after, err = s.call(ctx, method)
+	if err == nil {
+		s.mu.Lock()
+	}
+	return after, err
+}
+
+// unlock releases the lock taken by lockedCall and applies its after-fault.
+func (s *MemStore) unlock(err *error, after error) {
+	s.mu.Unlock()
+	settle(err, after)
 }
 
 // SaveMailbox implements device.Store.
 func (s *MemStore) SaveMailbox(ctx context.Context, address, owner, by string, now time.Time) (_ device.Mailbox, _ bool, err error) {
-	before, after := s.enter(ctx, "SaveMailbox")
-	if before != nil {
-		return device.Mailbox{}, false, before
+	after, err := s.lockedCall(ctx, "SaveMailbox")
+	if err != nil {
+		return device.Mailbox{}, false, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	now = rfcTime(now)
 	m, ok := s.mailboxes[address]
 	if !ok {
@@ -111,15 +126,11 @@ func (s *MemStore) SaveMailbox(ctx context.Context, address, owner, by string, n
 
 // Lookup implements device.Store.
 func (s *MemStore) Lookup(ctx context.Context, q device.LookupQuery) (_ device.LookupResult, err error) {
-	before, after := s.enter(ctx, "Lookup")
-	if before != nil {
-		return device.LookupResult{}, before
+	after, err := s.lockedCall(ctx, "Lookup")
+	if err != nil {
+		return device.LookupResult{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	var res device.LookupResult
 	if m, ok := s.mailboxes[q.Mailbox]; ok {
 		c := *m
@@ -146,15 +157,11 @@ func (s *MemStore) Lookup(ctx context.Context, q device.LookupQuery) (_ device.L
 // record) and the first that fails decides the error; nothing is written
 // unless all hold.
 func (s *MemStore) CreateDevice(ctx context.Context, d device.Device, owner string, maxLive int, idem *device.IdempotencyRecord) (err error) {
-	before, after := s.enter(ctx, "CreateDevice")
-	if before != nil {
-		return before
+	after, err := s.lockedCall(ctx, "CreateDevice")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	if err := s.checkPut(d, owner, maxLive); err != nil {
 		return err
 	}
@@ -204,15 +211,11 @@ func (s *MemStore) put(ctx context.Context, d device.Device) {
 
 // GetDevice implements device.Store.
 func (s *MemStore) GetDevice(ctx context.Context, mailbox, id string) (_ device.Device, err error) {
-	before, after := s.enter(ctx, "GetDevice")
-	if before != nil {
-		return device.Device{}, before
+	after, err := s.lockedCall(ctx, "GetDevice")
+	if err != nil {
+		return device.Device{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	d := s.devices[mailbox][id]
 	if d == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
@@ -222,13 +225,11 @@ func (s *MemStore) GetDevice(ctx context.Context, mailbox, id string) (_ device.
 
 // ListDevices implements device.Store, with the adapter's cursor format.
 func (s *MemStore) ListDevices(ctx context.Context, mailbox, cursor string, limit int) (_ []device.Device, _ string, err error) {
-	before, after := s.enter(ctx, "ListDevices")
-	if before != nil {
-		return nil, "", before
+	after, err := s.call(ctx, "ListDevices")
+	if err != nil {
+		return nil, "", err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
+	defer settle(&err, after)
 	start := ""
 	if cursor != "" {
 		b, derr := base64.RawURLEncoding.DecodeString(cursor)
@@ -254,15 +255,11 @@ func (s *MemStore) ListDevices(ctx context.Context, mailbox, cursor string, limi
 
 // UpdateDevice implements device.Store.
 func (s *MemStore) UpdateDevice(ctx context.Context, d device.Device) (_ device.Device, err error) {
-	before, after := s.enter(ctx, "UpdateDevice")
-	if before != nil {
-		return device.Device{}, before
+	after, err := s.lockedCall(ctx, "UpdateDevice")
+	if err != nil {
+		return device.Device{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	cur := s.devices[d.Mailbox][d.ID]
 	if cur == nil || cur.Version != d.Version || !cur.Status.Live() {
 		return device.Device{}, apperr.New(apperr.Conflict, "device %s changed meanwhile; read it again and retry", d.ID)
@@ -278,15 +275,11 @@ func (s *MemStore) UpdateDevice(ctx context.Context, d device.Device) (_ device.
 // EndDevice implements device.Store. Like the adapter, it answers d as
 // given with the ended status, now, the next version and no verifiers.
 func (s *MemStore) EndDevice(ctx context.Context, d device.Device, status device.Status, by string, now time.Time) (_ device.Device, err error) {
-	before, after := s.enter(ctx, "EndDevice")
-	if before != nil {
-		return device.Device{}, before
+	after, err := s.lockedCall(ctx, "EndDevice")
+	if err != nil {
+		return device.Device{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	cur := s.devices[d.Mailbox][d.ID]
 	m := s.mailboxes[d.Mailbox]
 	if cur == nil || !cur.Status.Live() || m == nil || m.Live <= 0 {
@@ -313,15 +306,11 @@ func clearVerifiers(d *device.Device) {
 // scheduled rotation needs an active device and yields to a manual
 // regenerate's pending version younger than device.RegenerateHold.
 func (s *MemStore) BeginRotation(ctx context.Context, mailbox, id, version, base string, manual bool, now time.Time) (_ device.Device, err error) {
-	before, after := s.enter(ctx, "BeginRotation")
-	if before != nil {
-		return device.Device{}, before
+	after, err := s.lockedCall(ctx, "BeginRotation")
+	if err != nil {
+		return device.Device{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	cur := s.devices[mailbox][id]
 	if cur == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
@@ -359,15 +348,11 @@ func (s *MemStore) BeginRotation(ctx context.Context, mailbox, id, version, base
 
 // SetPending implements device.Store.
 func (s *MemStore) SetPending(ctx context.Context, mailbox, id, version string, hash verifier.Hash) (_ device.Device, err error) {
-	before, after := s.enter(ctx, "SetPending")
-	if before != nil {
-		return device.Device{}, before
+	after, err := s.lockedCall(ctx, "SetPending")
+	if err != nil {
+		return device.Device{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	cur := s.devices[mailbox][id]
 	if cur == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "set pending verifier: no such device")
@@ -381,15 +366,11 @@ func (s *MemStore) SetPending(ctx context.Context, mailbox, id, version string, 
 
 // Promote implements device.Store.
 func (s *MemStore) Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (_ device.Device, err error) {
-	before, after := s.enter(ctx, "Promote")
-	if before != nil {
-		return device.Device{}, before
+	after, err := s.lockedCall(ctx, "Promote")
+	if err != nil {
+		return device.Device{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	cur := s.devices[mailbox][id]
 	if cur == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "promote verifier: no such device")
@@ -412,15 +393,11 @@ func (s *MemStore) Promote(ctx context.Context, mailbox, id, version string, now
 
 // ClosePrevious implements device.Store.
 func (s *MemStore) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) (err error) {
-	before, after := s.enter(ctx, "ClosePrevious")
-	if before != nil {
-		return before
+	after, err := s.lockedCall(ctx, "ClosePrevious")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	cur := s.devices[mailbox][id]
 	if cur == nil || cur.Previous == nil || cur.Previous.Version != version {
 		return apperr.New(apperr.Conflict, "close previous verifier: the item changed or is in another state")
@@ -431,15 +408,11 @@ func (s *MemStore) ClosePrevious(ctx context.Context, mailbox, id, version strin
 
 // Candidates implements device.Store.
 func (s *MemStore) Candidates(ctx context.Context, mailbox string) (_ device.Candidates, err error) {
-	before, after := s.enter(ctx, "Candidates")
-	if before != nil {
-		return device.Candidates{}, before
+	after, err := s.lockedCall(ctx, "Candidates")
+	if err != nil {
+		return device.Candidates{}, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	c := device.Candidates{Devices: s.sorted(mailbox)}
 	for w, n := range s.fails[mailbox] { // the newest window, as the adapter reads it
 		if !w.Before(c.WindowStart) {
@@ -452,15 +425,11 @@ func (s *MemStore) Candidates(ctx context.Context, mailbox string) (_ device.Can
 // RecordFailure implements device.Store: each window has its own counter,
 // as each has its own item in the adapter.
 func (s *MemStore) RecordFailure(ctx context.Context, mailbox string, windowStart, expires time.Time) (_ int, err error) {
-	before, after := s.enter(ctx, "RecordFailure")
-	if before != nil {
-		return 0, before
+	after, err := s.lockedCall(ctx, "RecordFailure")
+	if err != nil {
+		return 0, err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	if s.fails[mailbox] == nil {
 		s.fails[mailbox] = map[time.Time]int{}
 	}
@@ -471,15 +440,11 @@ func (s *MemStore) RecordFailure(ctx context.Context, mailbox string, windowStar
 
 // TouchLastUsed implements device.Store.
 func (s *MemStore) TouchLastUsed(ctx context.Context, mailbox, id string, at time.Time, protocol device.Scope, ip string, notAfter time.Time) (err error) {
-	before, after := s.enter(ctx, "TouchLastUsed")
-	if before != nil {
-		return before
+	after, err := s.lockedCall(ctx, "TouchLastUsed")
+	if err != nil {
+		return err
 	}
-	if after != nil {
-		defer func() { err = after }()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock(&err, after)
 	cur := s.devices[mailbox][id]
 	if cur == nil || cur.Status != device.StatusActive ||
 		!cur.LastUsedAt.IsZero() && cur.LastUsedAt.UnixMilli() >= notAfter.UnixMilli() {
