@@ -2,7 +2,7 @@
 #
 # Every tool is pinned in the repository and installed on first use into the
 # ignored folder .tools/: the local AWS stand-ins (tools/requirements.txt and
-# shared/standins), staticcheck (below) and the AWS CDK CLI (tools/cdk/).
+# shared/devtools/standins), staticcheck (below) and the AWS CDK CLI (tools/cdk/).
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -40,9 +40,9 @@ help: ## list the targets
 
 tools: standins staticcheck cdk-cli ## install the pinned tools into .tools/ (stand-ins, staticcheck, CDK CLI)
 
-# Idempotent and locked: a no-op once done (see shared/standins.Install).
+# Idempotent and locked: a no-op once done (see shared/devtools/standins.Install).
 standins:
-	$(GO) run ./shared/standins/cmd/standins install
+	$(GO) run ./shared/devtools/standins/cmd/standins install
 
 staticcheck: $(TOOLS)/bin/.staticcheck-$(STATICCHECK_VERSION)
 $(TOOLS)/bin/.staticcheck-$(STATICCHECK_VERSION):

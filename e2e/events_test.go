@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/devicepass/devicepass/shared/lifecycle"
-	"github.com/devicepass/devicepass/shared/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
 
 // flushStream waits until the runner's stream poller has handed every

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devicepass/devicepass/shared/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
 
 func TestLocalRotate(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/devicepass/devicepass/shared/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
 
 // TestZZNoSecretsLeak runs last (file order): after one more full lifecycle

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/app"
-	"github.com/devicepass/devicepass/shared/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
 // The Lambda Runtime Interface Emulator, pinned; installed into

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/device/devicetest"
+	"github.com/devicepass/devicepass/shared/devtools/devicetest"
 	"github.com/devicepass/devicepass/shared/password"
 	"github.com/devicepass/devicepass/shared/verifier"
 )

@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/devicepass/devicepass/shared/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
 func main() {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devicepass/devicepass/shared/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
 // TestQuickRun runs the whole harness with -quick against fresh stand-ins

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/awsx"
-	"github.com/devicepass/devicepass/shared/benchproxy"
+	"github.com/devicepass/devicepass/shared/devtools/benchproxy"
 	"github.com/devicepass/devicepass/shared/device"
 )
 

@@ -19,10 +19,10 @@ import (
 
 	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/awsx"
-	"github.com/devicepass/devicepass/shared/benchproxy"
+	"github.com/devicepass/devicepass/shared/devtools/benchproxy"
 	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
 // Injected latency: typical in-Region round trips of each service as a

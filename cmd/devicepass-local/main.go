@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/app"
-	"github.com/devicepass/devicepass/shared/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
 
 func main() {

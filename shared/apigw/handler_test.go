@@ -12,7 +12,7 @@ import (
 	"github.com/devicepass/devicepass/shared/apigw"
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/device/devicetest"
+	"github.com/devicepass/devicepass/shared/devtools/devicetest"
 	"github.com/devicepass/devicepass/shared/password"
 )
 

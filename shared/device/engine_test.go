@@ -8,7 +8,7 @@ import (
 
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/device/devicetest"
+	"github.com/devicepass/devicepass/shared/devtools/devicetest"
 )
 
 // snapshot is everything a rotation step may change.

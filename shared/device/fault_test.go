@@ -9,7 +9,7 @@ import (
 
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/device/devicetest"
+	"github.com/devicepass/devicepass/shared/devtools/devicetest"
 )
 
 // The fault tests make each port call of an operation fail in turn, once

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/device/devicetest"
+	"github.com/devicepass/devicepass/shared/devtools/devicetest"
 )
 
 // memLister lists MemSecrets as ListSecrets would; every secret counts as

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/device/devicetest"
+	"github.com/devicepass/devicepass/shared/devtools/devicetest"
 	"github.com/devicepass/devicepass/shared/password"
 	"github.com/devicepass/devicepass/shared/verifier"
 )

@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/device/devicetest"
+	"github.com/devicepass/devicepass/shared/devtools/devicetest"
 	"github.com/devicepass/devicepass/shared/secrets"
-	"github.com/devicepass/devicepass/shared/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
 // stack is the package's one pair of stand-ins; a stand-in that cannot

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/devicepass/devicepass/shared/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
 func main() {

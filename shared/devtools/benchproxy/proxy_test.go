@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
-	"github.com/devicepass/devicepass/shared/benchproxy"
+	"github.com/devicepass/devicepass/shared/devtools/benchproxy"
 )
 
 // upstream answers every Secrets Manager call with a created secret and

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
 
 func utc(s string) time.Time {

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	"github.com/devicepass/devicepass/shared/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localgw"
 	"github.com/devicepass/devicepass/shared/stream"
 )
 

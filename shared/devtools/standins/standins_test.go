@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/devicepass/devicepass/shared/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
 // stack is shared by the package's tests, started by Main.

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/devicepass/devicepass/shared/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
 
 // These tests stop Start before it starts any stand-in.
