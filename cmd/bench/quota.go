@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/awsx"
-	"github.com/devicepass/devicepass/shared/devtools/benchproxy"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/benchproxy"
 )
 
 // Secrets Manager's quota on writes, per second and Region.

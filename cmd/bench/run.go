@@ -19,9 +19,9 @@ import (
 
 	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/awsx"
-	"github.com/devicepass/devicepass/shared/devtools/benchproxy"
 	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/benchproxy"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/devicetest"
-	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
+	"github.com/devicepass/devicepass/shared/dynamo"
 )
 
 // stack is the package's one pair of stand-ins; a stand-in that cannot

@@ -25,9 +25,9 @@ import (
 	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
+	"github.com/devicepass/devicepass/shared/devtools/standins"
 	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/rotation"
-	"github.com/devicepass/devicepass/shared/devtools/standins"
 	"github.com/devicepass/devicepass/shared/stream"
 )
 
