@@ -30,6 +30,8 @@ var (
 )
 
 type fixtures struct {
+	// App holds the three stacks below.
+	App awscdk.App
 	// Default is the stack with default props (Cognito).
 	Default *synthed
 	// OIDC uses another OIDC provider and non-default props.
@@ -199,7 +201,7 @@ func synthesize() (*fixtures, error) {
 			s.NagWarnings = append(s.NagWarnings, message(m))
 		}
 	}
-	return &fixtures{Default: stacks["Default"], OIDC: stacks["OIDC"], Plus: stacks["Plus"]}, nil
+	return &fixtures{App: app, Default: stacks["Default"], OIDC: stacks["OIDC"], Plus: stacks["Plus"]}, nil
 }
 
 // message renders a synthesis message as "<construct path>: <text>",

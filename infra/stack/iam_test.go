@@ -89,7 +89,7 @@ func TestLeastPrivilege(t *testing.T) {
 			want[fn] = g
 		}
 		want["api"].add(table, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-			"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems")
+			"dynamodb:Query", "dynamodb:BatchGetItem")
 		want["api"].add(prefix, "secretsmanager:CreateSecret", "secretsmanager:TagResource",
 			"secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
 			"secretsmanager:UpdateSecretVersionStage", "secretsmanager:DeleteSecret",
@@ -99,17 +99,17 @@ func TestLeastPrivilege(t *testing.T) {
 		want["rotation"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query")
 		want["rotation"].add(prefix, "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
 			"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")
-		want["stream"].add(table, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems")
-		want["stream"].add(stream, "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
-			"dynamodb:ListStreams")
+		want["stream"].add(table, "dynamodb:PutItem", "dynamodb:UpdateItem")
+		want["stream"].add(stream, "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+		want["stream"].add(star, "dynamodb:ListStreams")
 		want["stream"].add(prefix, "secretsmanager:DeleteSecret")
 		want["stream"].add(s.Resolve(s.EventBus.EventBusArn()), "events:PutEvents")
 		want["stream"].add(s.Resolve(s.NoticeTopic.TopicArn()), "sns:Publish")
 		want["stream"].add(s.Resolve(s.StreamDLQ.QueueArn()), "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
 		want["sweep"].add(expiring, "dynamodb:Query")
-		want["sweep"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems")
+		want["sweep"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem")
 		want["sweep"].add(prefix, "secretsmanager:DeleteSecret")
-		want["reconciler"].add(table, "dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems")
+		want["reconciler"].add(table, "dynamodb:Scan", "dynamodb:UpdateItem")
 		want["reconciler"].add(star, "secretsmanager:ListSecrets")
 		want["reconciler"].add(prefix, "secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage")
 
@@ -141,7 +141,7 @@ func checkStatement(t *testing.T, s *synthed, st statement) {
 	t.Helper()
 	starOK := map[string]bool{
 		"xray:PutTraceSegments": true, "xray:PutTelemetryRecords": true,
-		"secretsmanager:ListSecrets": true,
+		"secretsmanager:ListSecrets": true, "dynamodb:ListStreams": true,
 	}
 	prefix := js(s.Resolve(s.SecretPrefixARN()))
 	verifier := js(s.Resolve(s.VerifierKey.SecretArn()))
@@ -218,4 +218,42 @@ func flatten(v any) string {
 		}
 	}
 	return js(v)
+}
+
+// The rotation function reaches a device secret only while that secret
+// names it as its rotation function, as AWS's rotation templates require.
+func TestRotationSecretsNameTheRotationFunction(t *testing.T) {
+	f := load(t)
+	for name, s := range map[string]*synthed{"Default": f.Default, "OIDC": f.OIDC} {
+		t.Run(name, func(t *testing.T) {
+			prefix := js(s.Resolve(s.SecretPrefixARN()))
+			want := map[string]any{"StringEquals": map[string]any{
+				"secretsmanager:resource/AllowRotationLambdaArn": s.Resolve(s.Functions["rotation"].Function().FunctionArn()),
+			}}
+			var onPrefix int
+			for _, st := range roleStatements(t, s, "rotation") {
+				for _, r := range st.resources {
+					if js(r) != prefix {
+						continue
+					}
+					onPrefix++
+					if !equalJSON(st.condition, want) {
+						t.Errorf("statement %s on the device secrets has condition %s, want %s", st.sid, js(st.condition), js(want))
+					}
+				}
+			}
+			if onPrefix != 1 {
+				t.Errorf("%d rotation statements on the device secrets, want 1", onPrefix)
+			}
+			// In a policy of its own: the function's DependsOn lists its role's
+			// default policy, so there the function's ARN would be a cycle.
+			fnRes := s.Template["Resources"].(map[string]any)[s.ID(s.Functions["rotation"].Function())].(map[string]any)
+			policyID := s.ID(s.RotationSecretsPolicy)
+			for _, dep := range list(fnRes["DependsOn"]) {
+				if dep == policyID {
+					t.Errorf("rotation function depends on %s, which refers to its ARN", policyID)
+				}
+			}
+		})
+	}
 }

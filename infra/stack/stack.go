@@ -58,6 +58,9 @@ type DevicepassStack struct {
 	VerifierKey awssecretsmanager.Secret
 	// Functions maps each name of FunctionNames to its function.
 	Functions map[string]GoFunction
+	// RotationSecretsPolicy is the rotation function's grant on the device
+	// secrets, conditional on the secret naming it as its rotation function.
+	RotationSecretsPolicy awsiam.Policy
 	// API is the HTTP API and Stage its $default stage.
 	API   awsapigatewayv2.HttpApi
 	Stage awsapigatewayv2.HttpStage
@@ -296,9 +299,11 @@ func (s *DevicepassStack) keyUse(services ...string) awsiam.PolicyStatement {
 }
 
 // grant gives each function exactly the actions its code calls (the order
-// of calls is in docs/architecture.md). DynamoDB authorizes each Put and
-// Update inside a TransactWriteItems as PutItem and UpdateItem, so a
-// function calling TransactWriteItems holds those for the items it writes.
+// of calls is in docs/architecture.md). IAM has no TransactWriteItems
+// action: DynamoDB authorizes each item of a transaction as its own action
+// (Put as PutItem, Update as UpdateItem, ConditionCheck as
+// ConditionCheckItem, Delete as DeleteItem), so a function calling
+// TransactWriteItems holds exactly those for the items it writes.
 // Every function wires shared/app, which reads the verifier key once per
 // cold start (GetSecretValue, decrypted with the stack's key through
 // Secrets Manager).
@@ -321,7 +326,7 @@ func (s *DevicepassStack) grant() {
 	fn["api"].Allow(
 		statement("Table", []string{
 			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-			"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems",
+			"dynamodb:Query", "dynamodb:BatchGetItem",
 		}, table),
 		statement("DeviceSecrets", []string{
 			"secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:PutSecretValue",
@@ -342,24 +347,35 @@ func (s *DevicepassStack) grant() {
 	)
 	fn["rotation"].Allow(
 		statement("Table", []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, table),
-		statement("DeviceSecrets", []string{
-			"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
-			"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",
-		}, prefix),
 		verifierKey(),
 		s.keyUse("secretsmanager", "dynamodb"),
 	)
+	// Only secrets whose rotation is this function (the condition AWS's
+	// rotation templates set): a device without a rotation policy, or a
+	// secret under the prefix rotated by something else, is out of its
+	// reach. The statement names the function's own ARN, so it lives in a
+	// policy the function is not created after.
+	rotationSecrets := statement("DeviceSecrets", []string{
+		"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+		"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",
+	}, prefix)
+	rotationSecrets.AddCondition(jsii.String("StringEquals"), map[string]any{
+		"secretsmanager:resource/AllowRotationLambdaArn": rotationARN,
+	})
+	s.RotationSecretsPolicy = fn["rotation"].AllowInOwnPolicy("SecretsPolicy", rotationSecrets)
 	// Audit entries: PutItem (conditional on the entry not existing),
 	// UpdateItem (marked published). A device DynamoDB's TTL removed:
 	// TransactWriteItems (Put device, Update mailbox), then DeleteSecret
 	// with the recovery window. Everything else comes in the stream records.
 	fn["stream"].Allow(
-		statement("Table", []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}, table),
+		statement("Table", []string{"dynamodb:PutItem", "dynamodb:UpdateItem"}, table),
 		// What the event source mapping calls with the function's role.
+		// ListStreams supports no resource-level permissions (it lists the
+		// streams of the account's tables, never their records).
 		statement("TableStream", []string{
 			"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
-			"dynamodb:ListStreams",
 		}, s.Table.TableStreamArn()),
+		statement("ListStreams", []string{"dynamodb:ListStreams"}, jsii.String("*")),
 		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
 		verifierKey(),
 		statement("LifecycleEvents", []string{"events:PutEvents"}, s.EventBus.EventBusArn()),
@@ -376,7 +392,7 @@ func (s *DevicepassStack) grant() {
 	// then DeleteSecret with the recovery window.
 	fn["sweep"].Allow(
 		statement("ExpiringIndex", []string{"dynamodb:Query"}, s.ExpiringIndexARN()),
-		statement("Table", []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}, table),
+		statement("Table", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, table),
 		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
 		verifierKey(),
 		s.keyUse("secretsmanager", "dynamodb"),
@@ -386,7 +402,7 @@ func (s *DevicepassStack) grant() {
 	// (finish a rotation, clear AWSPENDING), TransactWriteItems (Update
 	// device, Update mailbox) to end a device without a secret.
 	fn["reconciler"].Allow(
-		statement("Table", []string{"dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}, table),
+		statement("Table", []string{"dynamodb:Scan", "dynamodb:UpdateItem"}, table),
 		// ListSecrets supports no resource-level permissions; the function
 		// filters by name prefix, and every other action stays on the prefix.
 		statement("ListSecrets", []string{"secretsmanager:ListSecrets"}, jsii.String("*")),

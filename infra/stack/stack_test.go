@@ -81,7 +81,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::SQS::Queue":                       1,
 		"AWS::IAM::Role":                        6,
 		"AWS::IAM::ManagedPolicy":               0,
-		"AWS::IAM::Policy":                      6,
+		"AWS::IAM::Policy":                      7, // one per role, and the rotation function's conditional grant
 		"AWS::Logs::LogGroup":                   7,
 		"AWS::SecretsManager::RotationSchedule": 0,
 	}
