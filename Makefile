@@ -2,7 +2,9 @@
 #
 # Every tool is pinned in the repository and installed on first use into the
 # ignored folder .tools/: the local AWS stand-ins (tools/requirements.txt and
-# shared/devtools/standins), staticcheck (below) and the AWS CDK CLI (tools/cdk/).
+# shared/devtools/standins), staticcheck (below), the Node.js LTS that runs the
+# CDK (tools/node/), the AWS CDK CLI (tools/cdk/) and cfn-lint
+# (tools/cfnlint-requirements.txt).
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -16,10 +18,35 @@ TOOLS := $(CURDIR)/.tools
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := $(TOOLS)/bin/staticcheck
 
-# The CDK CLI, from .tools/cdk; CDK_ARGS passes extra arguments, such as a
-# stack name or --profile.
-CDK      := CDK_DISABLE_CLI_TELEMETRY=true npx --prefix $(TOOLS)/cdk cdk
-CDK_ARGS ?=
+# A tool's stamp file is named after a checksum of the files it is installed
+# from: a checkout reinstalls a tool when their content changed, not when they
+# are merely newer on disk (as in a fresh clone or a second checkout sharing
+# .tools/).
+checksum = $(shell cat $(1) | cksum | cut -d' ' -f1)
+
+# Installs into .tools/ take a lock where flock exists, since several
+# checkouts may share the folder and run make at the same time.
+locked = $(if $(shell command -v flock 2>/dev/null),flock $(1))
+
+# Node.js for the CDK: the LTS pinned in tools/node/ (the npm package `node`,
+# which brings the matching binary), so that neither the CDK CLI nor the CDK
+# app's jsii runtime runs on whatever Node the machine has. npm itself may be
+# any version that runs on the machine's Node.
+NODE       := $(TOOLS)/node/node_modules/node/bin/node
+NODE_STAMP := $(TOOLS)/node/.installed-$(call checksum,tools/node/package.json tools/node/package-lock.json)
+
+# The CDK CLI from tools/cdk/, run by that Node; the app it starts (cdk.json:
+# go run ./infra) gets the same Node for jsii through JSII_NODE. CDK_ARGS
+# passes extra arguments, such as a stack name or --profile.
+CDK_STAMP := $(TOOLS)/cdk-cli/.installed-$(call checksum,tools/cdk/package.json tools/cdk/package-lock.json)
+CDK       := CDK_DISABLE_CLI_TELEMETRY=true JSII_NODE=$(NODE) $(NODE) $(TOOLS)/cdk-cli/node_modules/aws-cdk/bin/cdk
+CDK_ARGS  ?=
+
+# cfn-lint, AWS's CloudFormation linter, in a venv of its own: the infra/stack
+# tests run it over every template they synthesize, and `make synth` over
+# cdk.out/.
+CFNLINT       := $(TOOLS)/cfnlint/venv/bin/cfn-lint
+CFNLINT_STAMP := $(TOOLS)/cfnlint/.installed-$(call checksum,tools/cfnlint-requirements.txt)
 
 # Every folder under functions/ is one Lambda, built as a `bootstrap` binary
 # for the provided.al2023 runtime.
@@ -31,14 +58,14 @@ GOBUILD   := CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s
 GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules \
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
-.PHONY: help tools standins staticcheck cdk-cli run test lint build build-local \
-	bench synth diff deploy clean distclean FORCE
+.PHONY: help tools standins staticcheck node cdk-cli cfn-lint run test lint build build-local \
+	bench synth diff deploy bootstrap clean distclean FORCE
 
 help: ## list the targets
 	@echo "usage: make <target>"
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-tools: standins staticcheck cdk-cli ## install the pinned tools into .tools/ (stand-ins, staticcheck, CDK CLI)
+tools: standins staticcheck node cdk-cli cfn-lint ## install the pinned tools into .tools/ (stand-ins, staticcheck, Node.js, CDK CLI, cfn-lint)
 
 # Idempotent and locked: a no-op once done (see shared/devtools/standins.Install).
 standins:
@@ -49,18 +76,49 @@ $(TOOLS)/bin/.staticcheck-$(STATICCHECK_VERSION):
 	GOBIN=$(TOOLS)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	touch $@
 
-cdk-cli: $(TOOLS)/cdk/.installed
-$(TOOLS)/cdk/.installed: tools/cdk/package.json tools/cdk/package-lock.json
-	mkdir -p $(TOOLS)/cdk
-	cp tools/cdk/package.json tools/cdk/package-lock.json $(TOOLS)/cdk/
-	npm ci --prefix $(TOOLS)/cdk --no-audit --no-fund
-	touch $@
+# $(call npm-ci,<pinned folder>,<install folder>): `npm ci` of the pinned
+# package.json and package-lock.json in the install folder, then the stamp
+# ($@). It runs inside the folder because `npm ci --prefix` refuses a path
+# that goes through a symlink.
+define npm-ci
+mkdir -p $(2)
+$(call locked,$(2)/.lock) bash -euo pipefail -c '\
+	if [ -e $@ ]; then exit 0; fi; \
+	rm -f $(2)/.installed-*; \
+	cp $(1)/package.json $(1)/package-lock.json $(2)/; \
+	cd $(2) && npm ci --no-audit --no-fund; \
+	touch $@'
+endef
+
+node: $(NODE_STAMP)
+$(NODE_STAMP):
+	$(call npm-ci,tools/node,$(TOOLS)/node)
+	$(NODE) --version
+
+cdk-cli: node $(CDK_STAMP)
+$(CDK_STAMP):
+	$(call npm-ci,tools/cdk,$(TOOLS)/cdk-cli)
+
+# --no-deps and pip check: every package, transitive ones included, comes
+# from the pins, and nothing the pins miss goes unnoticed.
+cfn-lint: $(CFNLINT_STAMP)
+$(CFNLINT_STAMP):
+	mkdir -p $(TOOLS)/cfnlint
+	$(call locked,$(TOOLS)/cfnlint/.lock) bash -euo pipefail -c '\
+		if [ -e $@ ]; then exit 0; fi; \
+		rm -rf $(TOOLS)/cfnlint/venv $(TOOLS)/cfnlint/.installed-*; \
+		python3 -m venv $(TOOLS)/cfnlint/venv; \
+		$(TOOLS)/cfnlint/venv/bin/pip install --quiet --disable-pip-version-check --no-deps \
+			-r tools/cfnlint-requirements.txt; \
+		$(TOOLS)/cfnlint/venv/bin/pip check --disable-pip-version-check; \
+		touch $@'
 
 run: standins ## serve the API on http://127.0.0.1:8080 (PORT overrides) with local stand-ins
 	$(GO) run ./cmd/devicepass-local
 
+# JSII_NODE: the CDK stack tests synthesize through jsii on the pinned Node.
 test: tools lint ## install the tools, lint, then run every test against the stand-ins
-	$(GO) test ./... -count=1 -timeout 20m
+	JSII_NODE=$(NODE) $(GO) test ./... -count=1 -timeout 20m
 
 lint: staticcheck ## check formatting (gofmt), go vet and staticcheck
 	@unformatted="$$($(GO_FILES) | xargs -r gofmt -l)"; \
@@ -86,14 +144,18 @@ FORCE:
 bench: standins ## run the benchmarks against the stand-ins (results in bench-results/)
 	$(GO) run ./cmd/bench
 
-synth: build cdk-cli ## synthesize the CDK app (cdk.json) into cdk.out/
+synth: build cdk-cli cfn-lint ## synthesize the CDK app (cdk.json) into cdk.out/ and check it with cfn-lint
 	$(CDK) synth --quiet $(CDK_ARGS)
+	$(CFNLINT) -- cdk.out/*.template.json
 
 diff: build cdk-cli ## compare the synthesized stacks with the deployed ones
 	$(CDK) diff $(CDK_ARGS)
 
 deploy: build cdk-cli ## deploy every stack to the current AWS account and region
 	$(CDK) deploy --all $(CDK_ARGS)
+
+bootstrap: cdk-cli ## once per account and region: CDK's bootstrap stack (CDK_ARGS=aws://ACCOUNT/REGION)
+	$(CDK) bootstrap $(CDK_ARGS)
 
 clean: ## remove build outputs (build/, cdk.out/); keeps the installed tools
 	rm -rf build cdk.out

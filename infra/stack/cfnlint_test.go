@@ -21,20 +21,19 @@ const (
 	cfnLintRequirements = "tools/cfnlint-requirements.txt"
 )
 
-// moduleRoot is the folder of go.mod above the test's working directory.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
+// moduleRoot is the folder of go.mod above the working directory.
+func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
+			return "", errors.New("no go.mod above the working directory")
 		}
 		dir = parent
 	}
@@ -44,7 +43,10 @@ func moduleRoot(t *testing.T) string {
 // when it is missing or is not the version pinned in the requirements.
 func pinnedCfnLint(t *testing.T) string {
 	t.Helper()
-	root := moduleRoot(t)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(root, cfnLint)
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("cfn-lint is not installed at %s: run `make tools` (%v)", cfnLint, err)

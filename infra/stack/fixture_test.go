@@ -120,12 +120,39 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func TestMain(m *testing.M) {
+	usePinnedNode()
 	code := m.Run()
 	jsii.Close()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
+}
+
+// pinnedNode is where `make tools` installs the Node.js LTS of tools/node,
+// relative to the module root.
+const pinnedNode = ".tools/node/node_modules/node/bin/node"
+
+// usePinnedNode runs jsii on the pinned Node.js, as `make test` does, unless
+// JSII_NODE names another: the machine's own Node may be one that jsii warns
+// about as past its end of life. Without the pinned one installed, jsii uses
+// the machine's, which synthesizes the same templates.
+func usePinnedNode() {
+	if os.Getenv("JSII_NODE") != "" {
+		return
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return
+	}
+	if node := filepath.Join(root, pinnedNode); fileExists(node) {
+		os.Setenv("JSII_NODE", node)
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // load synthesizes the fixtures once and fails tb if that failed.
