@@ -32,7 +32,7 @@ GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
 .PHONY: help tools standins staticcheck cdk-cli run test lint build build-local \
-	bench synth diff deploy clean distclean FORCE
+	bench synth diff deploy clean distclean generate FORCE
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -61,6 +61,9 @@ run: standins ## serve the API on http://127.0.0.1:8080 (PORT overrides) with lo
 
 test: tools lint ## install the tools, lint, then run every test against the stand-ins
 	$(GO) test ./... -count=1 -timeout 20m
+
+generate: ## regenerate shared/apigw/api (types, route table) from docs/openapi.yaml
+	$(GO) generate ./shared/apigw/api
 
 lint: staticcheck ## check formatting (gofmt), go vet and staticcheck
 	@unformatted="$$($(GO_FILES) | xargs -r gofmt -l)"; \
