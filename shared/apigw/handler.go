@@ -85,7 +85,9 @@ func withBody[B any](f func(context.Context, *request, B) (response, error)) ope
 // noBody is the operation of a route without a body: an empty one or {}
 // is accepted, any member refused.
 func noBody(f func(context.Context, *request) (response, error)) operation {
-	return withBody(func(ctx context.Context, r *request, _ struct{}) (response, error) { return f(ctx, r) })
+	op := withBody(func(ctx context.Context, r *request, _ struct{}) (response, error) { return f(ctx, r) })
+	op.hasBody = false
+	return op
 }
 
 // request is one request as it goes through the handler.
