@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -65,4 +66,26 @@ func TestCodegenVersionIsThePinnedOne(t *testing.T) {
 		}
 	}
 	t.Errorf("go.mod does not require %s", apigen.CodegenModule)
+}
+
+// TestImportsStayLight: the CDK stack imports this package for the route
+// table, and the functions link it; it may depend only on the standard
+// library and oapi-codegen's nullable type, never on aws-lambda-go, the
+// SDK or the generator.
+func TestImportsStayLight(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	allowed := map[string]bool{"github.com/devicepass/devicepass/shared/apigw/api": true, "github.com/oapi-codegen/nullable": true}
+	deps := strings.Fields(string(out))
+	for _, d := range deps {
+		if !allowed[d] {
+			t.Errorf("package api depends on %s", d)
+		}
+	}
+	if len(deps) == 0 {
+		t.Error("go list found no packages, not even this one")
+	}
 }
