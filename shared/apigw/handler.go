@@ -4,8 +4,10 @@
 // management API (the routes in Routes); VerifyHandler serves POST
 // /v1/verify for mail servers. The routes, and the request and answer
 // types, are generated from docs/openapi.yaml into package api; adding a
-// route means editing the document and writing its one operation here. The domain rules, authorization included,
-// live in shared/device; this package only translates.
+// route means editing the document and writing its one operation here
+// (operations.go). The domain rules, authorization included, live in
+// shared/device; this package only translates, and calls the use cases
+// through the small interfaces of deps.go.
 //
 // Nothing a client sends makes Handle return a Go error or panic: every
 // request gets an answer, 4xx for the client's mistakes, 5xx only for
