@@ -104,21 +104,12 @@ func (h *Handler) createDevice(ctx context.Context, r *request, body api.CreateD
 	return res, nil
 }
 
-// page reads the paging parameters readQuery checked; limit 0 when absent.
-func page(r *request) (cursor string, limit int, err error) {
-	var p api.ListDevicesParams
-	if err := bindQuery(r.query, &p); err != nil {
-		return "", 0, err
-	}
-	return deref(p.Cursor), deref(p.Limit), nil
-}
-
 func (h *Handler) listDevices(ctx context.Context, r *request) (response, error) {
-	cursor, limit, err := page(r)
-	if err != nil {
+	var q api.ListDevicesParams
+	if err := bindQuery(r.query, &q); err != nil {
 		return response{}, err
 	}
-	p, err := h.deps.Devices.ListDevices(ctx, r.caller, r.mailbox, cursor, limit)
+	p, err := h.deps.Devices.ListDevices(ctx, r.caller, r.mailbox, deref(q.Cursor), deref(q.Limit))
 	if err != nil {
 		return response{}, err
 	}
@@ -252,14 +243,14 @@ func (h *Handler) redeemEnrollment(ctx context.Context, r *request) (response, e
 }
 
 func (h *Handler) listAudit(ctx context.Context, r *request) (response, error) {
-	cursor, limit, err := page(r)
-	if err != nil {
+	var q api.ListAuditParams
+	if err := bindQuery(r.query, &q); err != nil {
 		return response{}, err
 	}
 	if h.deps.Audit == nil {
 		return response{}, apperr.New(apperr.Unavailable, "the audit trail is not available in this deployment")
 	}
-	p, err := h.deps.Audit.List(ctx, r.caller, r.mailbox, cursor, limit)
+	p, err := h.deps.Audit.List(ctx, r.caller, r.mailbox, deref(q.Cursor), deref(q.Limit))
 	if err != nil {
 		return response{}, err
 	}

@@ -105,3 +105,23 @@ func TestDecodeStrictNullable(t *testing.T) {
 		t.Errorf("null for a member that cannot be null: %v", err)
 	}
 }
+
+// TestBindQuery: the generated parameter types are filled by their form
+// tags, absent parameters left nil.
+func TestBindQuery(t *testing.T) {
+	t.Parallel()
+	var d api.ListDevicesParams
+	if err := bindQuery(map[string]string{api.QueryLimit: "5", api.QueryCursor: "c1"}, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Limit == nil || *d.Limit != 5 || d.Cursor == nil || *d.Cursor != "c1" {
+		t.Errorf("devices: limit %v, cursor %v", d.Limit, d.Cursor)
+	}
+	var a api.ListAuditParams
+	if err := bindQuery(map[string]string{api.QueryCursor: "c2"}, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Limit != nil || a.Cursor == nil || *a.Cursor != "c2" {
+		t.Errorf("audit: limit %v, cursor %v", a.Limit, a.Cursor)
+	}
+}
