@@ -59,7 +59,7 @@ GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
 .PHONY: help tools standins staticcheck node cdk-cli cfn-lint run test lint build build-local \
-	bench synth diff deploy bootstrap clean distclean FORCE
+	bench synth diff deploy bootstrap clean distclean generate FORCE
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -119,6 +119,9 @@ run: standins ## serve the API on http://127.0.0.1:8080 (PORT overrides) with lo
 # JSII_NODE: the CDK stack tests synthesize through jsii on the pinned Node.
 test: tools lint ## install the tools, lint, then run every test against the stand-ins
 	JSII_NODE=$(NODE) $(GO) test ./... -count=1 -timeout 20m
+
+generate: ## regenerate shared/apigw/api (types, route table) from docs/openapi.yaml
+	$(GO) generate ./shared/apigw/api
 
 lint: staticcheck ## check formatting (gofmt), go vet and staticcheck
 	@unformatted="$$($(GO_FILES) | xargs -r gofmt -l)"; \

@@ -18,5 +18,6 @@ import (
 	_ "github.com/aws/jsii-runtime-go"
 	_ "github.com/cdklabs/cdk-nag-go/cdknag/v2"
 	_ "github.com/golang-jwt/jwt/v5"
+	_ "github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen" // generates shared/apigw/api's types (go generate)
 	_ "golang.org/x/net/idna"
 )

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/apigw"
+	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
@@ -31,11 +32,11 @@ type api struct {
 
 func startAPI(r *rig, conns int) (*api, error) {
 	logger := slog.New(slog.NewJSONHandler(r.warnings, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	mgmt, err := apigw.New(r.app.Service, apigw.Options{GroupsClaim: r.app.Config.GroupsClaim, Logger: logger})
+	mgmt, err := apigw.New(app.APIDeps(r.app), apigw.Options{GroupsClaim: r.app.Config.GroupsClaim, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
-	verify, err := apigw.NewVerify(r.app.Service, logger)
+	verify, err := app.VerifyHandler(r.app, logger)
 	if err != nil {
 		return nil, err
 	}

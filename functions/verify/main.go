@@ -7,13 +7,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/devicepass/devicepass/shared/apigw"
 	"github.com/devicepass/devicepass/shared/app"
 )
 
 func main() {
 	a := app.MustFromEnv(context.Background())
-	h, err := apigw.NewVerify(a.Service, a.Logger)
+	h, err := app.VerifyHandler(a, nil)
 	a.Must(err, "build verify handler")
 	lambda.Start(h.Handle)
 }

@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"fmt"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
@@ -9,41 +11,56 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/devicepass/devicepass/shared/apigw/api"
 )
 
 // Route is one route of the HTTP API.
 type Route struct {
-	// Method and Path form the route key, "POST /v1/verify".
-	Method string
-	Path   string
+	api.Route
 	// Create marks routes that make devices, passwords or enrollment tokens
 	// (or revoke every device): they get the tighter per-route throttle.
 	Create bool
 }
 
-// Key is the route key as API Gateway spells it.
-func (r Route) Key() string { return r.Method + " " + r.Path }
-
-// UserRoutes are the routes web apps call with a JWT; the api function
-// serves them all.
-var UserRoutes = []Route{
-	{"PUT", "/v1/mailboxes/{address}", false},
-	{"GET", "/v1/mailboxes/{address}", false},
-	{"POST", "/v1/mailboxes/{address}/devices", true},
-	{"GET", "/v1/mailboxes/{address}/devices", false},
-	{"GET", "/v1/mailboxes/{address}/devices/{id}", false},
-	{"PATCH", "/v1/mailboxes/{address}/devices/{id}", false},
-	{"DELETE", "/v1/mailboxes/{address}/devices/{id}", false},
-	{"POST", "/v1/mailboxes/{address}/devices/{id}/password", true},
-	{"POST", "/v1/mailboxes/{address}/devices/revoke-all", true},
-	{"POST", "/v1/mailboxes/{address}/enrollments", true},
-	{"DELETE", "/v1/mailboxes/{address}/enrollments/{id}", false},
-	{"GET", "/v1/mailboxes/{address}/audit", false},
-	{"POST", "/v1/enrollments/{token}/device", true},
+// createOperations are the operations throttled as creates. Throttling is
+// the stack's decision, so it is listed here, by the document's operation
+// ids; a test checks that every step-up operation is among them.
+var createOperations = map[string]bool{
+	api.OpCreateDevice:       true,
+	api.OpRegeneratePassword: true,
+	api.OpRevokeAllDevices:   true,
+	api.OpCreateEnrollment:   true,
+	api.OpRedeemEnrollment:   true,
 }
 
-// VerifyRoute is the IAM-authorized route of mail servers.
-var VerifyRoute = Route{"POST", "/v1/verify", true}
+// UserRoutes are the routes web apps call with a JWT; the api function
+// serves them all. They are docs/openapi.yaml's JWT-authorized routes,
+// from the route table generated from it.
+var UserRoutes = routesOf(api.AuthJWT)
+
+// VerifyRoute is the IAM-authorized route of mail servers, served by the
+// verify function; it has a throttle of its own.
+var VerifyRoute = onlyRoute(routesOf(api.AuthIAM))
+
+func routesOf(auth api.Auth) []Route {
+	var out []Route
+	for _, r := range api.Routes {
+		if r.Auth == auth {
+			out = append(out, Route{Route: r, Create: createOperations[r.Operation]})
+		}
+	}
+	return out
+}
+
+// onlyRoute returns the one route of routes: the verify function serves a
+// single route, and a document with more IAM routes needs a decision here.
+func onlyRoute(routes []Route) Route {
+	if len(routes) != 1 {
+		panic(fmt.Sprintf("stack: %d IAM-authorized routes in docs/openapi.yaml; the verify function serves one", len(routes)))
+	}
+	return routes[0]
+}
 
 // AccessLogFormat is the API's access log line: who called which route and
 // what came of it. It names the route by its template ($context.routeKey),
@@ -184,7 +201,9 @@ func (s *DevicepassStack) defineAPI() {
 		s.Functions["verify"].Function(), nil)
 
 	routeSettings := map[string]any{}
-	add := func(r Route, integration awsapigatewayv2.HttpRouteIntegration, auth awsapigatewayv2.IHttpRouteAuthorizer, rate float64, burst int) {
+	// add creates route r; throttled routes get a rate and burst of their
+	// own in the stage's route settings.
+	add := func(r Route, integration awsapigatewayv2.HttpRouteIntegration, auth awsapigatewayv2.IHttpRouteAuthorizer, throttled bool, rate float64, burst int) {
 		routes := s.API.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(r.Path),
 			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},
@@ -195,7 +214,7 @@ func (s *DevicepassStack) defineAPI() {
 			// Route settings name routes that must exist first.
 			s.Stage.Node().AddDependency(route)
 		}
-		if r.Create {
+		if throttled {
 			routeSettings[r.Key()] = map[string]any{
 				"ThrottlingRateLimit":  rate,
 				"ThrottlingBurstLimit": burst,
@@ -203,9 +222,9 @@ func (s *DevicepassStack) defineAPI() {
 		}
 	}
 	for _, r := range UserRoutes {
-		add(r, apiIntegration, userAuth, p.CreateRateLimit, p.CreateBurstLimit)
+		add(r, apiIntegration, userAuth, r.Create, p.CreateRateLimit, p.CreateBurstLimit)
 	}
-	add(VerifyRoute, verifyIntegration, awsapigatewayv2authorizers.NewHttpIamAuthorizer(), p.VerifyRateLimit, p.VerifyBurstLimit)
+	add(VerifyRoute, verifyIntegration, awsapigatewayv2authorizers.NewHttpIamAuthorizer(), true, p.VerifyRateLimit, p.VerifyBurstLimit)
 
 	cfnStage := s.Stage.Node().DefaultChild().(awsapigatewayv2.CfnStage)
 	cfnStage.AddPropertyOverride(jsii.String("RouteSettings"), routeSettings)

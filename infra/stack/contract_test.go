@@ -11,6 +11,7 @@ import (
 
 	"github.com/devicepass/devicepass/infra/stack"
 	"github.com/devicepass/devicepass/shared/apigw"
+	"github.com/devicepass/devicepass/shared/apigw/api"
 	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/dynamo"
 )
@@ -18,16 +19,20 @@ import (
 // The stack and the code agree on the contracts between them: the routes
 // API Gateway sends to the functions, and the table's keys and index.
 
-// TestRoutesMatchTheRouter fails when the HTTP API's routes and the
-// handlers' router (and so docs/openapi.yaml, which a test in shared/apigw
-// keeps in step with the router) disagree.
+// TestRoutesMatchTheRouter: the stack creates every route of the
+// document's route table, the ones the api function dispatches on its
+// function and the verify route on its own, and throttles every route that
+// makes a device, a password or a token as a create.
 func TestRoutesMatchTheRouter(t *testing.T) {
-	var router, infra []string
+	var router, infra, all []string
 	for _, r := range apigw.Routes {
 		router = append(router, r.Key())
 	}
 	for _, r := range stack.UserRoutes {
 		infra = append(infra, r.Key())
+	}
+	for _, r := range api.Routes {
+		all = append(all, r.Key())
 	}
 	slices.Sort(router)
 	slices.Sort(infra)
@@ -36,6 +41,9 @@ func TestRoutesMatchTheRouter(t *testing.T) {
 	}
 	if got, want := stack.VerifyRoute.Key(), apigw.VerifyRoute.Key(); got != want {
 		t.Errorf("verify route %s, router %s", got, want)
+	}
+	if got := append(slices.Clone(infra), stack.VerifyRoute.Key()); len(got) != len(all) {
+		t.Errorf("the stack creates %v, the document has %v", got, all)
 	}
 	// A route that needs a recent login makes a device, a password or
 	// revokes everything: it gets the tighter throttle.

@@ -2,8 +2,12 @@
 // (payload format 2.0): routing, JSON decoding, the caller from the JWT
 // authorizer's claims, and RFC 9457 problem documents. Handler serves the
 // management API (the routes in Routes); VerifyHandler serves POST
-// /v1/verify for mail servers. The domain rules, authorization included,
-// live in shared/device; this package only translates.
+// /v1/verify for mail servers. The routes, and the request and answer
+// types, are generated from docs/openapi.yaml into package api; adding a
+// route means editing the document and writing its one operation here
+// (operations.go). The domain rules, authorization included, live in
+// shared/device; this package only translates, and calls the use cases
+// through the small interfaces of deps.go.
 //
 // Nothing a client sends makes Handle return a Go error or panic: every
 // request gets an answer, 4xx for the client's mistakes, 5xx only for
@@ -21,19 +25,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/url"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/devicepass/devicepass/shared/apigw/api"
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/lifecycle"
 )
 
 // Options tune a Handler. Zero values take the defaults.
@@ -41,10 +43,6 @@ type Options struct {
 	// GroupsClaim is the JWT claim listing the caller's groups; default
 	// "cognito:groups".
 	GroupsClaim string
-	// StepUpMaxAge is the max_age the RFC 9470 challenge advertises. The
-	// service enforces its own Policy.StepUpMaxAge; zero takes that value,
-	// and any other value must equal it, so the challenge never lies.
-	StepUpMaxAge time.Duration
 	// Logger receives one JSON line per request; default JSON on stderr.
 	Logger *slog.Logger
 	// MaxBody is the largest body accepted, in bytes; default 64 KiB.
@@ -52,21 +50,46 @@ type Options struct {
 	// Clock is the instant at which statuses are shown (a device past its
 	// expiry shows as expired); default time.Now. Tests pass the service's.
 	Clock func() time.Time
-	// Audit serves GET /v1/mailboxes/{address}/audit. Without it that
-	// route answers 503 (the deployment lacks the audit trail).
-	Audit *lifecycle.Audit
 }
 
 // Handler serves the management API's routes (Routes).
 type Handler struct {
-	svc         *device.Service
-	audit       *lifecycle.Audit
+	deps        Deps
 	groupsClaim string
-	stepUp      time.Duration
 	log         *slog.Logger
 	maxBody     int
 	now         func() time.Time
-	serve       map[string]func(context.Context, *request) (response, error)
+	ops         map[string]operation
+}
+
+// operation serves one route: it decodes the body into its document type
+// (or refuses any member, for a route without a body) and calls the use
+// case.
+type operation struct {
+	serve   func(context.Context, *request) (response, error)
+	hasBody bool
+}
+
+// withBody is the operation of a route whose body is a B: the handler gets
+// it decoded strictly, the zero B when the (optional) body is absent.
+func withBody[B any](f func(context.Context, *request, B) (response, error)) operation {
+	return operation{hasBody: true, serve: func(ctx context.Context, r *request) (response, error) {
+		var b B
+		if r.body != "" {
+			if err := decodeStrict(r.body, &b); err != nil {
+				return response{}, err
+			}
+		}
+		return f(ctx, r, b)
+	}}
+}
+
+// noBody is the operation of a route without a body: an empty one or {}
+// is accepted, any member refused.
+func noBody(f func(context.Context, *request) (response, error)) operation {
+	op := withBody(func(ctx context.Context, r *request, _ struct{}) (response, error) { return f(ctx, r) })
+	op.hasBody = false
+	return op
 }
 
 // request is one request as it goes through the handler.
@@ -75,25 +98,22 @@ type request struct {
 	route      Route
 	params     map[string]string
 	caller     device.Caller
-	body       object
+	body       string // the raw body, checked for size and content type; "" when absent
 	query      map[string]string
 	mailbox    string // for the log
 	deviceID   string // for the log
 	enrollment string // for the log: the link's id (a keyed hash), never its token
 }
 
-// New returns a Handler serving svc, or an error if svc is nil or an
-// option is invalid.
-func New(svc *device.Service, opts Options) (*Handler, error) {
-	if svc == nil {
-		return nil, errors.New("apigw: New needs a device service")
+// New returns a Handler serving deps, or an error if a use case is
+// missing, an option is invalid, or a route of the document has no
+// operation here (or an operation no route).
+func New(deps Deps, opts Options) (*Handler, error) {
+	if deps.Mailboxes == nil || deps.Devices == nil || deps.Enrollments == nil {
+		return nil, errors.New("apigw: New needs the mailbox, device and enrollment use cases")
 	}
-	enforced := svc.Config().Policy.StepUpMaxAge
-	switch {
-	case opts.StepUpMaxAge == 0:
-		opts.StepUpMaxAge = enforced
-	case opts.StepUpMaxAge != enforced:
-		return nil, fmt.Errorf("apigw: step-up max age %s differs from the service's %s", opts.StepUpMaxAge, enforced)
+	if deps.StepUpMaxAge <= 0 {
+		return nil, fmt.Errorf("apigw: step-up max age %s is not positive", deps.StepUpMaxAge)
 	}
 	if opts.GroupsClaim == "" {
 		opts.GroupsClaim = DefaultGroupsClaim
@@ -110,28 +130,44 @@ func New(svc *device.Service, opts Options) (*Handler, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	h := &Handler{svc: svc, audit: opts.Audit, groupsClaim: opts.GroupsClaim, stepUp: opts.StepUpMaxAge, log: opts.Logger, maxBody: opts.MaxBody, now: opts.Clock}
-	h.serve = map[string]func(context.Context, *request) (response, error){
-		OpPutMailbox:   h.putMailbox,
-		OpGetMailbox:   h.getMailbox,
-		OpCreateDevice: h.createDevice,
-		OpListDevices:  h.listDevices,
-		OpGetDevice:    h.getDevice,
-		OpUpdateDevice: h.updateDevice,
-		OpRevokeDevice: h.revokeDevice,
-		OpRegenerate:   h.regenerate,
-		OpRevokeAll:    h.revokeAll,
-		OpCreateEnroll: h.createEnrollment,
-		OpCancelEnroll: h.cancelEnrollment,
-		OpRedeemEnroll: h.redeemEnrollment,
-		OpListAudit:    h.listAudit,
+	h := &Handler{deps: deps, groupsClaim: opts.GroupsClaim, log: opts.Logger, maxBody: opts.MaxBody, now: opts.Clock}
+	h.ops = map[string]operation{
+		api.OpPutMailbox:         withBody(h.putMailbox),
+		api.OpGetMailbox:         noBody(h.getMailbox),
+		api.OpCreateDevice:       withBody(h.createDevice),
+		api.OpListDevices:        noBody(h.listDevices),
+		api.OpGetDevice:          noBody(h.getDevice),
+		api.OpUpdateDevice:       withBody(h.updateDevice),
+		api.OpRevokeDevice:       noBody(h.revokeDevice),
+		api.OpRegeneratePassword: withBody(h.regenerate),
+		api.OpRevokeAllDevices:   noBody(h.revokeAll),
+		api.OpCreateEnrollment:   withBody(h.createEnrollment),
+		api.OpCancelEnrollment:   noBody(h.cancelEnrollment),
+		api.OpRedeemEnrollment:   noBody(h.redeemEnrollment),
+		api.OpListAudit:          noBody(h.listAudit),
 	}
-	for _, r := range Routes {
-		if h.serve[r.Operation] == nil {
-			return nil, fmt.Errorf("apigw: route %s has no operation %q", r.Key(), r.Operation)
-		}
+	if err := checkOperations(Routes, h.ops); err != nil {
+		return nil, err
 	}
 	return h, nil
+}
+
+// checkOperations fails unless every route has an operation taking a body
+// exactly when the document gives it one, and every operation a route.
+func checkOperations(routes []Route, ops map[string]operation) error {
+	for _, r := range routes {
+		op, ok := ops[r.Operation]
+		if !ok {
+			return fmt.Errorf("apigw: route %s has no operation %q", r.Key(), r.Operation)
+		}
+		if op.hasBody != (r.Body != api.BodyNone) {
+			return fmt.Errorf("apigw: operation %q and docs/openapi.yaml disagree on whether it takes a body", r.Operation)
+		}
+	}
+	if len(ops) != len(routes) {
+		return fmt.Errorf("apigw: %d operations for %d routes", len(ops), len(routes))
+	}
+	return nil
 }
 
 // Handle answers one API Gateway HTTP API event. It returns a nil error
@@ -165,9 +201,9 @@ func (h *Handler) handle(ctx context.Context, r *request) response {
 		return notRouted(r.ev, allowed)
 	}
 	r.route, r.params = route, params
-	r.mailbox = params["address"]
-	if route.Path == devicePath || route.Path == passwordPath {
-		r.deviceID = params["id"]
+	r.mailbox = params[api.PathAddress]
+	if strings.Contains(route.Path, "/devices/{"+api.PathDeviceID+"}") {
+		r.deviceID = params[api.PathDeviceID]
 	}
 	// An enrollment id from the path is logged only once the store knew
 	// it: a token sent there by mistake (both are 43 base64url characters)
@@ -177,17 +213,13 @@ func (h *Handler) handle(ctx context.Context, r *request) response {
 		return h.fail(r, err)
 	}
 	ctx = device.WithActor(ctx, r.caller.Actor())
-	if r.query, err = readQuery(r.ev, route.Query); err != nil {
+	if r.query, err = readQuery(r.ev, route); err != nil {
 		return h.fail(r, err)
 	}
-	media := []string{"application/json"}
-	if route.Method == "PATCH" {
-		media = append(media, "application/merge-patch+json")
-	}
-	if r.body, err = readBody(r.ev, route.Body, h.maxBody, media...); err != nil {
+	if r.body, err = readBody(r.ev, route, h.maxBody); err != nil {
 		return h.fail(r, err)
 	}
-	res, err := h.serve[route.Operation](ctx, r)
+	res, err := h.ops[route.Operation].serve(ctx, r)
 	if err != nil {
 		return h.fail(r, err)
 	}
@@ -247,7 +279,7 @@ func (h *Handler) fail(r *request, err error) response {
 	if res.code == apperr.StepUpRequired {
 		res.headers["WWW-Authenticate"] = fmt.Sprintf(
 			`Bearer error="insufficient_user_authentication", error_description="A more recent login is required", max_age=%d`,
-			int64(h.stepUp/time.Second))
+			int64(h.deps.StepUpMaxAge/time.Second))
 	}
 	return res
 }
@@ -258,246 +290,6 @@ func mailboxLocation(address string) string {
 
 func deviceLocation(address, id string) string {
 	return mailboxLocation(address) + "/devices/" + url.PathEscape(id)
-}
-
-func (h *Handler) putMailbox(ctx context.Context, r *request) (response, error) {
-	owner, _ := r.body.str("owner")
-	m, created, err := h.svc.RegisterMailbox(ctx, r.caller, r.mailbox, owner)
-	if err != nil {
-		return response{}, err
-	}
-	r.mailbox = m.Address
-	if !created {
-		return reply(200, newMailboxJSON(m)), nil
-	}
-	res := reply(201, newMailboxJSON(m))
-	res.headers["Location"] = mailboxLocation(m.Address)
-	return res, nil
-}
-
-func (h *Handler) getMailbox(ctx context.Context, r *request) (response, error) {
-	m, err := h.svc.GetMailbox(ctx, r.caller, r.mailbox)
-	if err != nil {
-		return response{}, err
-	}
-	return reply(200, newMailboxJSON(m)), nil
-}
-
-// rotationInput reads a rotation policy member.
-func rotationInput(path string, o object) (*device.RotationInput, error) {
-	in := &device.RotationInput{}
-	if v, ok := o["everyDays"]; ok {
-		if v.num < math.MinInt32 || v.num > math.MaxInt32 {
-			return nil, apperr.Field(path+".everyDays", "must be between %d and %d", device.MinRotationDay, device.MaxRotationDay)
-		}
-		in.EveryDays = int(v.num)
-	}
-	in.Schedule, _ = o.str("schedule")
-	in.Duration, _ = o.str("duration")
-	in.Grace, _ = o.str("grace")
-	return in, nil
-}
-
-func (h *Handler) createDevice(ctx context.Context, r *request) (response, error) {
-	var in device.CreateInput
-	in.Name, _ = r.body.str("name")
-	in.Note, _ = r.body.str("note")
-	in.User, _ = r.body.str("user")
-	in.ExpiresAt, _ = r.body.str("expiresAt")
-	in.ValidFor, _ = r.body.str("validFor")
-	if v, ok := r.body["scopes"]; ok {
-		in.Scopes = v.strs
-	}
-	if v, ok := r.body["allowIps"]; ok {
-		in.AllowIPs = v.strs
-	}
-	if v, ok := r.body["rotation"]; ok {
-		var err error
-		if in.Rotation, err = rotationInput("rotation", v.obj); err != nil {
-			return response{}, err
-		}
-	}
-	c, err := h.svc.CreateDevice(ctx, r.caller, r.mailbox, in, header(r.ev, "idempotency-key"))
-	if err != nil {
-		return response{}, err
-	}
-	r.mailbox, r.deviceID = c.Device.Mailbox, c.Device.ID
-	res := reply(201, createdJSON{Device: newDeviceJSON(c.Device, h.now()), Password: c.Password})
-	res.headers["Location"] = deviceLocation(c.Device.Mailbox, c.Device.ID)
-	if c.Replayed {
-		res.headers["Idempotent-Replayed"] = "true"
-	}
-	return res, nil
-}
-
-func (h *Handler) listDevices(ctx context.Context, r *request) (response, error) {
-	limit, err := limitParam(r.query)
-	if err != nil {
-		return response{}, err
-	}
-	p, err := h.svc.ListDevices(ctx, r.caller, r.mailbox, r.query["cursor"], limit)
-	if err != nil {
-		return response{}, err
-	}
-	now := h.now()
-	out := pageJSON{Items: make([]deviceJSON, 0, len(p.Devices)), Next: optString(p.Next)}
-	for _, d := range p.Devices {
-		out.Items = append(out.Items, newDeviceJSON(d, now))
-	}
-	return reply(200, out), nil
-}
-
-func (h *Handler) getDevice(ctx context.Context, r *request) (response, error) {
-	d, err := h.svc.GetDevice(ctx, r.caller, r.mailbox, r.deviceID)
-	if err != nil {
-		return response{}, err
-	}
-	return reply(200, newDeviceJSON(d, h.now())), nil
-}
-
-// updateDevice applies a JSON merge patch (RFC 7396): an absent member
-// leaves its value alone, null removes it (note, allowIps, rotation), and
-// rotation is replaced as a whole.
-func (h *Handler) updateDevice(ctx context.Context, r *request) (response, error) {
-	var p device.Patch
-	if v, ok := r.body["name"]; ok {
-		p.Name = &v.str
-	}
-	if v, ok := r.body["note"]; ok {
-		p.Note = &v.str // null: "", no note
-	}
-	if v, ok := r.body["status"]; ok {
-		p.Status = &v.str
-	}
-	if v, ok := r.body["scopes"]; ok {
-		p.Scopes = &v.strs
-	}
-	if v, ok := r.body["allowIps"]; ok {
-		ips := v.strs
-		if ips == nil {
-			ips = []string{} // null: no allow-list
-		}
-		p.AllowIPs = &ips
-	}
-	if v, ok := r.body["rotation"]; ok {
-		if v.null {
-			p.RemoveRotation = true
-		} else {
-			var err error
-			if p.Rotation, err = rotationInput("rotation", v.obj); err != nil {
-				return response{}, err
-			}
-		}
-	}
-	d, err := h.svc.UpdateDevice(ctx, r.caller, r.mailbox, r.deviceID, p)
-	if err != nil {
-		return response{}, err
-	}
-	return reply(200, newDeviceJSON(d, h.now())), nil
-}
-
-func (h *Handler) revokeDevice(ctx context.Context, r *request) (response, error) {
-	d, err := h.svc.Revoke(ctx, r.caller, r.mailbox, r.deviceID)
-	if err != nil {
-		return response{}, err
-	}
-	return reply(200, newDeviceJSON(d, h.now())), nil
-}
-
-func (h *Handler) regenerate(ctx context.Context, r *request) (response, error) {
-	var grace time.Duration
-	if v, ok := r.body["graceSeconds"]; ok {
-		var err error
-		if grace, err = device.ParseGraceSeconds("graceSeconds", v.num); err != nil {
-			return response{}, err
-		}
-	}
-	c, err := h.svc.Regenerate(ctx, r.caller, r.mailbox, r.deviceID, grace)
-	if err != nil {
-		return response{}, err
-	}
-	return reply(200, createdJSON{Device: newDeviceJSON(c.Device, h.now()), Password: c.Password}), nil
-}
-
-func (h *Handler) revokeAll(ctx context.Context, r *request) (response, error) {
-	n, err := h.svc.RevokeAll(ctx, r.caller, r.mailbox)
-	if err != nil {
-		return response{}, err
-	}
-	return reply(200, revokedJSON{Revoked: n}), nil
-}
-
-// limitParam reads the limit query parameter; 0 when absent.
-func limitParam(q map[string]string) (int, error) {
-	s, ok := q["limit"]
-	if !ok {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > device.MaxPageSize {
-		return 0, apperr.Field("limit", "must be an integer between 1 and %d", device.MaxPageSize)
-	}
-	return n, nil
-}
-
-func (h *Handler) createEnrollment(ctx context.Context, r *request) (response, error) {
-	var in device.EnrollmentInput
-	in.Name, _ = r.body.str("name")
-	in.User, _ = r.body.str("user")
-	in.ExpiresAt, _ = r.body.str("expiresAt")
-	in.ValidFor, _ = r.body.str("validFor")
-	in.TokenValidFor, _ = r.body.str("tokenValidFor")
-	if v, ok := r.body["scopes"]; ok {
-		in.Scopes = v.strs
-	}
-	e, token, err := h.svc.CreateEnrollment(ctx, r.caller, r.mailbox, in)
-	if err != nil {
-		return response{}, err
-	}
-	r.mailbox, r.enrollment = e.Mailbox, e.ID
-	return reply(201, enrollmentCreatedJSON{Enrollment: newEnrollmentJSON(e, h.now()), Token: token}), nil
-}
-
-func (h *Handler) cancelEnrollment(ctx context.Context, r *request) (response, error) {
-	e, err := h.svc.CancelEnrollment(ctx, r.caller, r.mailbox, r.params["id"])
-	if err != nil {
-		return response{}, err
-	}
-	r.enrollment = e.ID
-	return reply(200, newEnrollmentJSON(e, h.now())), nil
-}
-
-// redeemEnrollment creates the device of the link whose token is in the
-// path. The token is read here and passed on; it is never logged (the log
-// names the route template) nor repeated in an answer.
-func (h *Handler) redeemEnrollment(ctx context.Context, r *request) (response, error) {
-	c, err := h.svc.RedeemEnrollment(ctx, r.caller, r.params["token"])
-	if err != nil {
-		return response{}, err
-	}
-	r.mailbox, r.deviceID = c.Device.Mailbox, c.Device.ID
-	res := reply(201, createdJSON{Device: newDeviceJSON(c.Device, h.now()), Password: c.Password})
-	res.headers["Location"] = deviceLocation(c.Device.Mailbox, c.Device.ID)
-	return res, nil
-}
-
-func (h *Handler) listAudit(ctx context.Context, r *request) (response, error) {
-	limit, err := limitParam(r.query)
-	if err != nil {
-		return response{}, err
-	}
-	if h.audit == nil {
-		return response{}, apperr.New(apperr.Unavailable, "the audit trail is not available in this deployment")
-	}
-	p, err := h.audit.List(ctx, r.caller, r.mailbox, r.query["cursor"], limit)
-	if err != nil {
-		return response{}, err
-	}
-	out := auditPageJSON{Items: make([]auditEventJSON, 0, len(p.Items)), Next: optString(p.Next)}
-	for _, ev := range p.Items {
-		out.Items = append(out.Items, newAuditEventJSON(ev))
-	}
-	return reply(200, out), nil
 }
 
 // logRequest writes the one line of a request: who, what, the outcome and

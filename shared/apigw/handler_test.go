@@ -19,20 +19,29 @@ import (
 func TestNewRejectsBadDependencies(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	if _, err := apigw.New(nil, apigw.Options{}); err == nil {
-		t.Error("New(nil service) succeeded")
+	if _, err := apigw.New(apigw.Deps{}, apigw.Options{}); err == nil {
+		t.Error("New without use cases succeeded")
 	}
-	if _, err := apigw.NewVerify(nil, nil); err == nil {
-		t.Error("NewVerify(nil service) succeeded")
+	for _, drop := range []func(*apigw.Deps){
+		func(d *apigw.Deps) { d.Mailboxes = nil },
+		func(d *apigw.Deps) { d.Devices = nil },
+		func(d *apigw.Deps) { d.Enrollments = nil },
+		func(d *apigw.Deps) { d.StepUpMaxAge = 0 },
+	} {
+		deps := deviceDeps(e.svc)
+		drop(&deps)
+		if _, err := apigw.New(deps, apigw.Options{}); err == nil {
+			t.Errorf("New accepted incomplete dependencies %+v", deps)
+		}
 	}
-	if _, err := apigw.New(e.svc, apigw.Options{StepUpMaxAge: time.Hour}); err == nil {
-		t.Error("New accepted a step-up max age the service does not enforce")
+	if _, err := apigw.NewVerify(apigw.VerifyDeps{}, nil); err == nil {
+		t.Error("NewVerify without a verifier succeeded")
 	}
-	if _, err := apigw.New(e.svc, apigw.Options{MaxBody: -1}); err == nil {
+	if _, err := apigw.New(deviceDeps(e.svc), apigw.Options{MaxBody: -1}); err == nil {
 		t.Error("New accepted a negative max body")
 	}
-	if _, err := apigw.New(e.svc, apigw.Options{StepUpMaxAge: stepUpMaxAge}); err != nil {
-		t.Errorf("New with the service's max age: %v", err)
+	if _, err := apigw.New(deviceDeps(e.svc), apigw.Options{}); err != nil {
+		t.Errorf("New with every use case: %v", err)
 	}
 }
 
@@ -355,7 +364,13 @@ func TestDecoding(t *testing.T) {
 		{"unknown field", call{body: `{"name":"a","colour":"red"}`}, 400, "colour", "not a known field"},
 		{"field names are exact", call{body: `{"Name":"a"}`}, 400, "Name", "not a known field"},
 		{"nested unknown field", call{body: `{"name":"a","rotation":{"everyDays":3,"hourly":true}}`}, 400, "rotation.hourly", ""},
+		{"nested names are exact", call{body: `{"name":"a","rotation":{"EveryDays":3}}`}, 400, "rotation.EveryDays", "not a known field"},
+		{"escaped name is the name", call{body: `{"n\u0061me":"a"}`}, 201, "", ""},
 		{"duplicate field", call{body: `{"name":"a","name":"b"}`}, 400, "name", "more than once"},
+		{"duplicate in another case", call{body: `{"name":"a","NAME":"b"}`}, 400, "NAME", "not a known field"},
+		{"nested duplicate", call{body: `{"name":"a","rotation":{"everyDays":3,"everyDays":4}}`}, 400, "rotation.everyDays", "more than once"},
+		{"null element", call{body: `{"name":"a","scopes":["imap",null]}`}, 400, "scopes[1]", "string"},
+		{"integer beyond int32", call{body: `{"name":"a","rotation":{"everyDays":3000000000}}`}, 400, "rotation.everyDays", "between"},
 		{"missing required", call{body: `{"note":"a"}`}, 400, "name", "required"},
 		{"null required", call{body: `{"name":null}`}, 400, "name", "not null"},
 		{"wrong type string", call{body: `{"name":5}`}, 400, "name", "string"},
@@ -556,7 +571,7 @@ func TestGroupsClaimFormats(t *testing.T) {
 
 	// Another claim name.
 	e := newEnv(t)
-	h, err := apigw.New(e.svc, apigw.Options{GroupsClaim: "groups", Logger: newLogger(&syncBuffer{}), Clock: e.clock.Now})
+	h, err := apigw.New(deviceDeps(e.svc), apigw.Options{GroupsClaim: "groups", Logger: newLogger(&syncBuffer{}), Clock: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -716,7 +731,7 @@ func TestInternalErrorsAreGeneric(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := apigw.New(svc, apigw.Options{Logger: newLogger(logs)})
+			h, err := apigw.New(deviceDeps(svc), apigw.Options{Logger: newLogger(logs)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -104,13 +104,21 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if e.h, err = apigw.New(e.svc, apigw.Options{Logger: logger, Clock: e.clock.Now, Audit: audit}); err != nil {
+	deps := deviceDeps(e.svc)
+	deps.Audit = audit
+	if e.h, err = apigw.New(deps, apigw.Options{Logger: logger, Clock: e.clock.Now}); err != nil {
 		tb.Fatal(err)
 	}
-	if e.verify, err = apigw.NewVerify(e.svc, logger); err != nil {
+	if e.verify, err = apigw.NewVerify(apigw.VerifyDeps{Verifier: e.svc, Window: e.svc.Config().Verify.Window}, logger); err != nil {
 		tb.Fatal(err)
 	}
 	return e
+}
+
+// deviceDeps are the management API's use cases, all served by svc, without
+// an audit trail.
+func deviceDeps(svc *device.Service) apigw.Deps {
+	return apigw.Deps{Mailboxes: svc, Devices: svc, Enrollments: svc, StepUpMaxAge: svc.Config().Policy.StepUpMaxAge}
 }
 
 // call is one request to the handler.

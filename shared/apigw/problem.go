@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/devicepass/devicepass/shared/apigw/api"
 	"github.com/devicepass/devicepass/shared/apperr"
 )
 
@@ -52,16 +53,6 @@ func StatusOf(code apperr.Code) int {
 	return 500
 }
 
-// Problem is an RFC 9457 problem document.
-type Problem struct {
-	Type     string `json:"type"`
-	Title    string `json:"title"`
-	Status   int    `json:"status"`
-	Detail   string `json:"detail,omitempty"`
-	Field    string `json:"field,omitempty"`    // the request member at fault, if any
-	Instance string `json:"instance,omitempty"` // the request id
-}
-
 // Retry-After values, in seconds, when the error itself does not say.
 const (
 	retryUnavailable = 2
@@ -92,15 +83,18 @@ func problem(err error, requestID string) response {
 	if !ok {
 		code, info = apperr.Internal, statuses[apperr.Internal]
 	}
-	p := Problem{Type: ProblemTypeBase + string(code), Title: info.title, Status: info.status, Instance: requestID}
+	p := api.Problem{Type: api.ProblemType(ProblemTypeBase + string(code)), Title: info.title, Status: info.status, Instance: optString(requestID)}
+	detail := info.title
 	if e, ok := apperr.As(err); ok && code != apperr.Internal {
-		p.Detail, p.Field = e.Message, e.Field
+		if e.Message != "" {
+			detail = e.Message
+		}
+		p.Field = optString(e.Field)
 	}
 	if code == apperr.Internal {
-		p.Detail = internalDetail
-	} else if p.Detail == "" {
-		p.Detail = info.title
+		detail = internalDetail
 	}
+	p.Detail = &detail
 	r := response{status: info.status, headers: map[string]string{"Content-Type": "application/problem+json"}, body: p, err: err, code: code}
 	switch code {
 	case apperr.Unauthenticated:

@@ -4,147 +4,42 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/devicepass/devicepass/shared/apigw/api"
 )
 
-// Route is one operation of the HTTP API. Routes and VerifyRoute are the
-// router's source of truth; docs/openapi.yaml is kept in step with them by a
-// test.
-type Route struct {
-	Method    string   // HTTP method
-	Path      string   // path template in API Gateway syntax, e.g. /v1/mailboxes/{address}
-	Operation string   // the operationId in docs/openapi.yaml
-	Body      *Body    // the JSON body accepted; nil: none (an empty body or {})
-	Query     []string // query parameters accepted; any other is refused
-	StepUp    bool     // needs a recent login (F7)
-}
+// Route is one operation of the HTTP API, from the route table generated
+// from docs/openapi.yaml.
+type Route = api.Route
 
-// Key returns the route key API Gateway puts in RouteKey: "METHOD /path".
-func (r Route) Key() string { return r.Method + " " + r.Path }
-
-// Body describes a JSON object request body.
-type Body struct {
-	Required bool    // an empty body is refused; when false every field is optional
-	Fields   []Field // the members; any other member is refused
-}
-
-// Field is a member of a JSON object body.
-type Field struct {
-	Name     string
-	Type     string // "string", "integer", "array" (of strings) or "object"
-	Required bool
-	Nullable bool    // null is accepted: in a PATCH it removes the value
-	Fields   []Field // the members of an object
-}
-
-// Field types.
-const (
-	TypeString  = "string"
-	TypeInteger = "integer"
-	TypeArray   = "array"
-	TypeObject  = "object"
-)
-
-var rotationFields = []Field{
-	{Name: "everyDays", Type: TypeInteger},
-	{Name: "schedule", Type: TypeString},
-	{Name: "duration", Type: TypeString},
-	{Name: "grace", Type: TypeString},
-}
-
-var (
-	mailboxBody = &Body{Required: true, Fields: []Field{
-		{Name: "owner", Type: TypeString, Required: true},
-	}}
-	createBody = &Body{Required: true, Fields: []Field{
-		{Name: "name", Type: TypeString, Required: true},
-		{Name: "note", Type: TypeString},
-		{Name: "user", Type: TypeString},
-		{Name: "scopes", Type: TypeArray},
-		{Name: "allowIps", Type: TypeArray},
-		{Name: "expiresAt", Type: TypeString},
-		{Name: "validFor", Type: TypeString},
-		{Name: "rotation", Type: TypeObject, Fields: rotationFields},
-	}}
-	patchBody = &Body{Required: true, Fields: []Field{
-		{Name: "name", Type: TypeString},
-		{Name: "note", Type: TypeString, Nullable: true},
-		{Name: "status", Type: TypeString},
-		{Name: "scopes", Type: TypeArray},
-		{Name: "allowIps", Type: TypeArray, Nullable: true},
-		{Name: "rotation", Type: TypeObject, Nullable: true, Fields: rotationFields},
-	}}
-	regenerateBody = &Body{Fields: []Field{
-		{Name: "graceSeconds", Type: TypeInteger},
-	}}
-	enrollmentBody = &Body{Required: true, Fields: []Field{
-		{Name: "name", Type: TypeString, Required: true},
-		{Name: "user", Type: TypeString},
-		{Name: "scopes", Type: TypeArray},
-		{Name: "expiresAt", Type: TypeString},
-		{Name: "validFor", Type: TypeString},
-		{Name: "tokenValidFor", Type: TypeString},
-	}}
-	verifyBody = &Body{Required: true, Fields: []Field{
-		{Name: "mailbox", Type: TypeString, Required: true},
-		{Name: "password", Type: TypeString, Required: true},
-		{Name: "protocol", Type: TypeString, Required: true},
-		{Name: "clientIp", Type: TypeString},
-	}}
-)
-
-// The operations, as named in docs/openapi.yaml.
-const (
-	OpPutMailbox   = "putMailbox"
-	OpGetMailbox   = "getMailbox"
-	OpCreateDevice = "createDevice"
-	OpListDevices  = "listDevices"
-	OpGetDevice    = "getDevice"
-	OpUpdateDevice = "updateDevice"
-	OpRevokeDevice = "revokeDevice"
-	OpRegenerate   = "regeneratePassword"
-	OpRevokeAll    = "revokeAllDevices"
-	OpCreateEnroll = "createEnrollment"
-	OpCancelEnroll = "cancelEnrollment"
-	OpRedeemEnroll = "redeemEnrollment"
-	OpListAudit    = "listAudit"
-	OpVerify       = "verify"
-)
-
-const (
-	mailboxPath     = "/v1/mailboxes/{address}"
-	devicesPath     = mailboxPath + "/devices"
-	devicePath      = devicesPath + "/{id}"
-	passwordPath    = devicePath + "/password"
-	revokeAllPath   = devicesPath + "/revoke-all"
-	enrollmentsPath = mailboxPath + "/enrollments"
-	enrollmentPath  = enrollmentsPath + "/{id}"
-	auditPath       = mailboxPath + "/audit"
-	// redeemPath carries the enrollment token: the handler logs the route
-	// template only, and no answer ever repeats the path.
-	redeemPath      = "/v1/enrollments/{token}/device"
-	verifyRoutePath = "/v1/verify"
-)
-
-// Routes are the management API's routes, served by Handler.
-var Routes = []Route{
-	{Method: "PUT", Path: mailboxPath, Operation: OpPutMailbox, Body: mailboxBody},
-	{Method: "GET", Path: mailboxPath, Operation: OpGetMailbox},
-	{Method: "POST", Path: devicesPath, Operation: OpCreateDevice, Body: createBody, StepUp: true},
-	{Method: "GET", Path: devicesPath, Operation: OpListDevices, Query: []string{"limit", "cursor"}},
-	{Method: "GET", Path: devicePath, Operation: OpGetDevice},
-	{Method: "PATCH", Path: devicePath, Operation: OpUpdateDevice, Body: patchBody},
-	{Method: "DELETE", Path: devicePath, Operation: OpRevokeDevice},
-	{Method: "POST", Path: passwordPath, Operation: OpRegenerate, Body: regenerateBody, StepUp: true},
-	{Method: "POST", Path: revokeAllPath, Operation: OpRevokeAll, StepUp: true},
-	{Method: "POST", Path: enrollmentsPath, Operation: OpCreateEnroll, Body: enrollmentBody},
-	{Method: "DELETE", Path: enrollmentPath, Operation: OpCancelEnroll},
-	{Method: "POST", Path: redeemPath, Operation: OpRedeemEnroll},
-	{Method: "GET", Path: auditPath, Operation: OpListAudit, Query: []string{"limit", "cursor"}},
-}
+// Routes are the management API's routes, served by Handler: the
+// document's routes that API Gateway's JWT authorizer guards.
+var Routes = routesOf(api.AuthJWT)
 
 // VerifyRoute is the mail servers' route, served by VerifyHandler in its own
 // function (IAM-authorized, not JWT).
-var VerifyRoute = Route{Method: "POST", Path: verifyRoutePath, Operation: OpVerify, Body: verifyBody}
+var VerifyRoute = routeOf(api.OpVerify)
+
+func routesOf(auth api.Auth) []Route {
+	var out []Route
+	for _, r := range api.Routes {
+		if r.Auth == auth {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// routeOf returns the route of an operation the handlers are written for;
+// generated constants name them, so it is there.
+func routeOf(op string) Route {
+	for _, r := range api.Routes {
+		if r.Operation == op {
+			return r
+		}
+	}
+	panic("apigw: the route table has no operation " + op)
+}
 
 // Match finds the route of Routes for a method and a raw (still escaped)
 // request path, and its path parameters, URL-decoded as API Gateway decodes

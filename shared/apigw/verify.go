@@ -3,6 +3,7 @@ package apigw
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -11,30 +12,35 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/devicepass/devicepass/shared/apigw/api"
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
 )
 
-// VerifyHandler serves POST /v1/verify (F9) for mail servers. API Gateway
+// VerifyHandler serves POST /v1/verify for mail servers. API Gateway
 // authorizes the caller with IAM (SigV4) before the function runs; an event
 // without the IAM authorizer's context is refused (403). The body
 // holds a password: it is never logged or echoed, and no error quotes it.
 type VerifyHandler struct {
-	svc     *device.Service
+	deps    VerifyDeps
 	log     *slog.Logger
 	maxBody int
 }
 
-// NewVerify returns a VerifyHandler serving svc; logger nil means JSON on
+// NewVerify returns a VerifyHandler serving deps; logger nil means JSON on
 // stderr.
-func NewVerify(svc *device.Service, logger *slog.Logger) (*VerifyHandler, error) {
-	if svc == nil {
-		return nil, errors.New("apigw: NewVerify needs a device service")
+func NewVerify(deps VerifyDeps, logger *slog.Logger) (*VerifyHandler, error) {
+	if deps.Verifier == nil {
+		return nil, errors.New("apigw: NewVerify needs a verifier")
+	}
+	// The document's IAM routes are this handler's; it serves one.
+	if iam := routesOf(api.AuthIAM); len(iam) != 1 || iam[0].Operation != api.OpVerify {
+		return nil, fmt.Errorf("apigw: the IAM-authorized routes are %v; VerifyHandler serves only %s", iam, api.OpVerify)
 	}
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	return &VerifyHandler{svc: svc, log: logger, maxBody: DefaultMaxBody}, nil
+	return &VerifyHandler{deps: deps, log: logger, maxBody: DefaultMaxBody}, nil
 }
 
 // Handle answers one verification: 200 {"valid": true|false}, never saying
@@ -58,20 +64,20 @@ func (v *VerifyHandler) handle(ctx context.Context, r *request) response {
 	if a := r.ev.RequestContext.Authorizer; a == nil || a.IAM == nil {
 		return problem(apperr.New(apperr.Forbidden, "this route needs an IAM (SigV4) signed request"), rid)
 	}
-	if _, err := readQuery(r.ev, route.Query); err != nil {
+	if _, err := readQuery(r.ev, route); err != nil {
 		return problem(err, rid)
 	}
-	body, err := readBody(r.ev, route.Body, v.maxBody, "application/json")
+	raw, err := readBody(r.ev, route, v.maxBody)
 	if err != nil {
 		return problem(err, rid)
 	}
-	req := device.VerifyRequest{}
-	req.Mailbox, _ = body.str("mailbox")
-	req.Password, _ = body.str("password")
-	req.Protocol, _ = body.str("protocol")
-	req.ClientIP, _ = body.str("clientIp")
+	var body api.VerifyJSONRequestBody
+	if err := decodeStrict(raw, &body); err != nil {
+		return problem(err, rid)
+	}
+	req := device.VerifyRequest{Mailbox: body.Mailbox, Password: body.Password, Protocol: string(body.Protocol), ClientIP: deref(body.ClientIp)}
 	r.mailbox = req.Mailbox
-	valid, err := v.svc.Verify(ctx, req)
+	valid, err := v.deps.Verifier.Verify(ctx, req)
 	if err != nil {
 		res := problem(err, rid)
 		if res.code == apperr.RateLimited {
@@ -79,13 +85,13 @@ func (v *VerifyHandler) handle(ctx context.Context, r *request) response {
 		}
 		return res
 	}
-	return reply(200, verifiedJSON{Valid: valid})
+	return reply(200, api.VerifyResult{Valid: valid})
 }
 
 // retryAfter is the number of seconds until the current rate-limit window
 // ends, as the service counts windows.
 func (v *VerifyHandler) retryAfter(now time.Time) int {
-	w := v.svc.Config().Verify.Window
+	w := v.deps.Window
 	if w <= 0 {
 		return retryRateLimited
 	}

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"log/slog"
+
 	"github.com/devicepass/devicepass/shared/apigw"
 	"github.com/devicepass/devicepass/shared/lifecycle"
 )
@@ -13,9 +15,27 @@ func APIHandler(a *App, opts apigw.Options) (*apigw.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts.GroupsClaim, opts.Audit = a.Config.GroupsClaim, audit
+	opts.GroupsClaim = a.Config.GroupsClaim
 	if opts.Logger == nil {
 		opts.Logger = a.Logger
 	}
-	return apigw.New(a.Service, opts)
+	deps := APIDeps(a)
+	deps.Audit = audit
+	return apigw.New(deps, opts)
+}
+
+// APIDeps are the management API's use cases of a, without the audit
+// trail.
+func APIDeps(a *App) apigw.Deps {
+	return apigw.Deps{Mailboxes: a.Service, Devices: a.Service, Enrollments: a.Service,
+		StepUpMaxAge: a.Service.Config().Policy.StepUpMaxAge}
+}
+
+// VerifyHandler builds the verify function's handler for a; logger nil
+// means a's.
+func VerifyHandler(a *App, logger *slog.Logger) (*apigw.VerifyHandler, error) {
+	if logger == nil {
+		logger = a.Logger
+	}
+	return apigw.NewVerify(apigw.VerifyDeps{Verifier: a.Service, Window: a.Service.Config().Verify.Window}, logger)
 }

@@ -339,7 +339,7 @@ func (r *Runner) wire(o Options, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	verify, err := apigw.NewVerify(r.app.Service, o.Logger)
+	verify, err := app.VerifyHandler(r.app, o.Logger)
 	if err != nil {
 		return err
 	}
