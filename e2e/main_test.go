@@ -29,11 +29,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localrun"
 )
 
 var (
-	runner   *localgw.Runner
+	runner   *localrun.Runner
 	stateDir string
 	logs     = &syncBuffer{}
 	client   = &http.Client{Timeout: 30 * time.Second}
@@ -57,7 +59,7 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	runner, err = localgw.Start(ctx, localgw.Options{
+	runner, err = localrun.Start(ctx, localrun.Options{
 		StateDir:          stateDir, // never a developer's .local
 		Logger:            logger,
 		SchedulerInterval: -1, // the tests tick it themselves
@@ -197,7 +199,7 @@ func do(t *testing.T, method, path, token string, body any, hdr ...string) answe
 }
 
 // token gets a dev token from POST /local/token.
-func token(t *testing.T, req localgw.TokenRequest) string {
+func token(t *testing.T, req localauth.TokenRequest) string {
 	t.Helper()
 	a := do(t, "POST", "/local/token", "", req)
 	if a.status != 200 {
@@ -215,17 +217,17 @@ const domain = "example.com"
 
 func adminToken(t *testing.T) string {
 	t.Helper()
-	return token(t, localgw.TokenRequest{Sub: unique("admin"), Email: "admin@" + domain, Groups: []string{"domain-admin:" + domain}})
+	return token(t, localauth.TokenRequest{Sub: unique("admin"), Email: "admin@" + domain, Groups: []string{"domain-admin:" + domain}})
 }
 
 func userToken(t *testing.T, sub string) string {
 	t.Helper()
-	return token(t, localgw.TokenRequest{Sub: sub, Email: sub + "@" + domain})
+	return token(t, localauth.TokenRequest{Sub: sub, Email: sub + "@" + domain})
 }
 
 func mailServerToken(t *testing.T) string {
 	t.Helper()
-	return token(t, localgw.TokenRequest{Sub: "mx-1", Groups: []string{localgw.VerifyGroup}})
+	return token(t, localauth.TokenRequest{Sub: "mx-1", Groups: []string{localgw.VerifyGroup}})
 }
 
 // newMailbox registers a fresh mailbox owned by owner and returns its address.

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localrun"
 )
 
 // TestZZNoSecretsLeak runs last (file order): after one more full lifecycle
@@ -49,7 +49,7 @@ func TestZZNoSecretsLeak(t *testing.T) {
 	_ = other
 
 	// The verifier key, in every encoding it could leak in.
-	key, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(localgw.VerifierKeySecretID)})
+	key, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(localrun.VerifierKeySecretID)})
 	if err != nil {
 		t.Fatal(err)
 	}

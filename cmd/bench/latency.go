@@ -17,6 +17,7 @@ import (
 
 	"github.com/devicepass/devicepass/shared/apigw"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
 
@@ -24,7 +25,7 @@ import (
 // payload v2 events, JWT authorizer), served on loopback.
 type api struct {
 	url    string
-	issuer *localgw.Issuer
+	issuer *localauth.Issuer
 	client *http.Client
 	srv    *http.Server
 }
@@ -44,11 +45,11 @@ func startAPI(r *rig, conns int) (*api, error) {
 		return nil, err
 	}
 	a := &api{url: "http://" + ln.Addr().String()}
-	if a.issuer, err = localgw.NewIssuer(localgw.IssuerOptions{URL: a.url + "/local"}); err != nil {
+	if a.issuer, err = localauth.NewIssuer(localauth.IssuerOptions{URL: a.url + "/local"}); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	auth, err := localgw.NewAuthorizer(localgw.AuthorizerOptions{Issuer: a.issuer.URL(), Audiences: []string{a.issuer.Audience()}, Keys: a.issuer.JWKS()})
+	auth, err := localauth.NewAuthorizer(localauth.AuthorizerOptions{Issuer: a.issuer.URL(), Audiences: []string{a.issuer.Audience()}, Keys: a.issuer.JWKS()})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -68,7 +69,7 @@ func (a *api) close() { _ = a.srv.Close() }
 
 // token mints a bearer token for sub, logged in just now.
 func (a *api) token(sub string, groups ...string) (string, error) {
-	return a.issuer.Mint(localgw.TokenRequest{Sub: sub, Groups: groups})
+	return a.issuer.Mint(localauth.TokenRequest{Sub: sub, Groups: groups})
 }
 
 // call sends one request and decodes the JSON answer into out.

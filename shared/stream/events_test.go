@@ -154,7 +154,7 @@ func TestEveryChangeMakesOneEvent(t *testing.T) {
 	for range 2 { // a redelivered removal changes nothing more
 		resp, err := e.handler.Handle(ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{toLambda(removal, ttl)}})
 		if err != nil || len(resp.BatchItemFailures) != 0 {
-			t.Fatalf("TTL removal: %v, failures %v\n%s", err, resp.BatchItemFailures, e.logs.tail(10))
+			t.Fatalf("TTL removal: %v, failures %v\n%s", err, resp.BatchItemFailures, e.logs.Tail(10))
 		}
 	}
 	wants = append(wants, want{lifecycle.DeviceExpired, temp.Device.ID})
