@@ -99,7 +99,7 @@ func TestEventsLocally(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Until(exp) + 100*time.Millisecond)
+	clock.AdvancePast(exp.Add(100 * time.Millisecond))
 	if verify(t, mx, addr, temp.password) {
 		t.Fatal("the temporary device verifies after its expiry")
 	}

@@ -33,9 +33,11 @@ import (
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/devclock"
 	"github.com/devicepass/devicepass/shared/devtools/localstreams"
 	"github.com/devicepass/devicepass/shared/devtools/logbuf"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins/standinstest"
 	"github.com/devicepass/devicepass/shared/lifecycle"
 	"github.com/devicepass/devicepass/shared/stream"
 )
@@ -44,7 +46,7 @@ import (
 var stack *standins.Stack
 
 func TestMain(m *testing.M) {
-	standins.Main(m, func(s *standins.Stack) { stack = s })
+	standinstest.Main(m, func(s *standins.Stack) { stack = s })
 }
 
 // env is one test's world on the stand-ins: its own table (with its
@@ -65,6 +67,7 @@ type env struct {
 	noticeQ  string // receives the topic's notices
 	sqs      *sqsClient
 	domain   string
+	clock    *devclock.Clock // the service's: tests step past expiries instead of sleeping
 }
 
 func newEnv(t *testing.T) *env {
@@ -77,7 +80,7 @@ func newEnv(t *testing.T) *env {
 	}
 	cfg.Retryer = awsx.NewRetryer
 	id := randomHex(4)
-	e := &env{cfg: cfg, table: "devicepass-stream-" + id, logs: &logbuf.Buffer{}, faults: &awsx.Faults{}, domain: "s" + id + ".example.com"}
+	e := &env{cfg: cfg, table: "devicepass-stream-" + id, logs: &logbuf.Buffer{}, faults: &awsx.Faults{}, domain: "s" + id + ".example.com", clock: &devclock.Clock{}}
 	e.sqs = &sqsClient{endpoint: stack.MotoEndpoint, creds: cfg.Credentials, region: cfg.Region}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -122,7 +125,7 @@ func newEnv(t *testing.T) *env {
 
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := config.Config{TableName: e.table, VerifierKeySecretID: keyID, AuditRetentionDays: 30, EventBusName: bus, NoticeTopicARN: aws.ToString(topic.TopicArn), LogLevel: "debug"}
-	if e.app, err = app.Build(ctx, c, cfg, logger, app.Options{Local: true}); err != nil {
+	if e.app, err = app.Build(ctx, c, cfg, logger, app.Options{Local: true, Clock: e.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
 	faulty := cfg.Copy()

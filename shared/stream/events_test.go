@@ -140,7 +140,7 @@ func TestEveryChangeMakesOneEvent(t *testing.T) {
 
 	// TTL: the item goes (as TTL deletes it, some time after its expiry),
 	// and the stream record of the removal carries TTL's identity.
-	time.Sleep(time.Until(temp.Device.ExpiresAt))
+	e.clock.AdvancePast(temp.Device.ExpiresAt)
 	key := map[string]types.AttributeValue{
 		"PK": &types.AttributeValueMemberS{Value: "MBX#" + addr}, "SK": &types.AttributeValueMemberS{Value: "DEV#" + temp.Device.ID}}
 	del, err := e.app.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &e.table, Key: key, ReturnValues: types.ReturnValueAllOld})

@@ -5,8 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -14,14 +17,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/devicepass/devicepass/shared/devtools/localrun"
+	"github.com/devicepass/devicepass/shared/lifecycle"
 )
 
-// TestZZNoSecretsLeak runs last (file order): after one more full lifecycle
-// it searches the runner's logs and a full Scan of the table for every
-// password and token handed out and for the verifier key, and the logs for
-// the verifier hashes the table holds.
-func TestZZNoSecretsLeak(t *testing.T) {
-	ctx := context.Background()
+// TestLeakLifecycle runs one more full lifecycle, with an idempotency key, a
+// wrong password, a regenerate, a rotation, a disable, a revoke and a
+// revoke-all, so that the leak scan after the suite (scanForLeaks, from
+// TestMain) always has every kind of secret to look for, even under -run.
+func TestLeakLifecycle(t *testing.T) {
 	sm := consumerSecrets(t)
 	admin := adminToken(t)
 	ownerSub := unique("owner")
@@ -47,16 +50,35 @@ func TestZZNoSecretsLeak(t *testing.T) {
 		t.Fatalf("revoke-all: %s", a)
 	}
 	_ = other
+}
+
+// scanForLeaks runs from TestMain after every test, whatever -run or
+// -shuffle chose: once the stream has caught up it searches the runner's
+// logs, a full Scan of the table and the event file for every password,
+// token and idempotency key the API handed out and for the verifier key,
+// and the logs for the verifier hashes the table holds. It also checks the
+// event file holds each change once. It returns what it found wrong.
+func scanForLeaks() []string {
+	var problems []string
+	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := runner.StreamPoller().Flush(ctx); err != nil {
+		return []string{"flush the stream: " + err.Error()}
+	}
+	cfg := runner.AWSConfig()
+	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
+	sm := secretsmanager.NewFromConfig(cfg)
 
 	// The verifier key, in every encoding it could leak in.
 	key, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(localrun.VerifierKeySecretID)})
 	if err != nil {
-		t.Fatal(err)
+		return []string{"read the verifier key: " + err.Error()}
 	}
 	keyB64 := aws.ToString(key.SecretString)
 	raw, err := base64.StdEncoding.DecodeString(keyB64)
 	if err != nil {
-		t.Fatal(err)
+		return []string{"decode the verifier key: " + err.Error()}
 	}
 	secrets := handedOut.all()
 	secrets[keyB64] = "verifier key"
@@ -64,40 +86,75 @@ func TestZZNoSecretsLeak(t *testing.T) {
 	secrets[base64.RawURLEncoding.EncodeToString(raw)] = "verifier key (base64url)"
 	secrets[string(raw)] = "verifier key (raw)"
 
-	table := scanAll(t)
+	table, err := scanTable(ctx, ddb)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	events, err := os.ReadFile(runner.EventsFile())
+	if err != nil {
+		return []string{err.Error()}
+	}
 	logText := logs.String()
-	if len(secrets) < 10 || len(table) == 0 || len(logText) == 0 {
-		t.Fatalf("too little to search: %d secrets, %d table bytes, %d log bytes", len(secrets), len(table), len(logText))
+	if len(table) == 0 || len(logText) == 0 {
+		fail("too little to search: %d table bytes, %d log bytes", len(table), len(logText))
 	}
 	for s, what := range secrets {
 		if len(s) < 8 {
 			continue
 		}
 		if strings.Contains(logText, s) {
-			t.Errorf("the runner's log contains a %s", what)
+			fail("the runner's log contains a %s", what)
 		}
 		if strings.Contains(table, s) {
-			t.Errorf("the table contains a %s", what)
+			fail("the table contains a %s", what)
+		}
+		if strings.Contains(string(events), s) {
+			fail("the event file holds a %s", what)
 		}
 	}
 	// The keyed hashes belong in the table, never in the logs.
-	for _, h := range verifierHashes(t) {
+	hashes, err := verifierHashes(ctx, ddb)
+	if err != nil {
+		return append(problems, err.Error())
+	}
+	for _, h := range hashes {
 		if strings.Contains(logText, h) {
-			t.Error("the runner's log contains a verifier hash")
+			fail("the runner's log contains a verifier hash")
 		}
 	}
+
+	// Each change once: no event id twice, as many events as audit entries.
+	seen := map[string]bool{}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(events)), "\n") {
+		if line == "" {
+			continue
+		}
+		var ev lifecycle.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			fail("event file line: %v", err)
+			continue
+		}
+		if seen[ev.ID] {
+			fail("event %s (%s) appears twice", ev.ID, ev.Type)
+		}
+		seen[ev.ID] = true
+		n++
+	}
+	if audit := strings.Count(table, `"kind":"audit"`); audit != n {
+		fail("%d audit entries for %d events", audit, n)
+	}
+	return problems
 }
 
-// scanAll returns every item of the table, as JSON text.
-func scanAll(t *testing.T) string {
-	t.Helper()
-	ddb := consumerDynamoDB(t)
+// scanTable returns every item of the table, as JSON text.
+func scanTable(ctx context.Context, ddb *dynamodb.Client) (string, error) {
 	var sb strings.Builder
-	p := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{TableName: aws.String(envFile(t)["DEVICEPASS_TABLE"])})
+	p := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{TableName: aws.String(localrun.TableName)})
 	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
+		page, err := p.NextPage(ctx)
 		if err != nil {
-			t.Fatal(err)
+			return "", fmt.Errorf("scan the table: %w", err)
 		}
 		for _, it := range page.Items {
 			b, _ := json.Marshal(plain(&types.AttributeValueMemberM{Value: it}))
@@ -105,7 +162,7 @@ func scanAll(t *testing.T) string {
 			sb.WriteByte('\n')
 		}
 	}
-	return sb.String()
+	return sb.String(), nil
 }
 
 // plain turns an attribute value into plain Go values, for JSON.
@@ -141,15 +198,15 @@ func plain(v types.AttributeValue) any {
 	return nil
 }
 
-func verifierHashes(t *testing.T) []string {
-	t.Helper()
-	out, err := consumerDynamoDB(t).Scan(context.Background(), &dynamodb.ScanInput{
-		TableName:            aws.String(envFile(t)["DEVICEPASS_TABLE"]),
+// verifierHashes returns the current verifiers' keyed hashes in the table.
+func verifierHashes(ctx context.Context, ddb *dynamodb.Client) ([]string, error) {
+	out, err := ddb.Scan(ctx, &dynamodb.ScanInput{
+		TableName:            aws.String(localrun.TableName),
 		FilterExpression:     aws.String("attribute_exists(curH)"),
 		ProjectionExpression: aws.String("curH"),
 	})
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("scan for verifier hashes: %w", err)
 	}
 	var hs []string
 	for _, it := range out.Items {
@@ -157,5 +214,5 @@ func verifierHashes(t *testing.T) []string {
 			hs = append(hs, v.Value)
 		}
 	}
-	return hs
+	return hs, nil
 }
