@@ -251,8 +251,8 @@ func (b *bench) latency(ctx context.Context) (section, error) {
 	}
 	sec := section{
 		title: titleLatency,
-		intro: fmt.Sprintf("HTTP requests to the local gateway (`shared/localgw`: JWT authorizer, payload v2 events) in front of the API and verify handlers, "+
-			"whose SDK clients go through `shared/benchproxy`, which adds **%s to every Secrets Manager request and %s to every DynamoDB request** "+
+		intro: fmt.Sprintf("HTTP requests to the local gateway (`shared/devtools/localgw`: JWT authorizer, payload v2 events) in front of the API and verify handlers, "+
+			"whose SDK clients go through `shared/devtools/benchproxy`, which adds **%s to every Secrets Manager request and %s to every DynamoDB request** "+
 			"before forwarding it to moto or DynamoDB Local. Load: **%d concurrent clients**, each with its own mailbox, **%d requests each** per operation "+
 			"(each phase bounded to %s), operations one after the other. The floor is the injected delay on the operation's critical path: "+
 			"the sum, over its sequential round trips (from one traced request), of the largest delay in each; p50 ÷ floor shows how close we are to it. "+

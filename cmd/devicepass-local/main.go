@@ -41,10 +41,10 @@ func main() {
 
 func run() error {
 	port := localrun.DefaultPort
-	if v := strings.TrimSpace(os.Getenv("PORT")); v != "" {
+	if v := strings.TrimSpace(os.Getenv(localrun.PortEnv)); v != "" {
 		p, err := strconv.Atoi(v)
 		if err != nil || p < 1 || p > 65535 {
-			return fmt.Errorf("PORT=%q is not a port number", v)
+			return fmt.Errorf("%s=%q is not a port number", localrun.PortEnv, v)
 		}
 		port = p
 	}

@@ -47,6 +47,8 @@ const (
 	TableName           = "devicepass"
 	VerifierKeySecretID = "devicepass/verifier-key"
 	DefaultPort         = 8080
+	// PortEnv overrides the port the API is served on.
+	PortEnv = "PORT"
 	// SchedulerIntervalEnv overrides the scheduler's period (a Go duration).
 	SchedulerIntervalEnv = "DEVICEPASS_SCHEDULER_INTERVAL"
 	// SweepIntervalEnv overrides the expiry sweep's period (a Go duration).
@@ -67,6 +69,10 @@ const (
 	DefaultReconcileInterval = 5 * time.Minute
 	ReconcileMinAge          = 5 * time.Minute
 )
+
+// EnvKeys are the variables only the local runner reads, beyond those of
+// every function (shared/config); docs/architecture.md documents both.
+var EnvKeys = []string{PortEnv, SchedulerIntervalEnv, SweepIntervalEnv}
 
 // Options configure Start.
 type Options struct {
