@@ -37,7 +37,9 @@ func TestScanRotating(t *testing.T) {
 		return d
 	}
 	every := mk(&device.RotationPolicy{EveryDays: 30}, time.Time{})
-	cron := mk(&device.RotationPolicy{Schedule: "cron(0 4 ? * MON *)"}, at.Add(48*time.Hour))
+	// An expiry in the future: DynamoDB Local's own TTL job may delete an
+	// item whose expiry (and so its ttl) has passed.
+	cron := mk(&device.RotationPolicy{Schedule: "cron(0 4 ? * MON *)"}, time.Now().Add(30*24*time.Hour).Truncate(time.Second))
 	mk(nil, time.Time{}) // no policy
 	disabled := mk(&device.RotationPolicy{EveryDays: 7}, time.Time{})
 	disabled.Status = device.StatusDisabled
