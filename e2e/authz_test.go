@@ -7,6 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
 
@@ -31,7 +32,7 @@ type route struct {
 
 func TestAuthorizationMatrix(t *testing.T) {
 	iss := runner.Issuer()
-	forger, err := localgw.NewIssuer(localgw.IssuerOptions{URL: iss.URL(), KID: iss.KID()})
+	forger, err := localauth.NewIssuer(localauth.IssuerOptions{URL: iss.URL(), KID: iss.KID()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"owner", func(t *testing.T, o string) string { return userToken(t, o) }, "owner"},
 		{"domain admin", func(t *testing.T, _ string) string { return adminToken(t) }, "ok"},
 		{"admin of another domain", func(t *testing.T, _ string) string {
-			return token(t, localgw.TokenRequest{Sub: unique("admin"), Groups: []string{"domain-admin:example.org"}})
+			return token(t, localauth.TokenRequest{Sub: unique("admin"), Groups: []string{"domain-admin:example.org"}})
 		}, "forbidden"},
 		{"another user", func(t *testing.T, _ string) string { return userToken(t, unique("stranger")) }, "forbidden"},
 		{"no token", func(*testing.T, string) string { return "" }, "gateway"},
@@ -57,17 +58,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 				"exp": now.Add(-time.Hour).Unix(), "auth_time": now.Add(-2 * time.Hour).Unix(), "cognito:groups": []string{"domain-admin:" + domain}})
 		}, "gateway"},
 		{"wrong audience", func(t *testing.T, o string) string {
-			return token(t, localgw.TokenRequest{Sub: o, Groups: []string{"domain-admin:" + domain}, Audience: "another-app"})
+			return token(t, localauth.TokenRequest{Sub: o, Groups: []string{"domain-admin:" + domain}, Audience: "another-app"})
 		}, "gateway"},
 		{"bad signature", func(t *testing.T, o string) string {
-			s, err := forger.Mint(localgw.TokenRequest{Sub: o, Groups: []string{"domain-admin:" + domain}})
+			s, err := forger.Mint(localauth.TokenRequest{Sub: o, Groups: []string{"domain-admin:" + domain}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return s
 		}, "gateway"},
 		{"stale auth_time", func(t *testing.T, _ string) string {
-			return token(t, localgw.TokenRequest{Sub: unique("admin"), Groups: []string{"domain-admin:" + domain}, AuthAgeSeconds: 3600})
+			return token(t, localauth.TokenRequest{Sub: unique("admin"), Groups: []string{"domain-admin:" + domain}, AuthAgeSeconds: 3600})
 		}, "stale"},
 	}
 	routes := []route{
@@ -154,7 +155,7 @@ func TestVerifyAuthorization(t *testing.T) {
 		"domain admin":   {adminToken(t), 403},
 		"no token":       {"", 403},
 		"expired":        {expired, 403},
-		"wrong audience": {token(t, localgw.TokenRequest{Sub: "mx", Groups: []string{localgw.VerifyGroup}, Audience: "x"}), 403},
+		"wrong audience": {token(t, localauth.TokenRequest{Sub: "mx", Groups: []string{localgw.VerifyGroup}, Audience: "x"}), 403},
 	} {
 		t.Run(name, func(t *testing.T) {
 			a := do(t, "POST", "/v1/verify", tc.token, body)

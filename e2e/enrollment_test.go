@@ -187,7 +187,7 @@ func TestEnrollmentRefusals(t *testing.T) {
 	}
 
 	_, token = newEnrollment(t, admin, addr, map[string]any{"name": "expiring", "tokenValidFor": "1s"})
-	time.Sleep(1100 * time.Millisecond)
+	clock.Advance(1100 * time.Millisecond)
 	if a := redeem(t, someone, token); a.status != 409 {
 		t.Errorf("an expired link answered %s, want 409", a)
 	}

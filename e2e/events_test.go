@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localrun"
 	"github.com/devicepass/devicepass/shared/lifecycle"
 )
 
@@ -68,14 +68,14 @@ func eventsOf(evs []lifecycle.Event, mailbox string) map[string]int {
 // runner's sweep expires it and schedules its secret's deletion.
 func TestEventsLocally(t *testing.T) {
 	ctx := context.Background()
-	if got, want := runner.EventsFile(), filepath.Join(stateDir, localgw.EventsFileName); got != want {
+	if got, want := runner.EventsFile(), filepath.Join(stateDir, localrun.EventsFileName); got != want {
 		t.Errorf("events file %s, want %s", got, want)
 	}
-	if envFile(t)["DEVICEPASS_EVENTS_FILE"] != runner.EventsFile() || envFile(t)["DEVICEPASS_EVENT_BUS"] != localgw.EventBusName {
+	if envFile(t)["DEVICEPASS_EVENTS_FILE"] != runner.EventsFile() || envFile(t)["DEVICEPASS_EVENT_BUS"] != localrun.EventBusName {
 		t.Errorf("env file lacks the events file or the bus: %v", envFile(t))
 	}
 	cfg := runner.AWSConfig()
-	if _, err := eventbridge.NewFromConfig(cfg).DescribeEventBus(ctx, &eventbridge.DescribeEventBusInput{Name: aws.String(localgw.EventBusName)}); err != nil {
+	if _, err := eventbridge.NewFromConfig(cfg).DescribeEventBus(ctx, &eventbridge.DescribeEventBusInput{Name: aws.String(localrun.EventBusName)}); err != nil {
 		t.Errorf("the event bus is not in moto: %v", err)
 	}
 	if _, err := sns.NewFromConfig(cfg).GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String(runner.NoticeTopicARN())}); err != nil {
@@ -99,7 +99,7 @@ func TestEventsLocally(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Until(exp) + 100*time.Millisecond)
+	clock.AdvancePast(exp.Add(100 * time.Millisecond))
 	if verify(t, mx, addr, temp.password) {
 		t.Fatal("the temporary device verifies after its expiry")
 	}

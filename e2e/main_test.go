@@ -1,11 +1,11 @@
 // Package e2e holds the end-to-end tests: real HTTP against one local
-// runner (shared/localgw: the local gateway, the API and verify handlers,
-// the rotation scheduler) on DynamoDB Local and moto, which the runner
-// installs and starts. Consumers' reads go through the AWS SDK with the
+// runner (shared/devtools/localrun: the local gateway, the API and verify
+// handlers, the rotation scheduler, the stream poller) on DynamoDB Local
+// and moto, which the runner installs and starts. Consumers' reads go through the AWS SDK with the
 // runner's .local/env settings, as a consuming service's would.
 //
-// The tests run one after the other, in file order; zz_leak_test.go runs
-// last and searches everything the others left behind for secrets.
+// The tests run one after the other. After the last one, TestMain searches
+// everything they left behind for secrets (scanForLeaks).
 package e2e
 
 import (
@@ -26,17 +26,23 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/devicepass/devicepass/shared/devtools/devclock"
+	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localrun"
+	"github.com/devicepass/devicepass/shared/devtools/logbuf"
 )
 
 var (
-	runner   *localgw.Runner
+	runner   *localrun.Runner
 	stateDir string
-	logs     = &syncBuffer{}
-	client   = &http.Client{Timeout: 30 * time.Second}
+	logs     = &logbuf.Buffer{}
+	// clock is the runner's (service, gateway, issuer): tests step past an
+	// expiry instead of sleeping until it.
+	clock  = &devclock.Clock{}
+	client = &http.Client{Timeout: 30 * time.Second}
 	// handedOut collects every password and token the API handed out, for
 	// the leak test.
 	handedOut = &secretSet{}
@@ -57,8 +63,9 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	runner, err = localgw.Start(ctx, localgw.Options{
+	runner, err = localrun.Start(ctx, localrun.Options{
 		StateDir:          stateDir, // never a developer's .local
+		Clock:             clock.Now,
 		Logger:            logger,
 		SchedulerInterval: -1, // the tests tick it themselves
 	})
@@ -68,36 +75,20 @@ func run(m *testing.M) int {
 	}
 	defer runner.Stop()
 	code := m.Run()
+	// The leak scan runs after every test, not as a test that must sort
+	// last: -run and -shuffle cannot skip or reorder it.
+	if problems := scanForLeaks(); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(os.Stderr, "FAIL: leak scan:", p)
+		}
+		code = 1
+	} else {
+		fmt.Fprintln(os.Stderr, "leak scan: no secret in the logs, the table or the event file")
+	}
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- last lines of the runner's log:\n%s\n", logs.tail(40))
+		fmt.Fprintf(os.Stderr, "--- last lines of the runner's log:\n%s\n", logs.Tail(40))
 	}
 	return code
-}
-
-// syncBuffer is a log sink the tests can read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 type secretSet struct {
@@ -197,7 +188,7 @@ func do(t *testing.T, method, path, token string, body any, hdr ...string) answe
 }
 
 // token gets a dev token from POST /local/token.
-func token(t *testing.T, req localgw.TokenRequest) string {
+func token(t *testing.T, req localauth.TokenRequest) string {
 	t.Helper()
 	a := do(t, "POST", "/local/token", "", req)
 	if a.status != 200 {
@@ -215,17 +206,17 @@ const domain = "example.com"
 
 func adminToken(t *testing.T) string {
 	t.Helper()
-	return token(t, localgw.TokenRequest{Sub: unique("admin"), Email: "admin@" + domain, Groups: []string{"domain-admin:" + domain}})
+	return token(t, localauth.TokenRequest{Sub: unique("admin"), Email: "admin@" + domain, Groups: []string{"domain-admin:" + domain}})
 }
 
 func userToken(t *testing.T, sub string) string {
 	t.Helper()
-	return token(t, localgw.TokenRequest{Sub: sub, Email: sub + "@" + domain})
+	return token(t, localauth.TokenRequest{Sub: sub, Email: sub + "@" + domain})
 }
 
 func mailServerToken(t *testing.T) string {
 	t.Helper()
-	return token(t, localgw.TokenRequest{Sub: "mx-1", Groups: []string{localgw.VerifyGroup}})
+	return token(t, localauth.TokenRequest{Sub: "mx-1", Groups: []string{localgw.VerifyGroup}})
 }
 
 // newMailbox registers a fresh mailbox owned by owner and returns its address.
@@ -324,17 +315,6 @@ func consumerSecrets(t *testing.T) *secretsmanager.Client {
 		Region:       env["AWS_REGION"],
 		Credentials:  credentials.NewStaticCredentialsProvider(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], ""),
 		BaseEndpoint: aws.String(env["AWS_ENDPOINT_URL_SECRETS_MANAGER"]),
-	})
-}
-
-func consumerDynamoDB(t *testing.T) *dynamodb.Client {
-	t.Helper()
-	env := envFile(t)
-	return dynamodb.New(dynamodb.Options{
-		Region:                          env["AWS_REGION"],
-		Credentials:                     credentials.NewStaticCredentialsProvider(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], ""),
-		BaseEndpoint:                    aws.String(env["AWS_ENDPOINT_URL_DYNAMODB"]),
-		DisableValidateResponseChecksum: true,
 	})
 }
 

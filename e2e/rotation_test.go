@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localrun"
 )
 
 func TestLocalRotate(t *testing.T) {
@@ -55,7 +55,7 @@ func TestLocalRotate(t *testing.T) {
 		t.Errorf("rotating a disabled device: %s, want 409 with failedStep createSecret", a)
 	}
 	// Something that is not a device secret.
-	a = do(t, "POST", "/local/rotate", "", map[string]string{"secretId": localgw.VerifierKeySecretID})
+	a = do(t, "POST", "/local/rotate", "", map[string]string{"secretId": localrun.VerifierKeySecretID})
 	if a.status != 400 || a.json(t)["field"] != "secretId" {
 		t.Errorf("rotating the verifier key: %s, want 400 naming secretId", a)
 	}
@@ -126,12 +126,12 @@ func TestScheduler(t *testing.T) {
 func TestSecondStartFails(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := localgw.Start(ctx, localgw.Options{StateDir: stateDir})
+	r, err := localrun.Start(ctx, localrun.Options{StateDir: stateDir})
 	if err == nil {
 		r.Stop()
 		t.Fatal("a second runner started while one runs")
 	}
-	var are *localgw.AlreadyRunningError
+	var are *localrun.AlreadyRunningError
 	if !errors.As(err, &are) {
 		t.Fatalf("second Start: %v, want an *AlreadyRunningError", err)
 	}

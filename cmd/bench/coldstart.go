@@ -15,10 +15,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/devicepass/devicepass/shared/app"
+	"github.com/devicepass/devicepass/shared/devtools/logbuf"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
@@ -390,7 +390,7 @@ func rieInit(ctx context.Context, rie, bootstrap string, env []string, event []b
 		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", rtPort), bootstrap)
 	cmd.Dir = filepath.Dir(bootstrap)
 	cmd.Env = env
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	setGroup(cmd)
 	if err := cmd.Start(); err != nil {
@@ -401,7 +401,7 @@ func rieInit(ctx context.Context, rie, bootstrap string, env []string, event []b
 		_ = cmd.Wait()
 	}()
 	if err := waitListening(ctx, apiAddr, 10*time.Second); err != nil {
-		return 0, fmt.Errorf("the emulator did not listen: %w; output:\n%s", err, out.tail(10))
+		return 0, fmt.Errorf("the emulator did not listen: %w; output:\n%s", err, indentTail(out, 10))
 	}
 	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -411,14 +411,14 @@ func rieInit(ctx context.Context, rie, bootstrap string, env []string, event []b
 	}
 	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("invoke: %w; output:\n%s", err, out.tail(10))
+		return 0, fmt.Errorf("invoke: %w; output:\n%s", err, indentTail(out, 10))
 	}
 	resp.Body.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		s := out.String()
 		if strings.Contains(s, "INIT RTDONE(status: error)") || strings.Contains(s, "Init failed") {
-			return 0, fmt.Errorf("init failed under the emulator:\n%s", out.tail(8))
+			return 0, fmt.Errorf("init failed under the emulator:\n%s", indentTail(out, 8))
 		}
 		if m := initReportRE.FindStringSubmatch(s); m != nil && strings.Contains(s, "INIT RTDONE(status: success)") {
 			v, err := strconv.ParseFloat(m[1], 64)
@@ -428,7 +428,7 @@ func rieInit(ctx context.Context, rie, bootstrap string, env []string, event []b
 			return time.Duration(v * float64(time.Millisecond)), nil
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("no init report; output:\n%s", out.tail(8))
+			return 0, fmt.Errorf("no init report; output:\n%s", indentTail(out, 8))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -460,7 +460,7 @@ func ownRuntimeInit(ctx context.Context, bootstrap string, env []string, _ []byt
 	cmd := exec.Command(bootstrap)
 	cmd.Dir = filepath.Dir(bootstrap)
 	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	setGroup(cmd)
 	exited := make(chan error, 1)
@@ -478,9 +478,9 @@ func ownRuntimeInit(ctx context.Context, bootstrap string, env []string, _ []byt
 		return t.Sub(start), nil
 	case err := <-exited:
 		exited <- err
-		return 0, fmt.Errorf("exited before asking for an event (%v):\n%s", err, out.tail(8))
+		return 0, fmt.Errorf("exited before asking for an event (%v):\n%s", err, indentTail(out, 8))
 	case <-time.After(10 * time.Second):
-		return 0, fmt.Errorf("no request for an event within 10s:\n%s", out.tail(8))
+		return 0, fmt.Errorf("no request for an event within 10s:\n%s", indentTail(out, 8))
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
@@ -513,28 +513,7 @@ func waitListening(ctx context.Context, addr string, timeout time.Duration) erro
 	}
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "  " + strings.Join(lines, "\n  ")
+// indentTail is the last n lines of out, indented under an error message.
+func indentTail(out *logbuf.Buffer, n int) string {
+	return "  " + strings.ReplaceAll(out.Tail(n), "\n", "\n  ")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/devicepass/devicepass/shared/apigw"
 	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
 
@@ -25,7 +26,7 @@ import (
 // payload v2 events, JWT authorizer), served on loopback.
 type api struct {
 	url    string
-	issuer *localgw.Issuer
+	issuer *localauth.Issuer
 	client *http.Client
 	srv    *http.Server
 }
@@ -45,11 +46,11 @@ func startAPI(r *rig, conns int) (*api, error) {
 		return nil, err
 	}
 	a := &api{url: "http://" + ln.Addr().String()}
-	if a.issuer, err = localgw.NewIssuer(localgw.IssuerOptions{URL: a.url + "/local"}); err != nil {
+	if a.issuer, err = localauth.NewIssuer(localauth.IssuerOptions{URL: a.url + "/local"}); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	auth, err := localgw.NewAuthorizer(localgw.AuthorizerOptions{Issuer: a.issuer.URL(), Audiences: []string{a.issuer.Audience()}, Keys: a.issuer.JWKS()})
+	auth, err := localauth.NewAuthorizer(localauth.AuthorizerOptions{Issuer: a.issuer.URL(), Audiences: []string{a.issuer.Audience()}, Keys: a.issuer.JWKS()})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -69,7 +70,7 @@ func (a *api) close() { _ = a.srv.Close() }
 
 // token mints a bearer token for sub, logged in just now.
 func (a *api) token(sub string, groups ...string) (string, error) {
-	return a.issuer.Mint(localgw.TokenRequest{Sub: sub, Groups: groups})
+	return a.issuer.Mint(localauth.TokenRequest{Sub: sub, Groups: groups})
 }
 
 // call sends one request and decodes the JSON answer into out.
@@ -251,8 +252,8 @@ func (b *bench) latency(ctx context.Context) (section, error) {
 	}
 	sec := section{
 		title: titleLatency,
-		intro: fmt.Sprintf("HTTP requests to the local gateway (`shared/localgw`: JWT authorizer, payload v2 events) in front of the API and verify handlers, "+
-			"whose SDK clients go through `shared/benchproxy`, which adds **%s to every Secrets Manager request and %s to every DynamoDB request** "+
+		intro: fmt.Sprintf("HTTP requests to the local gateway (`shared/devtools/localgw`: JWT authorizer, payload v2 events) in front of the API and verify handlers, "+
+			"whose SDK clients go through `shared/devtools/benchproxy`, which adds **%s to every Secrets Manager request and %s to every DynamoDB request** "+
 			"before forwarding it to moto or DynamoDB Local. Load: **%d concurrent clients**, each with its own mailbox, **%d requests each** per operation "+
 			"(each phase bounded to %s), operations one after the other. The floor is the injected delay on the operation's critical path: "+
 			"the sum, over its sequential round trips (from one traced request), of the largest delay in each; p50 ÷ floor shows how close we are to it. "+

@@ -28,7 +28,8 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/app"
-	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localrun"
+	"github.com/devicepass/devicepass/shared/devtools/localscheduler"
 )
 
 func main() {
@@ -39,33 +40,33 @@ func main() {
 }
 
 func run() error {
-	port := localgw.DefaultPort
-	if v := strings.TrimSpace(os.Getenv("PORT")); v != "" {
+	port := localrun.DefaultPort
+	if v := strings.TrimSpace(os.Getenv(localrun.PortEnv)); v != "" {
 		p, err := strconv.Atoi(v)
 		if err != nil || p < 1 || p > 65535 {
-			return fmt.Errorf("PORT=%q is not a port number", v)
+			return fmt.Errorf("%s=%q is not a port number", localrun.PortEnv, v)
 		}
 		port = p
 	}
-	interval := localgw.DefaultSchedulerInterval
-	if v := strings.TrimSpace(os.Getenv(localgw.SchedulerIntervalEnv)); v != "" {
+	interval := localscheduler.DefaultSchedulerInterval
+	if v := strings.TrimSpace(os.Getenv(localrun.SchedulerIntervalEnv)); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {
-			return fmt.Errorf("%s=%q is not a duration of at least 1s", localgw.SchedulerIntervalEnv, v)
+			return fmt.Errorf("%s=%q is not a duration of at least 1s", localrun.SchedulerIntervalEnv, v)
 		}
 		interval = d
 	}
-	sweep := localgw.DefaultSweepInterval
-	if v := strings.TrimSpace(os.Getenv(localgw.SweepIntervalEnv)); v != "" {
+	sweep := localrun.DefaultSweepInterval
+	if v := strings.TrimSpace(os.Getenv(localrun.SweepIntervalEnv)); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {
-			return fmt.Errorf("%s=%q is not a duration of at least 1s", localgw.SweepIntervalEnv, v)
+			return fmt.Errorf("%s=%q is not a duration of at least 1s", localrun.SweepIntervalEnv, v)
 		}
 		sweep = d
 	}
 	flag.IntVar(&port, "port", port, "port to serve on, on 127.0.0.1 (env PORT)")
-	flag.DurationVar(&sweep, "sweep-interval", sweep, "how often expired devices are swept (env "+localgw.SweepIntervalEnv+")")
-	flag.DurationVar(&interval, "scheduler-interval", interval, "how often the local rotation scheduler looks for due rotations (env "+localgw.SchedulerIntervalEnv+")")
+	flag.DurationVar(&sweep, "sweep-interval", sweep, "how often expired devices are swept (env "+localrun.SweepIntervalEnv+")")
+	flag.DurationVar(&interval, "scheduler-interval", interval, "how often the local rotation scheduler looks for due rotations (env "+localrun.SchedulerIntervalEnv+")")
 	root := flag.String("root", "", "repository root (default: the nearest directory with a go.mod)")
 	flag.Parse()
 
@@ -75,7 +76,7 @@ func run() error {
 	if logLevel == "" {
 		logLevel = "info"
 	}
-	r, err := localgw.Start(ctx, localgw.Options{
+	r, err := localrun.Start(ctx, localrun.Options{
 		Root:              *root,
 		Port:              port,
 		Logger:            app.NewLogger(os.Stderr, logLevel),
@@ -101,7 +102,7 @@ Get a token           curl -s -X POST %s/local/token -H 'Content-Type: applicati
 Watch events          tail -f %s   (also on EventBridge bus %s and SNS topic %s in moto)
 Stop                  Ctrl-C
 
-`, r.URL(), r.EnvFile(), rel, r.URL(), events, localgw.EventBusName, r.NoticeTopicARN())
+`, r.URL(), r.EnvFile(), rel, r.URL(), events, localrun.EventBusName, r.NoticeTopicARN())
 
 	select {
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/mail"
 	"net/url"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+
+	"github.com/devicepass/devicepass/shared/config"
 )
 
 // FunctionNames lists the Lambda functions the stack deploys. Each name is a
@@ -56,7 +59,7 @@ type DevicepassStackProps struct {
 	// SecretPrefix starts every device secret's name: <prefix>/<mailbox>/<id>.
 	// IAM grants on secrets are scoped to it.
 	SecretPrefix string
-	// RotationGrace is how long a rotated-out password keeps verifying (5m-7d).
+	// RotationGrace is how long a rotated-out password keeps verifying (5m-168h).
 	RotationGrace time.Duration
 	// StepUpMaxAge is how recent auth_time must be for create, regenerate
 	// and revoke-all.
@@ -67,7 +70,8 @@ type DevicepassStackProps struct {
 	AdminGroupPattern string
 	// RecoveryWindowDays is the recovery window of revoked secrets (7-30).
 	RecoveryWindowDays int
-	// MaxLiveDevices caps the devices per mailbox that are not revoked or expired.
+	// MaxLiveDevices caps the devices per mailbox that are not revoked or
+	// expired (1-1000, as the functions accept).
 	MaxLiveDevices int
 	// AuditRetentionDays is the TTL of audit entries.
 	AuditRetentionDays int
@@ -121,11 +125,65 @@ type DevicepassStackProps struct {
 	CreateBurstLimit int
 }
 
-var (
-	secretPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_+=.@-]+(/[A-Za-z0-9_+=.@-]+)*$`)
-	cognitoPrefix  = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
-	logLevels      = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
-)
+var cognitoPrefix = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// EnvContextKeys maps each function variable the stack sets from a prop to
+// the CDK context key of that prop. The other variables of shared/config
+// are either the stack's own resources (StackEnvKeys) or not exposed by
+// the stack (their defaults apply).
+var EnvContextKeys = map[string]string{
+	"SECRET_PREFIX":        "secretPrefix",
+	"ADMIN_GROUP_CLAIM":    "adminGroupClaim",
+	"ADMIN_GROUP_PATTERN":  "adminGroupPattern",
+	"STEP_UP_MAX_AGE":      "stepUpMaxAge",
+	"MAX_LIVE_DEVICES":     "maxLiveDevices",
+	"RECOVERY_WINDOW_DAYS": "recoveryWindowDays",
+	"ROTATION_GRACE":       "rotationGrace",
+	"AUDIT_RETENTION_DAYS": "auditRetentionDays",
+	"LOG_LEVEL":            "logLevel",
+}
+
+// StackEnvKeys are the function variables whose values are the stack's
+// own resources (names and ARNs resolved at deploy time), never context.
+var StackEnvKeys = []string{
+	"TABLE_NAME", "KMS_KEY_ID", "VERIFIER_KEY_SECRET_ID", "ROTATION_LAMBDA_ARN", "EVENT_BUS_NAME", "NOTICE_TOPIC_ARN",
+}
+
+// contextEnv is the part of every function's environment that comes from
+// props (and so from context): the keys of EnvContextKeys.
+func (p DevicepassStackProps) contextEnv() map[string]string {
+	return map[string]string{
+		"SECRET_PREFIX":        p.SecretPrefix,
+		"ADMIN_GROUP_CLAIM":    p.AdminGroupClaim,
+		"ADMIN_GROUP_PATTERN":  p.AdminGroupPattern,
+		"STEP_UP_MAX_AGE":      envDuration(p.StepUpMaxAge),
+		"MAX_LIVE_DEVICES":     strconv.Itoa(p.MaxLiveDevices),
+		"RECOVERY_WINDOW_DAYS": strconv.Itoa(p.RecoveryWindowDays),
+		"ROTATION_GRACE":       envDuration(p.RotationGrace),
+		"AUDIT_RETENTION_DAYS": strconv.Itoa(p.AuditRetentionDays),
+		"LOG_LEVEL":            p.LogLevel,
+	}
+}
+
+// checkFunctionEnv runs the functions' own validator over the environment
+// the stack will give them. The stack's resources stand in as placeholders
+// (they are tokens until deploy, and always set).
+func (p DevicepassStackProps) checkFunctionEnv() error {
+	env := p.contextEnv()
+	for _, k := range StackEnvKeys {
+		env[k] = "stack-resource"
+	}
+	_, err := config.Load(func(k string) string { return env[k] })
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	msgs := make([]string, len(ce.Problems))
+	for i, pr := range ce.Problems {
+		msgs[i] = fmt.Sprintf("context %s (function variable %s): %s", EnvContextKeys[pr.Key], pr.Key, pr.Reason)
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
 
 // retentionDays maps the retention periods CloudWatch Logs accepts.
 var retentionDays = map[int]awslogs.RetentionDays{
@@ -188,25 +246,15 @@ func (p DevicepassStackProps) withDefaults() DevicepassStackProps {
 }
 
 // validate reports the first field that the stack cannot deploy safely.
-// It expects defaults to be applied.
+// It expects defaults to be applied. The fields that become the functions'
+// environment are checked by shared/config, the validator every function
+// runs at start, over exactly the environment the stack will set: synth
+// refuses what a cold start would refuse, naming the context key.
 func (p DevicepassStackProps) validate() error {
+	if err := p.checkFunctionEnv(); err != nil {
+		return err
+	}
 	switch {
-	case !secretPrefixRE.MatchString(p.SecretPrefix):
-		return fmt.Errorf("secret prefix %q: want Secrets Manager name characters separated by single slashes, no leading or trailing slash", p.SecretPrefix)
-	case p.RotationGrace < 5*time.Minute || p.RotationGrace > 7*24*time.Hour:
-		return fmt.Errorf("rotation grace %s: want 5m to 168h", p.RotationGrace)
-	case p.StepUpMaxAge < time.Minute || p.StepUpMaxAge > 24*time.Hour:
-		return fmt.Errorf("step-up max age %s: want 1m to 24h", p.StepUpMaxAge)
-	case !strings.Contains(p.AdminGroupPattern, "{domain}"):
-		return fmt.Errorf("admin group pattern %q: want a {domain} placeholder", p.AdminGroupPattern)
-	case p.RecoveryWindowDays < 7 || p.RecoveryWindowDays > 30:
-		return fmt.Errorf("recovery window %d days: want 7 to 30", p.RecoveryWindowDays)
-	case p.MaxLiveDevices < 1 || p.MaxLiveDevices > 10000:
-		return fmt.Errorf("max live devices %d: want 1 to 10000", p.MaxLiveDevices)
-	case p.AuditRetentionDays < 1 || p.AuditRetentionDays > 3653:
-		return fmt.Errorf("audit retention %d days: want 1 to 3653", p.AuditRetentionDays)
-	case !logLevels[p.LogLevel]:
-		return fmt.Errorf("log level %q: want debug, info, warn or error", p.LogLevel)
 	case retentionDays[p.LogRetentionDays] == "":
 		return fmt.Errorf("log retention %d days: not a CloudWatch Logs retention period", p.LogRetentionDays)
 	case p.MemoryMB < 128 || p.MemoryMB > 10240:

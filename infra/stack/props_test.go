@@ -111,11 +111,13 @@ func TestValidateRejects(t *testing.T) {
 		change func(*DevicepassStackProps)
 		want   string
 	}{
-		{"prefix slash", func(p *DevicepassStackProps) { p.SecretPrefix = "devicepass/" }, "secret prefix"},
-		{"prefix space", func(p *DevicepassStackProps) { p.SecretPrefix = "device pass" }, "secret prefix"},
-		{"grace short", func(p *DevicepassStackProps) { p.RotationGrace = time.Minute }, "rotation grace"},
-		{"window", func(p *DevicepassStackProps) { p.RecoveryWindowDays = 31 }, "recovery window"},
-		{"pattern", func(p *DevicepassStackProps) { p.AdminGroupPattern = "admins" }, "admin group pattern"},
+		{"prefix slash", func(p *DevicepassStackProps) { p.SecretPrefix = "devicepass/" }, "context secretPrefix"},
+		{"prefix space", func(p *DevicepassStackProps) { p.SecretPrefix = "device pass" }, "context secretPrefix"},
+		{"prefix at", func(p *DevicepassStackProps) { p.SecretPrefix = "dev@pass" }, "context secretPrefix"},
+		{"grace short", func(p *DevicepassStackProps) { p.RotationGrace = time.Minute }, "context rotationGrace"},
+		{"window", func(p *DevicepassStackProps) { p.RecoveryWindowDays = 31 }, "context recoveryWindowDays"},
+		{"pattern", func(p *DevicepassStackProps) { p.AdminGroupPattern = "admins" }, "context adminGroupPattern"},
+		{"live devices", func(p *DevicepassStackProps) { p.MaxLiveDevices = 5000 }, "context maxLiveDevices"},
 		{"retention", func(p *DevicepassStackProps) { p.LogRetentionDays = 31 }, "log retention"},
 		{"issuer only", func(p *DevicepassStackProps) { p.JWTIssuer = "https://x.example.com" }, "jwt issuer and audience"},
 		{"audience only", func(p *DevicepassStackProps) { p.JWTAudience = []string{"a"} }, "jwt issuer and audience"},

@@ -7,7 +7,6 @@ package stack
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
@@ -216,20 +215,10 @@ func (s *DevicepassStack) specs() map[string]functionSpec {
 // only publisher).
 func (s *DevicepassStack) environment(name string) map[string]string {
 	p := s.Props
-	env := map[string]string{
-		"TABLE_NAME":             *s.Table.TableName(),
-		"SECRET_PREFIX":          p.SecretPrefix,
-		"KMS_KEY_ID":             *s.Key.KeyArn(),
-		"VERIFIER_KEY_SECRET_ID": *s.VerifierKey.SecretArn(),
-		"ADMIN_GROUP_CLAIM":      p.AdminGroupClaim,
-		"ADMIN_GROUP_PATTERN":    p.AdminGroupPattern,
-		"STEP_UP_MAX_AGE":        envDuration(p.StepUpMaxAge),
-		"MAX_LIVE_DEVICES":       strconv.Itoa(p.MaxLiveDevices),
-		"RECOVERY_WINDOW_DAYS":   strconv.Itoa(p.RecoveryWindowDays),
-		"ROTATION_GRACE":         envDuration(p.RotationGrace),
-		"AUDIT_RETENTION_DAYS":   strconv.Itoa(p.AuditRetentionDays),
-		"LOG_LEVEL":              p.LogLevel,
-	}
+	env := p.contextEnv()
+	env["TABLE_NAME"] = *s.Table.TableName()
+	env["KMS_KEY_ID"] = *s.Key.KeyArn()
+	env["VERIFIER_KEY_SECRET_ID"] = *s.VerifierKey.SecretArn()
 	switch name {
 	case "api":
 		env["ROTATION_LAMBDA_ARN"] = *s.Functions["rotation"].Function().FunctionArn()

@@ -20,12 +20,13 @@ import (
 	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins/standinstest"
 )
 
 var stack *standins.Stack
 
 func TestMain(m *testing.M) {
-	standins.Main(m, func(s *standins.Stack) { stack = s })
+	standinstest.Main(m, func(s *standins.Stack) { stack = s })
 }
 
 // rig is an App on the stand-ins whose AWS calls can be counted and failed.

@@ -6,10 +6,18 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
+	ebsdk "github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	snssdk "github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/devicepass/devicepass/shared/eventbridge"
+	"github.com/devicepass/devicepass/shared/sns"
 	"github.com/devicepass/devicepass/shared/stream"
+)
+
+// The adapters the stream handler publishes through.
+var (
+	_ stream.EventPublisher = (*eventbridge.Bus)(nil)
+	_ stream.Notifier       = (*sns.Topic)(nil)
 )
 
 // NewStreamHandler wires the stream handler on a built App: the audit
@@ -29,14 +37,14 @@ func NewStreamHandler(a *App, awsCfg aws.Config, sink stream.EventPublisher) (*s
 		Sink:      sink,
 	}
 	if name := a.Config.EventBusName; name != "" {
-		bus, err := stream.NewEventBridge(eventbridge.NewFromConfig(awsCfg), name)
+		bus, err := eventbridge.New(ebsdk.NewFromConfig(awsCfg), name)
 		if err != nil {
 			return nil, err
 		}
 		o.Bus = bus
 	}
 	if arn := a.Config.NoticeTopicARN; arn != "" {
-		n, err := stream.NewSNS(sns.NewFromConfig(awsCfg), arn)
+		n, err := sns.New(snssdk.NewFromConfig(awsCfg), arn)
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,7 @@ import (
 )
 
 // TestDomainImportsNoAWS keeps the domain packages free of the AWS SDK and
-// aws-lambda-go (STYLE.md, layering): adapters translate, the domain does
+// aws-lambda-go (docs/architecture.md, Packages): adapters translate, the domain does
 // not know AWS exists.
 func TestDomainImportsNoAWS(t *testing.T) {
 	dirs := []string{".", "../apperr", "../password", "../verifier"}

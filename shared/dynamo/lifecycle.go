@@ -240,6 +240,41 @@ func (s *Scanner) ScanDevices(ctx context.Context, visit func(device.Device) err
 	}
 }
 
+// ScanRotating visits every active device that has a rotation policy,
+// with a paginated, strongly consistent Scan that reads only what a
+// rotation scheduler needs (never a verifier): the local stand-in for
+// Secrets Manager's scheduler, which moto lacks, decides from these.
+func (s *Scanner) ScanRotating(ctx context.Context, visit func(device.Device) error) error {
+	var start item
+	for {
+		out, err := s.api.Scan(ctx, &dynamodb.ScanInput{
+			TableName: &s.table,
+			// Every name goes through a placeholder: several are reserved words.
+			FilterExpression:     aws.String("#kind = :device AND #status = :active AND attribute_exists(#rot)"),
+			ProjectionExpression: aws.String("#mailbox, #id, #status, #secretArn, #rotatedAt, #expiresAt, #rot"),
+			ExpressionAttributeNames: map[string]string{
+				"#kind": "kind", "#status": "status", "#rot": "rot", "#mailbox": "mailbox", "#id": "id",
+				"#secretArn": "secretArn", "#rotatedAt": "rotatedAt", "#expiresAt": "expiresAt",
+			},
+			ExpressionAttributeValues: item{":device": str("device"), ":active": str(string(device.StatusActive))},
+			ExclusiveStartKey:         start,
+			ConsistentRead:            aws.Bool(true),
+		})
+		if err != nil {
+			return translate(err, "scan rotating devices")
+		}
+		for _, it := range out.Items {
+			if err := visit(decodeDevice(it)); err != nil {
+				return err
+			}
+		}
+		if out.LastEvaluatedKey == nil {
+			return nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
 // ScanAPI is the Scan call, which only the reconciler's client offers.
 type ScanAPI interface {
 	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)

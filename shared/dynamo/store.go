@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 
 	"net/netip"
 	"strings"
@@ -706,9 +707,13 @@ func (s *Store) TouchLastUsed(ctx context.Context, mailbox, id string, at time.T
 	return translate(err, "touch last used")
 }
 
+// backoff is the wait before retrying the keys a BatchGetItem left
+// unprocessed: exponential (25 ms doubling, capped at 1.6 s) with full
+// jitter, as AWS advises, so that callers throttled together do not retry
+// together.
 func backoff(attempt int) time.Duration {
-	d := 25 * time.Millisecond << min(attempt, 6)
-	return d
+	ceiling := 25 * time.Millisecond << min(attempt, 6)
+	return time.Duration(rand.Int64N(int64(ceiling) + 1))
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -12,15 +12,16 @@ import (
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/devicetest"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins/standinstest"
 	"github.com/devicepass/devicepass/shared/dynamo"
 )
 
 // stack is the package's one pair of stand-ins; a stand-in that cannot
-// start fails the package (standins.Main never skips).
+// start fails the package (standinstest.Main never skips).
 var stack *standins.Stack
 
 func TestMain(m *testing.M) {
-	standins.Main(m, func(s *standins.Stack) { stack = s })
+	standinstest.Main(m, func(s *standins.Stack) { stack = s })
 }
 
 // newTable creates a table with a unique name on DynamoDB Local and returns

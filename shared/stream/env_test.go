@@ -14,8 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,8 +33,11 @@ import (
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/devclock"
+	"github.com/devicepass/devicepass/shared/devtools/localstreams"
+	"github.com/devicepass/devicepass/shared/devtools/logbuf"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins/standinstest"
 	"github.com/devicepass/devicepass/shared/lifecycle"
 	"github.com/devicepass/devicepass/shared/stream"
 )
@@ -45,7 +46,7 @@ import (
 var stack *standins.Stack
 
 func TestMain(m *testing.M) {
-	standins.Main(m, func(s *standins.Stack) { stack = s })
+	standinstest.Main(m, func(s *standins.Stack) { stack = s })
 }
 
 // env is one test's world on the stand-ins: its own table (with its
@@ -55,9 +56,9 @@ func TestMain(m *testing.M) {
 type env struct {
 	app      *app.App
 	handler  *stream.Handler
-	poller   *localgw.StreamPoller
+	poller   *localstreams.StreamPoller
 	sinkPath string
-	logs     *syncBuffer
+	logs     *logbuf.Buffer
 	faults   *awsx.Faults // on the EventBridge and SNS clients only
 	cfg      aws.Config
 	table    string
@@ -66,6 +67,7 @@ type env struct {
 	noticeQ  string // receives the topic's notices
 	sqs      *sqsClient
 	domain   string
+	clock    *devclock.Clock // the service's: tests step past expiries instead of sleeping
 }
 
 func newEnv(t *testing.T) *env {
@@ -78,11 +80,11 @@ func newEnv(t *testing.T) *env {
 	}
 	cfg.Retryer = awsx.NewRetryer
 	id := randomHex(4)
-	e := &env{cfg: cfg, table: "devicepass-stream-" + id, logs: &syncBuffer{}, faults: &awsx.Faults{}, domain: "s" + id + ".example.com"}
+	e := &env{cfg: cfg, table: "devicepass-stream-" + id, logs: &logbuf.Buffer{}, faults: &awsx.Faults{}, domain: "s" + id + ".example.com", clock: &devclock.Clock{}}
 	e.sqs = &sqsClient{endpoint: stack.MotoEndpoint, creds: cfg.Credentials, region: cfg.Region}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("last lines of the log:\n%s", e.logs.tail(40))
+			t.Logf("last lines of the log:\n%s", e.logs.Tail(40))
 		}
 	})
 	keyID := "devicepass-stream-test/" + id + "/verifier-key"
@@ -123,13 +125,13 @@ func newEnv(t *testing.T) *env {
 
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := config.Config{TableName: e.table, VerifierKeySecretID: keyID, AuditRetentionDays: 30, EventBusName: bus, NoticeTopicARN: aws.ToString(topic.TopicArn), LogLevel: "debug"}
-	if e.app, err = app.Build(ctx, c, cfg, logger, app.Options{Local: true}); err != nil {
+	if e.app, err = app.Build(ctx, c, cfg, logger, app.Options{Local: true, Clock: e.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
 	faulty := cfg.Copy()
 	e.faults.Install(&faulty)
 	e.sinkPath = filepath.Join(t.TempDir(), "events.jsonl")
-	sink, err := stream.NewFileSink(e.sinkPath)
+	sink, err := localstreams.NewFileSink(e.sinkPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +139,7 @@ func newEnv(t *testing.T) *env {
 	if e.handler, err = app.NewStreamHandler(e.app, faulty, sink); err != nil {
 		t.Fatal(err)
 	}
-	e.poller, err = localgw.NewStreamPoller(localgw.StreamPollerOptions{Streams: dynamodbstreams.NewFromConfig(cfg), StreamARN: e.arn, Handler: e.handler, Logger: logger})
+	e.poller, err = localstreams.NewStreamPoller(localstreams.StreamPollerOptions{Streams: dynamodbstreams.NewFromConfig(cfg), StreamARN: e.arn, Handler: e.handler, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func (e *env) flush(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := e.poller.Flush(ctx); err != nil {
-		t.Fatalf("flush the stream: %v\n%s", err, e.logs.tail(20))
+		t.Fatalf("flush the stream: %v\n%s", err, e.logs.Tail(20))
 	}
 }
 
@@ -237,7 +239,7 @@ func (e *env) streamRecords(t *testing.T) []stream.Record {
 				break // an open shard: nothing more for now
 			}
 			for _, r := range page.Records {
-				rec, err := stream.FromStreams(r)
+				rec, err := localstreams.FromStreams(r)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -320,32 +322,6 @@ func toLambdaValue(v types.AttributeValue) events.DynamoDBAttributeValue {
 		return events.NewMapAttribute(toLambdaMap(x.Value))
 	}
 	panic(fmt.Sprintf("unexpected attribute value %T", v))
-}
-
-// syncBuffer is a log sink the tests can read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // sqsClient is the little of SQS the tests need to read what moto's

@@ -140,7 +140,7 @@ func TestEveryChangeMakesOneEvent(t *testing.T) {
 
 	// TTL: the item goes (as TTL deletes it, some time after its expiry),
 	// and the stream record of the removal carries TTL's identity.
-	time.Sleep(time.Until(temp.Device.ExpiresAt))
+	e.clock.AdvancePast(temp.Device.ExpiresAt)
 	key := map[string]types.AttributeValue{
 		"PK": &types.AttributeValueMemberS{Value: "MBX#" + addr}, "SK": &types.AttributeValueMemberS{Value: "DEV#" + temp.Device.ID}}
 	del, err := e.app.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &e.table, Key: key, ReturnValues: types.ReturnValueAllOld})
@@ -154,7 +154,7 @@ func TestEveryChangeMakesOneEvent(t *testing.T) {
 	for range 2 { // a redelivered removal changes nothing more
 		resp, err := e.handler.Handle(ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{toLambda(removal, ttl)}})
 		if err != nil || len(resp.BatchItemFailures) != 0 {
-			t.Fatalf("TTL removal: %v, failures %v\n%s", err, resp.BatchItemFailures, e.logs.tail(10))
+			t.Fatalf("TTL removal: %v, failures %v\n%s", err, resp.BatchItemFailures, e.logs.Tail(10))
 		}
 	}
 	wants = append(wants, want{lifecycle.DeviceExpired, temp.Device.ID})

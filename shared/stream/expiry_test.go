@@ -10,7 +10,8 @@ import (
 )
 
 // TestTemporaryDeviceExpires: a device made to last two seconds stops
-// verifying at its expiry, with the real clock and before any sweep ran;
+// verifying at its expiry (the service's clock steps past it), before any
+// sweep ran;
 // the sweep then records it expired and schedules its secret's deletion,
 // and the stream announces it once.
 func TestTemporaryDeviceExpires(t *testing.T) {
@@ -42,7 +43,7 @@ func TestTemporaryDeviceExpires(t *testing.T) {
 		t.Fatalf("a sweep before the expiry: %+v, %v; want nothing expired", rep, err)
 	}
 
-	time.Sleep(time.Until(temp.Device.ExpiresAt) + 50*time.Millisecond)
+	e.clock.AdvancePast(temp.Device.ExpiresAt)
 	if verify() {
 		t.Fatal("the temporary device still verifies after its expiry (no sweep has run)")
 	}

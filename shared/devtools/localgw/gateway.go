@@ -1,15 +1,15 @@
-// Package localgw is the local stand-in for what AWS provides around the
-// Lambda handlers: API Gateway's HTTP API (HTTP to payload v2 events, the
-// JWT authorizer, IAM authorization of /v1/verify), a Cognito-like token
-// issuer for development, and Secrets Manager's rotation scheduler. Runner
-// starts all of it, with DynamoDB Local and moto, for `make run` and the
-// end-to-end tests.
+// Package localgw is the local stand-in for API Gateway's HTTP API in
+// front of the Lambda handlers: HTTP to payload v2 events, the JWT
+// authorizer (with localauth's keys), IAM authorization of /v1/verify, and
+// the /local routes of the development issuer and of rotation on demand.
+// localrun starts it, with everything else, for `make run` and the
+// end-to-end tests. Tooling only: no function links it.
 //
 // Routes only the local gateway serves (never deployed):
 //
 //	GET  /local/jwks.json                        the issuer's public keys
 //	GET  /local/.well-known/openid-configuration the issuer's discovery document
-//	POST /local/token                            a dev token (PRODUCT.md, "Local conventions")
+//	POST /local/token                            a dev token (localauth.TokenRequest)
 //	POST /local/rotate                           rotate one secret now
 //
 // The /local routes need no token; they answer loopback clients only (the
@@ -21,6 +21,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +30,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +40,7 @@ import (
 	"github.com/devicepass/devicepass/shared/apigw"
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/localauth"
 )
 
 // Handler is a Lambda handler of HTTP API payload v2 events, as
@@ -77,13 +78,21 @@ const (
 	maxLocalBody = 64 << 10
 )
 
+// Rotator runs a whole rotation of one secret now, for POST /local/rotate:
+// the four steps in order with a fresh token, as Secrets Manager does. It
+// returns the new version id, or the step that failed and why.
+// localscheduler.HandlerRotator is one.
+type Rotator interface {
+	RotateNow(ctx context.Context, secretID string) (version string, failed device.Step, err error)
+}
+
 // Gateway is an http.Handler that serves the HTTP API as API Gateway does.
 type Gateway struct {
 	api         Handler
 	verify      Handler
 	match       Matcher
-	issuer      *Issuer
-	auth        *Authorizer
+	issuer      *localauth.Issuer
+	auth        *localauth.Authorizer
 	rotator     Rotator
 	log         *slog.Logger
 	now         func() time.Time
@@ -92,11 +101,11 @@ type Gateway struct {
 
 // GatewayOptions configure NewGateway.
 type GatewayOptions struct {
-	API         Handler // the management API (JWT-authorized routes)
-	Verify      Handler // POST /v1/verify (IAM-authorized in AWS); nil: 404
-	Match       Matcher // the API's routes (default APIRoutes)
-	Issuer      *Issuer // serves /local/token and the JWKS
-	Authorizer  *Authorizer
+	API         Handler           // the management API (JWT-authorized routes)
+	Verify      Handler           // POST /v1/verify (IAM-authorized in AWS); nil: 404
+	Match       Matcher           // the API's routes (default APIRoutes)
+	Issuer      *localauth.Issuer // serves /local/token and the JWKS
+	Authorizer  *localauth.Authorizer
 	Rotator     Rotator // POST /local/rotate; nil: 404
 	Logger      *slog.Logger
 	Clock       func() time.Time // the events' time (default time.Now)
@@ -149,9 +158,9 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, reqID, path s
 		message(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	claims, err := g.auth.authorize(r.Context(), r.Header.Get("Authorization"))
+	claims, err := g.auth.Claims(r.Context(), r.Header.Get("Authorization"))
 	if err != nil {
-		var ae *AuthError
+		var ae *localauth.AuthError
 		challenge := "Bearer"
 		if errors.As(err, &ae) && ae.Description != "" {
 			challenge = fmt.Sprintf("Bearer scope=\"\" error=\"invalid_token\" error_description=%q", ae.Description)
@@ -167,13 +176,13 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, reqID, path s
 		return
 	}
 	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-		JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: FlattenClaims(claims), Scopes: scopesOf(claims)},
+		JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: localauth.FlattenClaims(claims), Scopes: localauth.Scopes(claims)},
 	}
 	g.invoke(r.Context(), w, g.api, ev)
 }
 
 func challengeReason(err error) string {
-	var ae *AuthError
+	var ae *localauth.AuthError
 	if errors.As(err, &ae) {
 		if ae.Description == "" {
 			return "no bearer token"
@@ -187,7 +196,7 @@ func challengeReason(err error) string {
 // include VerifyGroup plays the part of a mail server's SigV4 signature.
 // Like an IAM-authorized route, every refusal is 403 Forbidden.
 func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, reqID string) {
-	claims, err := g.auth.authorize(r.Context(), r.Header.Get("Authorization"))
+	claims, err := g.auth.Claims(r.Context(), r.Header.Get("Authorization"))
 	if err != nil || !hasGroup(claims[g.groupsClaim], VerifyGroup) {
 		message(w, http.StatusForbidden, "Forbidden")
 		return
@@ -287,7 +296,7 @@ func (g *Gateway) event(r *http.Request, reqID, routeKey string, params map[stri
 	if _, port, err := net.SplitHostPort(r.Host); err == nil {
 		headers["x-forwarded-port"] = port
 	}
-	headers["x-amzn-trace-id"] = fmt.Sprintf("Root=1-%08x-%s", now.Unix(), randomHex(12))
+	headers["x-amzn-trace-id"] = fmt.Sprintf("Root=1-%08x-%s", now.Unix(), hex.EncodeToString(randomBytes(12)))
 	var query map[string]string
 	if r.URL.RawQuery != "" {
 		q, err := url.ParseQuery(r.URL.RawQuery)
@@ -402,11 +411,15 @@ func isLoopback(r *http.Request) bool {
 }
 
 func newRequestID() string {
-	b := make([]byte, 10)
+	return base64.StdEncoding.EncodeToString(randomBytes(10))
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic("crypto/rand failed: " + err.Error())
 	}
-	return base64.StdEncoding.EncodeToString(b)
+	return b
 }
 
 // serveLocal serves the routes only the local gateway has.
@@ -436,7 +449,7 @@ func (g *Gateway) serveLocal(w http.ResponseWriter, r *http.Request, path string
 }
 
 func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
-	var req TokenRequest
+	var req localauth.TokenRequest
 	if !decodeLocal(w, r, &req) {
 		return
 	}
@@ -459,7 +472,7 @@ func (g *Gateway) serveRotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.TrimSpace(req.SecretID) == "" {
-		writeProblem(w, badField("secretId", "is required: the secret's name or ARN"), "")
+		writeProblem(w, localauth.BadField("secretId", "is required: the secret's name or ARN"), "")
 		return
 	}
 	version, step, err := g.rotator.RotateNow(r.Context(), req.SecretID)
@@ -467,7 +480,7 @@ func (g *Gateway) serveRotate(w http.ResponseWriter, r *http.Request) {
 		if step == device.StepCreate && apperr.Is(err, apperr.Invalid) {
 			// Refused before any step ran: the id names no device secret.
 			if e, ok := apperr.As(err); ok && e.Field == "SecretId" {
-				writeProblem(w, badField("secretId", "%s", e.Message), "")
+				writeProblem(w, localauth.BadField("secretId", "%s", e.Message), "")
 				return
 			}
 		}
@@ -488,7 +501,7 @@ func decodeLocal(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxLocalBody+1))
 	if err != nil {
-		writeProblem(w, badField("", "cannot read the body"), "")
+		writeProblem(w, localauth.BadField("", "cannot read the body"), "")
 		return false
 	}
 	if len(body) > maxLocalBody {
@@ -501,17 +514,17 @@ func decodeLocal(w http.ResponseWriter, r *http.Request, v any) bool {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &te):
-			writeProblem(w, badField(te.Field, "must be a JSON %s", te.Type.Kind()), "")
+			writeProblem(w, localauth.BadField(te.Field, "must be a JSON %s", te.Type.Kind()), "")
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			writeProblem(w, badField(f, "is not a known member"), "")
+			writeProblem(w, localauth.BadField(f, "is not a known member"), "")
 		default:
-			writeProblem(w, badField("", "the body is not a JSON object"), "")
+			writeProblem(w, localauth.BadField("", "the body is not a JSON object"), "")
 		}
 		return false
 	}
 	if dec.More() {
-		writeProblem(w, badField("", "the body holds more than one JSON value"), "")
+		writeProblem(w, localauth.BadField("", "the body holds more than one JSON value"), "")
 		return false
 	}
 	return true
@@ -532,14 +545,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeProblem answers err as an RFC 9457 problem document, with the
 // rotation step that failed as an extension member when there is one.
 func writeProblem(w http.ResponseWriter, err error, step device.Step) {
-	var fe *fieldError
+	var fe *localauth.FieldError
 	if errors.As(err, &fe) {
-		msg := fe.msg
-		if fe.field == "" {
+		msg := fe.Message
+		if fe.Field == "" {
 			writeProblemStatus(w, http.StatusBadRequest, string(apperr.Invalid), "Invalid request", msg, "", "")
 			return
 		}
-		writeProblemStatus(w, http.StatusBadRequest, string(apperr.Invalid), "Invalid request", fe.field+": "+msg, fe.field, "")
+		writeProblemStatus(w, http.StatusBadRequest, string(apperr.Invalid), "Invalid request", fe.Field+": "+msg, fe.Field, "")
 		return
 	}
 	code := apperr.CodeOf(err)
@@ -575,13 +588,4 @@ func writeProblemStatus(w http.ResponseWriter, status int, code, title, detail, 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -19,8 +19,44 @@ import (
 
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )
+
+const testIssuerURL = "http://127.0.0.1:1/local"
+
+func mustIssuer(tb testing.TB, o localauth.IssuerOptions) *localauth.Issuer {
+	tb.Helper()
+	if o.URL == "" {
+		o.URL = testIssuerURL
+	}
+	i, err := localauth.NewIssuer(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return i
+}
+
+// sharedKeyIssuer is made once: RSA key generation is slow.
+var sharedKeyIssuer = func() func(tb testing.TB) *localauth.Issuer {
+	var i *localauth.Issuer
+	return func(tb testing.TB) *localauth.Issuer {
+		tb.Helper()
+		if i == nil {
+			i = mustIssuer(tb, localauth.IssuerOptions{KID: "k1"})
+		}
+		return i
+	}
+}()
+
+func mustAuthorizer(tb testing.TB, i *localauth.Issuer, now func() time.Time) *localauth.Authorizer {
+	tb.Helper()
+	a, err := localauth.NewAuthorizer(localauth.AuthorizerOptions{Issuer: i.URL(), Audiences: []string{i.Audience()}, Keys: i.JWKS(), Clock: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
 
 // fakeHandler records the events it gets and answers resp (or err).
 type fakeHandler struct {
@@ -69,7 +105,7 @@ func (f *fakeRotator) RotateNow(_ context.Context, secretID string) (string, dev
 	return f.version, f.step, f.err
 }
 
-func newTestGateway(t *testing.T, iss *localgw.Issuer, api, verify localgw.Handler, rot ...localgw.Rotator) *localgw.Gateway {
+func newTestGateway(t *testing.T, iss *localauth.Issuer, api, verify localgw.Handler, rot ...localgw.Rotator) *localgw.Gateway {
 	t.Helper()
 	if api == nil {
 		api = &fakeHandler{resp: events.APIGatewayV2HTTPResponse{StatusCode: 200}}
@@ -91,7 +127,7 @@ func newTestGateway(t *testing.T, iss *localgw.Issuer, api, verify localgw.Handl
 	return g
 }
 
-func mint(t *testing.T, iss *localgw.Issuer, r localgw.TokenRequest) string {
+func mint(t *testing.T, iss *localauth.Issuer, r localauth.TokenRequest) string {
 	t.Helper()
 	tok, err := iss.Mint(r)
 	if err != nil {
@@ -121,7 +157,7 @@ func TestGatewayEvent(t *testing.T) {
 		IsBase64Encoded:   true,
 	}}
 	g := newTestGateway(t, iss, api, nil)
-	tok := mint(t, iss, localgw.TokenRequest{Sub: "alice", Groups: []string{"g1", "g2"}, AuthAgeSeconds: 30})
+	tok := mint(t, iss, localauth.TokenRequest{Sub: "alice", Groups: []string{"g1", "g2"}, AuthAgeSeconds: 30})
 	req := httptest.NewRequest("PATCH", "/v1/mailboxes/alice%40example.com/devices/abc?x=1&x=2&y=%C3%A9", strings.NewReader(`{"name":"n"}`))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
@@ -198,7 +234,7 @@ func TestGatewayBinaryBody(t *testing.T) {
 	api := &fakeHandler{resp: events.APIGatewayV2HTTPResponse{StatusCode: 200}}
 	g := newTestGateway(t, iss, api, nil)
 	req := httptest.NewRequest("PUT", "/v1/mailboxes/a@example.com", bytes.NewReader([]byte{0xff, 0xfe, 0x00}))
-	req.Header.Set("Authorization", "Bearer "+mint(t, iss, localgw.TokenRequest{Sub: "a"}))
+	req.Header.Set("Authorization", "Bearer "+mint(t, iss, localauth.TokenRequest{Sub: "a"}))
 	serve(g, req)
 	ev := api.last(t)
 	if !ev.IsBase64Encoded || ev.Body != base64.StdEncoding.EncodeToString([]byte{0xff, 0xfe, 0x00}) {
@@ -209,13 +245,13 @@ func TestGatewayBinaryBody(t *testing.T) {
 func TestGatewayRefusals(t *testing.T) {
 	t.Parallel()
 	iss := sharedKeyIssuer(t)
-	other := mustIssuer(t, localgw.IssuerOptions{KID: iss.KID()})
+	other := mustIssuer(t, localauth.IssuerOptions{KID: iss.KID()})
 	api := &fakeHandler{resp: events.APIGatewayV2HTTPResponse{StatusCode: 200}}
 	verify := &fakeHandler{resp: events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: `{"valid":true}`}}
 	g := newTestGateway(t, iss, api, verify)
-	good := mint(t, iss, localgw.TokenRequest{Sub: "a"})
-	mail := mint(t, iss, localgw.TokenRequest{Sub: "mx1", Groups: []string{"mail-server"}})
-	forged := mint(t, other, localgw.TokenRequest{Sub: "a", Groups: []string{"mail-server"}})
+	good := mint(t, iss, localauth.TokenRequest{Sub: "a"})
+	mail := mint(t, iss, localauth.TokenRequest{Sub: "mx1", Groups: []string{"mail-server"}})
+	forged := mint(t, other, localauth.TokenRequest{Sub: "a", Groups: []string{"mail-server"}})
 
 	cases := []struct {
 		name, method, path, token string
@@ -269,7 +305,7 @@ func TestGatewayRefusals(t *testing.T) {
 func TestGatewayHandlerFailures(t *testing.T) {
 	t.Parallel()
 	iss := sharedKeyIssuer(t)
-	tok := mint(t, iss, localgw.TokenRequest{Sub: "a"})
+	tok := mint(t, iss, localauth.TokenRequest{Sub: "a"})
 	for name, h := range map[string]*fakeHandler{
 		"error":      {err: errors.New("boom")},
 		"panic":      {panic: true},
@@ -347,7 +383,7 @@ func TestLocalToken(t *testing.T) {
 	})
 	t.Run("jwks", func(t *testing.T) {
 		w := serve(g, httptest.NewRequest("GET", "/local/jwks.json", nil))
-		var set localgw.JWKS
+		var set localauth.JWKS
 		if err := json.Unmarshal(w.Body.Bytes(), &set); err != nil || len(set.Keys) != 1 || set.Keys[0].Kid != iss.KID() || set.Keys[0].Kty != "RSA" {
 			t.Errorf("jwks %s (%v), want one RSA key named %s", w.Body, err, iss.KID())
 		}
@@ -397,5 +433,58 @@ func TestLocalRotate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDiscoveryServesTheIssuersKeys follows OpenID discovery over HTTP from
+// the gateway's own /local routes, as API Gateway does with a real issuer:
+// the document names the issuer and the JWKS, and the published keys
+// validate the issuer's tokens.
+func TestDiscoveryServesTheIssuersKeys(t *testing.T) {
+	t.Parallel()
+	var iss *localauth.Issuer
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		newTestGateway(t, iss, nil, nil).ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	iss = mustIssuer(t, localauth.IssuerOptions{URL: srv.URL + "/local", KID: "remote"})
+	getJSON := func(url string, v any) {
+		t.Helper()
+		resp, err := srv.Client().Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: status %d", url, resp.StatusCode)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+	}
+	var disc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	getJSON(iss.URL()+"/.well-known/openid-configuration", &disc)
+	if disc.Issuer != iss.URL() || disc.JWKSURI != iss.URL()+"/jwks.json" {
+		t.Fatalf("discovery names issuer %q and jwks_uri %q", disc.Issuer, disc.JWKSURI)
+	}
+	var set localauth.JWKS
+	getJSON(disc.JWKSURI, &set)
+	a, err := localauth.NewAuthorizer(localauth.AuthorizerOptions{Issuer: disc.Issuer, Audiences: []string{localauth.DefaultAudience}, Keys: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := mint(t, iss, localauth.TokenRequest{Sub: "carol"})
+	claims, _, err := a.Authorize(context.Background(), "Bearer "+tok)
+	if err != nil {
+		t.Fatalf("Authorize with the published keys: %v", err)
+	}
+	if claims["sub"] != "carol" {
+		t.Errorf("sub = %q", claims["sub"])
+	}
+	if _, err := set.Key(context.Background(), "missing"); !errors.Is(err, localauth.ErrUnknownKID) {
+		t.Errorf("unknown kid: %v, want ErrUnknownKID", err)
 	}
 }

@@ -4,10 +4,12 @@
 //
 // Tools are installed once per checkout into <root>/.tools (Install, or
 // `make tools`); every Start runs a fresh, in-memory pair of servers on free
-// loopback ports. Tests use MustStart for one stack per test, or Main for one
-// stack shared by a whole test package; AWSConfig builds an SDK config whose
-// clients reach the stand-ins. The spec's STANDINS.md says where they
-// differ from AWS.
+// loopback ports. Tests use standinstest.MustStart for one stack per test,
+// or standinstest.Main for one stack shared by a whole test package;
+// AWSConfig builds an SDK config whose clients reach the stand-ins.
+// README.md ("The local stand-ins and where they differ from AWS") says
+// where they differ from AWS, and tools/moto_server.py corrects moto where
+// it is laxer.
 package standins
 
 import (

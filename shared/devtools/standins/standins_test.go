@@ -15,13 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/devicepass/devicepass/shared/devtools/standins"
+	"github.com/devicepass/devicepass/shared/devtools/standins/standinstest"
 )
 
 // stack is shared by the package's tests, started by Main.
 var stack *standins.Stack
 
 func TestMain(m *testing.M) {
-	standins.Main(m, func(s *standins.Stack) { stack = s })
+	standinstest.Main(m, func(s *standins.Stack) { stack = s })
 }
 
 func testContext(t *testing.T) context.Context {
@@ -142,7 +143,7 @@ func TestAWSConfigNeedsStack(t *testing.T) {
 }
 
 func TestStopFreesPorts(t *testing.T) {
-	s := standins.MustStart(t)
+	s := standinstest.MustStart(t)
 	if s.DynamoEndpoint == stack.DynamoEndpoint || s.MotoEndpoint == stack.MotoEndpoint {
 		t.Fatalf("second stack shares an endpoint with the first: %+v", s)
 	}

@@ -1,7 +1,7 @@
 // Command standins installs or runs the local AWS stand-ins of a checkout.
 //
-//	go run ./shared/standins/cmd/standins install   # what `make tools` runs
-//	go run ./shared/standins/cmd/standins start     # serve until interrupted
+//	go run ./shared/devtools/standins/cmd/standins install   # what `make tools` runs
+//	go run ./shared/devtools/standins/cmd/standins start     # serve until interrupted
 //
 // start prints the environment that points the AWS CLI and SDKs at the
 // stand-ins, as `export` lines.

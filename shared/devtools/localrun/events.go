@@ -1,4 +1,4 @@
-package localgw
+package localrun
 
 import (
 	"context"
@@ -18,10 +18,10 @@ import (
 
 	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/localstreams"
 	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/lifecycle"
 	"github.com/devicepass/devicepass/shared/secrets"
-	"github.com/devicepass/devicepass/shared/stream"
 )
 
 // provisionEvents creates the event bus and the notice topic in moto, as
@@ -68,13 +68,13 @@ func (r *Runner) wireStream(ctx context.Context, o Options, streamARN string) er
 		return fmt.Errorf("empty %s: %w", path, err)
 	}
 	var err error
-	if r.sink, err = stream.NewFileSink(path); err != nil {
+	if r.sink, err = localstreams.NewFileSink(path); err != nil {
 		return err
 	}
 	if r.streamHandler, err = app.NewStreamHandler(r.app, r.awsCfg, r.sink); err != nil {
 		return fmt.Errorf("wire the stream handler: %w", err)
 	}
-	r.poller, err = NewStreamPoller(StreamPollerOptions{
+	r.poller, err = localstreams.NewStreamPoller(localstreams.StreamPollerOptions{
 		Streams: dynamodbstreams.NewFromConfig(r.awsCfg), StreamARN: streamARN,
 		Handler: r.streamHandler, Logger: o.Logger,
 	})

@@ -1,24 +1,24 @@
-package standins
+// Package standinstest holds the helpers tests use to get the local AWS
+// stand-ins: it alone imports the testing package, so standins itself
+// (linked by the local runner) does not.
+package standinstest
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"testing"
-	"time"
-)
 
-// installTimeout bounds a first install (registry downloads included).
-const installTimeout = 15 * time.Minute
+	"github.com/devicepass/devicepass/shared/devtools/standins"
+)
 
 // MustStart installs the stand-ins if needed and starts a stack for one test
 // (or benchmark), stopped when it ends. It fails the test, never skips it,
 // when a stand-in cannot be installed or started.
 //
-//	s := standins.MustStart(t)
-func MustStart(tb testing.TB) *Stack {
+//	s := standinstest.MustStart(t)
+func MustStart(tb testing.TB) *standins.Stack {
 	tb.Helper()
-	s, err := installAndStart()
+	s, err := standins.InstallAndStart()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -35,10 +35,10 @@ func MustStart(tb testing.TB) *Stack {
 //	var stack *standins.Stack
 //
 //	func TestMain(m *testing.M) {
-//		standins.Main(m, func(s *standins.Stack) { stack = s })
+//		standinstest.Main(m, func(s *standins.Stack) { stack = s })
 //	}
-func Main(m *testing.M, use func(*Stack)) {
-	s, err := installAndStart()
+func Main(m *testing.M, use func(*standins.Stack)) {
+	s, err := standins.InstallAndStart()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: stand-ins:", err)
 		os.Exit(1)
@@ -49,17 +49,4 @@ func Main(m *testing.M, use func(*Stack)) {
 		return m.Run()
 	}()
 	os.Exit(code)
-}
-
-func installAndStart() (*Stack, error) {
-	root, err := Root()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
-	defer cancel()
-	if err := Install(ctx, root); err != nil {
-		return nil, err
-	}
-	return Start(ctx, root)
 }

@@ -1,11 +1,9 @@
-package localgw_test
+package localauth_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,17 +11,17 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localauth"
 )
 
 const testIssuerURL = "http://127.0.0.1:1/local"
 
-func mustIssuer(tb testing.TB, o localgw.IssuerOptions) *localgw.Issuer {
+func mustIssuer(tb testing.TB, o localauth.IssuerOptions) *localauth.Issuer {
 	tb.Helper()
 	if o.URL == "" {
 		o.URL = testIssuerURL
 	}
-	i, err := localgw.NewIssuer(o)
+	i, err := localauth.NewIssuer(o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -31,20 +29,20 @@ func mustIssuer(tb testing.TB, o localgw.IssuerOptions) *localgw.Issuer {
 }
 
 // sharedKeyIssuer is made once: RSA key generation is slow.
-var sharedKeyIssuer = func() func(tb testing.TB) *localgw.Issuer {
-	var i *localgw.Issuer
-	return func(tb testing.TB) *localgw.Issuer {
+var sharedKeyIssuer = func() func(tb testing.TB) *localauth.Issuer {
+	var i *localauth.Issuer
+	return func(tb testing.TB) *localauth.Issuer {
 		tb.Helper()
 		if i == nil {
-			i = mustIssuer(tb, localgw.IssuerOptions{KID: "k1"})
+			i = mustIssuer(tb, localauth.IssuerOptions{KID: "k1"})
 		}
 		return i
 	}
 }()
 
-func mustAuthorizer(tb testing.TB, i *localgw.Issuer, now func() time.Time) *localgw.Authorizer {
+func mustAuthorizer(tb testing.TB, i *localauth.Issuer, now func() time.Time) *localauth.Authorizer {
 	tb.Helper()
-	a, err := localgw.NewAuthorizer(localgw.AuthorizerOptions{Issuer: i.URL(), Audiences: []string{i.Audience()}, Keys: i.JWKS(), Clock: now})
+	a, err := localauth.NewAuthorizer(localauth.AuthorizerOptions{Issuer: i.URL(), Audiences: []string{i.Audience()}, Keys: i.JWKS(), Clock: now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -54,7 +52,7 @@ func mustAuthorizer(tb testing.TB, i *localgw.Issuer, now func() time.Time) *loc
 func TestMintAndAuthorize(t *testing.T) {
 	t.Parallel()
 	iss := sharedKeyIssuer(t)
-	tok, err := iss.Mint(localgw.TokenRequest{Sub: "alice", Email: "alice@example.com", Groups: []string{"domain-admin:example.com", "staff"}, AuthAgeSeconds: 600})
+	tok, err := iss.Mint(localauth.TokenRequest{Sub: "alice", Email: "alice@example.com", Groups: []string{"domain-admin:example.com", "staff"}, AuthAgeSeconds: 600})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +64,7 @@ func TestMintAndAuthorize(t *testing.T) {
 	if got, want := claims["cognito:groups"], "[domain-admin:example.com staff]"; got != want {
 		t.Errorf("cognito:groups = %q, want %q (API Gateway's flattening)", got, want)
 	}
-	for k, want := range map[string]string{"sub": "alice", "email": "alice@example.com", "iss": testIssuerURL, "aud": localgw.DefaultAudience, "token_use": "id"} {
+	for k, want := range map[string]string{"sub": "alice", "email": "alice@example.com", "iss": testIssuerURL, "aud": localauth.DefaultAudience, "token_use": "id"} {
 		if claims[k] != want {
 			t.Errorf("claim %s = %q, want %q", k, claims[k], want)
 		}
@@ -99,9 +97,9 @@ func TestAuthorizeRefuses(t *testing.T) {
 		}
 		return c
 	}
-	forger := mustIssuer(t, localgw.IssuerOptions{URL: iss.URL(), KID: iss.KID()}) // same kid, other key
-	stranger := mustIssuer(t, localgw.IssuerOptions{URL: iss.URL(), KID: "other"})
-	sign := func(i *localgw.Issuer, c jwt.MapClaims) string {
+	forger := mustIssuer(t, localauth.IssuerOptions{URL: iss.URL(), KID: iss.KID()}) // same kid, other key
+	stranger := mustIssuer(t, localauth.IssuerOptions{URL: iss.URL(), KID: "other"})
+	sign := func(i *localauth.Issuer, c jwt.MapClaims) string {
 		s, err := i.Sign(c)
 		if err != nil {
 			t.Fatal(err)
@@ -138,7 +136,7 @@ func TestAuthorizeRefuses(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := a.Authorize(context.Background(), tc.header)
-			var ae *localgw.AuthError
+			var ae *localauth.AuthError
 			if !errors.As(err, &ae) {
 				t.Fatalf("Authorize = %v, want an *AuthError", err)
 			}
@@ -166,18 +164,18 @@ func TestTokenRequestValidate(t *testing.T) {
 	neg, big, ok := int64(-1), int64(86401), int64(60)
 	cases := []struct {
 		name  string
-		req   localgw.TokenRequest
+		req   localauth.TokenRequest
 		field string
 	}{
-		{"valid", localgw.TokenRequest{Sub: "a", Groups: []string{"g"}, ExpiresInSeconds: &ok}, ""},
-		{"no sub", localgw.TokenRequest{}, "sub"},
-		{"control in sub", localgw.TokenRequest{Sub: "a\nb"}, "sub"},
-		{"long sub", localgw.TokenRequest{Sub: strings.Repeat("a", 129)}, "sub"},
-		{"bad email", localgw.TokenRequest{Sub: "a", Email: "nope"}, "email"},
-		{"empty group", localgw.TokenRequest{Sub: "a", Groups: []string{"ok", ""}}, "groups[1]"},
-		{"negative auth age", localgw.TokenRequest{Sub: "a", AuthAgeSeconds: -1}, "authAgeSeconds"},
-		{"negative expiry", localgw.TokenRequest{Sub: "a", ExpiresInSeconds: &neg}, "expiresInSeconds"},
-		{"long expiry", localgw.TokenRequest{Sub: "a", ExpiresInSeconds: &big}, "expiresInSeconds"},
+		{"valid", localauth.TokenRequest{Sub: "a", Groups: []string{"g"}, ExpiresInSeconds: &ok}, ""},
+		{"no sub", localauth.TokenRequest{}, "sub"},
+		{"control in sub", localauth.TokenRequest{Sub: "a\nb"}, "sub"},
+		{"long sub", localauth.TokenRequest{Sub: strings.Repeat("a", 129)}, "sub"},
+		{"bad email", localauth.TokenRequest{Sub: "a", Email: "nope"}, "email"},
+		{"empty group", localauth.TokenRequest{Sub: "a", Groups: []string{"ok", ""}}, "groups[1]"},
+		{"negative auth age", localauth.TokenRequest{Sub: "a", AuthAgeSeconds: -1}, "authAgeSeconds"},
+		{"negative expiry", localauth.TokenRequest{Sub: "a", ExpiresInSeconds: &neg}, "expiresInSeconds"},
+		{"long expiry", localauth.TokenRequest{Sub: "a", ExpiresInSeconds: &big}, "expiresInSeconds"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,7 +195,7 @@ func TestTokenRequestValidate(t *testing.T) {
 
 func TestFlattenClaims(t *testing.T) {
 	t.Parallel()
-	got := localgw.FlattenClaims(jwt.MapClaims{
+	got := localauth.FlattenClaims(jwt.MapClaims{
 		"s": "x", "n": json.Number("1700000000"), "f": json.Number("1.5"), "b": true,
 		"a": []any{"g1", "g2"}, "o": map[string]any{"k": "v", "a": json.Number("1")},
 	})
@@ -206,37 +204,5 @@ func TestFlattenClaims(t *testing.T) {
 		if got[k] != w {
 			t.Errorf("%s = %q, want %q", k, got[k], w)
 		}
-	}
-}
-
-// TestRemoteJWKS fetches the keys through OpenID discovery from the
-// gateway's own /local routes, as API Gateway fetches a real issuer's.
-func TestRemoteJWKS(t *testing.T) {
-	t.Parallel()
-	var srv *httptest.Server
-	var iss *localgw.Issuer
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		newTestGateway(t, iss, nil, nil).ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	iss = mustIssuer(t, localgw.IssuerOptions{URL: srv.URL + "/local", KID: "remote"})
-	keys := &localgw.RemoteJWKS{Issuer: iss.URL()}
-	a, err := localgw.NewAuthorizer(localgw.AuthorizerOptions{Issuer: iss.URL(), Audiences: []string{localgw.DefaultAudience}, Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := iss.Mint(localgw.TokenRequest{Sub: "carol"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims, _, err := a.Authorize(context.Background(), "Bearer "+tok)
-	if err != nil {
-		t.Fatalf("Authorize through the remote JWKS: %v", err)
-	}
-	if claims["sub"] != "carol" {
-		t.Errorf("sub = %q", claims["sub"])
-	}
-	if _, err := keys.Key(context.Background(), "missing"); !errors.Is(err, localgw.ErrUnknownKID) {
-		t.Errorf("unknown kid: %v, want ErrUnknownKID", err)
 	}
 }

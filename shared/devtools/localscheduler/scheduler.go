@@ -1,4 +1,10 @@
-package localgw
+// Package localscheduler is the local stand-in for Secrets Manager's
+// rotation scheduler, which moto lacks: it reads the rotation policies
+// from the table through the DynamoDB adapter, evaluates AWS's schedule
+// expressions (every N days, rate(), cron()), and runs the rotation
+// Lambda's handler through the four steps. Tooling only: no function
+// links it.
+package localscheduler
 
 import (
 	"context"
@@ -11,11 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/rotation"
 )
 
@@ -54,18 +57,21 @@ func (r HandlerRotator) RotateNow(ctx context.Context, secretID string) (string,
 	return token, "", nil
 }
 
-// ScanAPI is the part of the DynamoDB client the scheduler calls.
-type ScanAPI interface {
-	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+// Devices is what the scheduler reads devices through: the DynamoDB
+// adapter's Scanner (shared/dynamo), so the item layout stays in one place.
+type Devices interface {
+	// ScanRotating visits every active device that has a rotation policy.
+	ScanRotating(ctx context.Context, visit func(device.Device) error) error
 }
+
+var _ Devices = (*dynamo.Scanner)(nil)
 
 // Scheduler is the local stand-in for Secrets Manager's rotation scheduler
 // (moto runs no Lambdas): it finds active devices whose rotation policy is
 // due and rotates each through the Rotator. The policy's source of truth is
 // the device item in the table, which it scans.
 type Scheduler struct {
-	api      ScanAPI
-	table    string
+	devices  Devices
 	rotator  Rotator
 	log      *slog.Logger
 	now      func() time.Time
@@ -76,8 +82,7 @@ type Scheduler struct {
 
 // SchedulerOptions configure NewScheduler.
 type SchedulerOptions struct {
-	DynamoDB ScanAPI
-	Table    string
+	Devices  Devices // dynamo.NewScanner over the table
 	Rotator  Rotator
 	Logger   *slog.Logger
 	Clock    func() time.Time // for Run's ticks (default time.Now)
@@ -86,8 +91,8 @@ type SchedulerOptions struct {
 
 // NewScheduler returns a Scheduler.
 func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
-	if o.DynamoDB == nil || o.Table == "" || o.Rotator == nil || o.Logger == nil {
-		return nil, errors.New("localgw: NewScheduler needs DynamoDB, a table, a rotator and a logger")
+	if o.Devices == nil || o.Rotator == nil || o.Logger == nil {
+		return nil, errors.New("localscheduler: NewScheduler needs the devices, a rotator and a logger")
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -96,9 +101,9 @@ func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		o.Interval = DefaultSchedulerInterval
 	}
 	if o.Interval < time.Second {
-		return nil, fmt.Errorf("localgw: scheduler interval %s is under 1s", o.Interval)
+		return nil, fmt.Errorf("localscheduler: scheduler interval %s is under 1s", o.Interval)
 	}
-	return &Scheduler{api: o.DynamoDB, table: o.Table, rotator: o.Rotator, log: o.Logger, now: o.Clock, interval: o.Interval}, nil
+	return &Scheduler{devices: o.Devices, rotator: o.Rotator, log: o.Logger, now: o.Clock, interval: o.Interval}, nil
 }
 
 // Interval returns Run's period.
@@ -177,54 +182,21 @@ type candidate struct {
 	policy                 device.RotationPolicy
 }
 
-// scan reads the active devices that have a rotation policy. It reads only
-// the attributes it needs: never a verifier. The attribute names are
-// shared/dynamo's item layout (docs/architecture.md, "Table design").
+// scan reads the active devices that have a rotation policy.
 func (s *Scheduler) scan(ctx context.Context) ([]candidate, error) {
 	var out []candidate
-	var start map[string]types.AttributeValue
-	for {
-		page, err := s.api.Scan(ctx, &dynamodb.ScanInput{
-			TableName: &s.table,
-			// Every name goes through a placeholder: several are DynamoDB
-			// reserved words.
-			FilterExpression:     aws.String("#kind = :device AND #status = :active AND attribute_exists(#rot)"),
-			ProjectionExpression: aws.String("#mailbox, #id, #secretArn, #rotatedAt, #expiresAt, #rot"),
-			ExpressionAttributeNames: map[string]string{
-				"#kind": "kind", "#status": "status", "#rot": "rot", "#mailbox": "mailbox", "#id": "id",
-				"#secretArn": "secretArn", "#rotatedAt": "rotatedAt", "#expiresAt": "expiresAt",
-			},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":device": &types.AttributeValueMemberS{Value: "device"},
-				":active": &types.AttributeValueMemberS{Value: string(device.StatusActive)},
-			},
-			ExclusiveStartKey: start,
-			ConsistentRead:    aws.Bool(true),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("scan for due rotations: %w", err)
+	err := s.devices.ScanRotating(ctx, func(d device.Device) error {
+		if d.SecretARN == "" || d.Rotation == nil {
+			return nil
 		}
-		for _, it := range page.Items {
-			c := candidate{
-				mailbox:   attrS(it, "mailbox"),
-				id:        attrS(it, "id"),
-				secretARN: attrS(it, "secretArn"),
-				rotatedAt: attrT(it, "rotatedAt"),
-				expiresAt: attrT(it, "expiresAt"),
-			}
-			if m, ok := it["rot"].(*types.AttributeValueMemberM); ok {
-				c.policy.EveryDays = int(attrN(m.Value, "everyDays"))
-				c.policy.Schedule = attrS(m.Value, "schedule")
-			}
-			if c.secretARN != "" {
-				out = append(out, c)
-			}
-		}
-		if page.LastEvaluatedKey == nil {
-			return out, nil
-		}
-		start = page.LastEvaluatedKey
+		out = append(out, candidate{mailbox: d.Mailbox, id: d.ID, secretARN: d.SecretARN,
+			rotatedAt: d.RotatedAt, expiresAt: d.ExpiresAt, policy: *d.Rotation})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan for due rotations: %w", err)
 	}
+	return out, nil
 }
 
 var rateSchedule = regexp.MustCompile(`^rate\((\d+) (hour|hours|day|days)\)$`)
@@ -267,27 +239,4 @@ func policyString(p device.RotationPolicy) string {
 		return fmt.Sprintf("every %d days", p.EveryDays)
 	}
 	return p.Schedule
-}
-
-func attrS(it map[string]types.AttributeValue, k string) string {
-	if v, ok := it[k].(*types.AttributeValueMemberS); ok {
-		return v.Value
-	}
-	return ""
-}
-
-func attrN(it map[string]types.AttributeValue, k string) int64 {
-	if v, ok := it[k].(*types.AttributeValueMemberN); ok {
-		n, _ := strconv.ParseInt(v.Value, 10, 64)
-		return n
-	}
-	return 0
-}
-
-func attrT(it map[string]types.AttributeValue, k string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, attrS(it, k))
-	if err != nil {
-		return time.Time{}
-	}
-	return t
 }

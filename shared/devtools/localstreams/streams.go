@@ -1,4 +1,4 @@
-package localgw
+package localstreams
 
 import (
 	"context"
@@ -74,13 +74,13 @@ type StreamPollerOptions struct {
 // NewStreamPoller returns a poller; Start positions it.
 func NewStreamPoller(o StreamPollerOptions) (*StreamPoller, error) {
 	if o.Streams == nil || o.StreamARN == "" || o.Handler == nil || o.Logger == nil {
-		return nil, errors.New("localgw: NewStreamPoller needs a streams client, a stream ARN, a handler and a logger")
+		return nil, errors.New("localstreams: NewStreamPoller needs a streams client, a stream ARN, a handler and a logger")
 	}
 	if o.Interval == 0 {
 		o.Interval = DefaultStreamInterval
 	}
 	if o.Interval < 0 {
-		return nil, fmt.Errorf("localgw: stream interval %s is negative", o.Interval)
+		return nil, fmt.Errorf("localstreams: stream interval %s is negative", o.Interval)
 	}
 	return &StreamPoller{api: o.Streams, arn: o.StreamARN, handler: o.Handler, log: o.Logger, interval: o.Interval,
 		shards: map[string]*shard{}, closed: map[string]bool{}}, nil
@@ -222,7 +222,7 @@ func (p *StreamPoller) readShard(ctx context.Context, sh *shard) (int, error) {
 	}
 	sh.iter = out.NextShardIterator
 	for _, r := range out.Records {
-		rec, err := stream.FromStreams(r)
+		rec, err := FromStreams(r)
 		if err != nil {
 			p.log.ErrorContext(ctx, "unreadable stream record skipped", "shard", sh.id, "error", err.Error())
 			continue

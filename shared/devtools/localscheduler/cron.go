@@ -1,4 +1,4 @@
-package localgw
+package localscheduler
 
 import (
 	"errors"

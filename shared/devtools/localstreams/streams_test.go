@@ -1,4 +1,4 @@
-package localgw_test
+package localstreams_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localstreams"
 	"github.com/devicepass/devicepass/shared/stream"
 )
 
@@ -133,9 +133,9 @@ func (r *recorder) HandleRecords(_ context.Context, recs []stream.Record) (int, 
 	return len(recs), nil
 }
 
-func newPoller(t *testing.T, api *fakeStreams, h *recorder) *localgw.StreamPoller {
+func newPoller(t *testing.T, api *fakeStreams, h *recorder) *localstreams.StreamPoller {
 	t.Helper()
-	p, err := localgw.NewStreamPoller(localgw.StreamPollerOptions{Streams: api, StreamARN: "arn:stream", Handler: h, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := localstreams.NewStreamPoller(localstreams.StreamPollerOptions{Streams: api, StreamARN: "arn:stream", Handler: h, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func newPoller(t *testing.T, api *fakeStreams, h *recorder) *localgw.StreamPolle
 	return p
 }
 
-func poll(t *testing.T, p *localgw.StreamPoller, times int) {
+func poll(t *testing.T, p *localstreams.StreamPoller, times int) {
 	t.Helper()
 	for range times {
 		_, _ = p.Poll(context.Background())
@@ -242,7 +242,7 @@ func TestStreamPollerReadsChildrenAfterTheirParent(t *testing.T) {
 
 func TestNewStreamPollerRefusesMissingDependencies(t *testing.T) {
 	t.Parallel()
-	if _, err := localgw.NewStreamPoller(localgw.StreamPollerOptions{StreamARN: "arn", Handler: &recorder{}, Logger: slog.Default()}); err == nil {
+	if _, err := localstreams.NewStreamPoller(localstreams.StreamPollerOptions{StreamARN: "arn", Handler: &recorder{}, Logger: slog.Default()}); err == nil {
 		t.Error("NewStreamPoller without a streams client succeeded")
 	}
 }

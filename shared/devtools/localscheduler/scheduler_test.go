@@ -1,4 +1,4 @@
-package localgw_test
+package localscheduler_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localscheduler"
 )
 
 func utc(s string) time.Time {
@@ -35,7 +35,7 @@ func TestCronNext(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.expr+" after "+tc.after, func(t *testing.T) {
-			c, err := localgw.ParseCron(tc.expr)
+			c, err := localscheduler.ParseCron(tc.expr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +45,7 @@ func TestCronNext(t *testing.T) {
 			}
 		})
 	}
-	c, _ := localgw.ParseCron("cron(0 12 1 JAN ? 2027)")
+	c, _ := localscheduler.ParseCron("cron(0 12 1 JAN ? 2027)")
 	if got, ok := c.Next(utc("2027-01-01T12:00:00Z")); ok {
 		t.Errorf("a schedule whose years are over fires at %s", got)
 	}
@@ -54,19 +54,19 @@ func TestCronNext(t *testing.T) {
 func TestParseCronErrors(t *testing.T) {
 	t.Parallel()
 	for _, expr := range []string{"cron(0 0 * *)", "rate(1 day)", "cron(60 * * * ? *)", "cron(0 0 5-1 * ? *)", "cron(0 0 * * ? 1969)", "cron(0 0 * * ? */0)"} {
-		if _, err := localgw.ParseCron(expr); err == nil || errors.Is(err, localgw.ErrCronUnsupported) {
+		if _, err := localscheduler.ParseCron(expr); err == nil || errors.Is(err, localscheduler.ErrCronUnsupported) {
 			t.Errorf("ParseCron(%q) = %v, want a syntax error", expr, err)
 		}
 	}
 	for _, expr := range []string{"cron(0 0 L * ? *)", "cron(0 0 15W * ? *)", "cron(0 0 ? * 6#3 *)", "cron(0 0 ? * 6L *)"} {
-		if _, err := localgw.ParseCron(expr); !errors.Is(err, localgw.ErrCronUnsupported) {
+		if _, err := localscheduler.ParseCron(expr); !errors.Is(err, localscheduler.ErrCronUnsupported) {
 			t.Errorf("ParseCron(%q) = %v, want ErrCronUnsupported", expr, err)
 		}
 	}
-	if _, err := localgw.ParseCron("cron(0 0 ? * WED *)"); err != nil {
+	if _, err := localscheduler.ParseCron("cron(0 0 ? * WED *)"); err != nil {
 		t.Errorf("WED (which holds a W) was refused: %v", err)
 	}
-	if _, err := localgw.ParseCron("cron(0 0 1 JUL ? *)"); err != nil {
+	if _, err := localscheduler.ParseCron("cron(0 0 1 JUL ? *)"); err != nil {
 		t.Errorf("JUL (which holds an L) was refused: %v", err)
 	}
 }
@@ -95,7 +95,7 @@ func TestDue(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got, _ := localgw.Due(tc.p, rotated, utc(tc.now)); got != tc.want {
+			if got, _ := localscheduler.Due(tc.p, rotated, utc(tc.now)); got != tc.want {
 				t.Errorf("Due = %v, want %v", got, tc.want)
 			}
 		})

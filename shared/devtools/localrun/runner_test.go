@@ -1,4 +1,4 @@
-package localgw_test
+package localrun_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localrun"
 )
 
 // These tests stop Start before it starts any stand-in.
@@ -31,8 +31,8 @@ func TestStartRefusesWhileAnotherRuns(t *testing.T) {
 	if _, err := f.WriteString("pid=4242\nurl=http://127.0.0.1:8080\n"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = localgw.Start(context.Background(), localgw.Options{StateDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	var are *localgw.AlreadyRunningError
+	_, err = localrun.Start(context.Background(), localrun.Options{StateDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	var are *localrun.AlreadyRunningError
 	if !errors.As(err, &are) {
 		t.Fatalf("Start = %v, want an *AlreadyRunningError", err)
 	}
@@ -51,7 +51,7 @@ func TestStartRefusesABusyPort(t *testing.T) {
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	_, err = localgw.Start(context.Background(), localgw.Options{StateDir: t.TempDir(), Port: port, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	_, err = localrun.Start(context.Background(), localrun.Options{StateDir: t.TempDir(), Port: port, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err == nil || !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), "PORT") {
 		t.Fatalf("Start on a busy port = %v, want an error saying it is in use and naming PORT", err)
 	}

@@ -1,4 +1,8 @@
-package localgw
+// Package localauth is the local stand-in for the identity side of AWS:
+// a Cognito-like issuer of development tokens with its JWKS, and the JWT
+// authorizer of API Gateway's HTTP API that validates them. Tooling only:
+// no function links it.
+package localauth
 
 import (
 	"context"
@@ -9,11 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
-	"net/http"
+	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -55,7 +57,7 @@ type IssuerOptions struct {
 // NewIssuer returns an Issuer.
 func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	if o.URL == "" {
-		return nil, errors.New("localgw: NewIssuer needs the issuer URL")
+		return nil, errors.New("localauth: NewIssuer needs the issuer URL")
 	}
 	if o.Audience == "" {
 		o.Audience = DefaultAudience
@@ -66,7 +68,7 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	if o.Key == nil {
 		k, err := rsa.GenerateKey(rand.Reader, rsaBits)
 		if err != nil {
-			return nil, fmt.Errorf("localgw: generate issuer key: %w", err)
+			return nil, fmt.Errorf("localauth: generate issuer key: %w", err)
 		}
 		o.Key = k
 	}
@@ -118,44 +120,46 @@ const (
 	defaultExpires = 3600
 )
 
-// fieldError is a bad field of a local request.
-type fieldError struct {
-	field, msg string
+// FieldError is a bad field of a local request; the local gateway answers
+// it as a 400 problem naming the field ("" for the body as a whole).
+type FieldError struct {
+	Field, Message string
 }
 
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
-func badField(field, format string, args ...any) error {
-	return &fieldError{field: field, msg: fmt.Sprintf(format, args...)}
+// BadField returns a *FieldError with a formatted message.
+func BadField(field, format string, args ...any) error {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
 // Validate checks a token request; the error names the field.
 func (r TokenRequest) Validate() error {
 	if r.Sub == "" {
-		return badField("sub", "is required: the user's subject")
+		return BadField("sub", "is required: the user's subject")
 	}
 	if len(r.Sub) > maxSubjectLen || !printable(r.Sub) {
-		return badField("sub", "must be 1-%d printable characters", maxSubjectLen)
+		return BadField("sub", "must be 1-%d printable characters", maxSubjectLen)
 	}
 	if r.Email != "" && (len(r.Email) > 254 || !printable(r.Email) || !strings.Contains(r.Email, "@")) {
-		return badField("email", "must be an email address")
+		return BadField("email", "must be an email address")
 	}
 	if len(r.Groups) > maxGroups {
-		return badField("groups", "must list at most %d groups", maxGroups)
+		return BadField("groups", "must list at most %d groups", maxGroups)
 	}
 	for i, g := range r.Groups {
 		if g == "" || len(g) > maxGroupLen || !printable(g) || strings.ContainsAny(g, " ") {
-			return badField(fmt.Sprintf("groups[%d]", i), "must be 1-%d printable characters without spaces", maxGroupLen)
+			return BadField(fmt.Sprintf("groups[%d]", i), "must be 1-%d printable characters without spaces", maxGroupLen)
 		}
 	}
 	if r.AuthAgeSeconds < 0 || r.AuthAgeSeconds > maxAuthAge {
-		return badField("authAgeSeconds", "must be between 0 and %d", maxAuthAge)
+		return BadField("authAgeSeconds", "must be between 0 and %d", maxAuthAge)
 	}
 	if r.ExpiresInSeconds != nil && (*r.ExpiresInSeconds < 1 || *r.ExpiresInSeconds > maxExpiresIn) {
-		return badField("expiresInSeconds", "must be between 1 and %d", maxExpiresIn)
+		return BadField("expiresInSeconds", "must be between 1 and %d", maxExpiresIn)
 	}
 	if len(r.Audience) > 256 || !printable(r.Audience) {
-		return badField("audience", "must be at most 256 printable characters")
+		return BadField("audience", "must be at most 256 printable characters")
 	}
 	return nil
 }
@@ -210,7 +214,7 @@ func (i *Issuer) Sign(claims jwt.MapClaims) (string, error) {
 	t.Header["kid"] = i.kid
 	s, err := t.SignedString(i.key)
 	if err != nil {
-		return "", fmt.Errorf("localgw: sign token: %w", err)
+		return "", fmt.Errorf("localauth: sign token: %w", err)
 	}
 	return s, nil
 }
@@ -268,76 +272,6 @@ type KeySource interface {
 	Key(ctx context.Context, kid string) (*rsa.PublicKey, error)
 }
 
-// RemoteJWKS is a KeySource that discovers and fetches an issuer's JWKS over
-// HTTP, as API Gateway does: {issuer}/.well-known/openid-configuration names
-// the jwks_uri. It caches the set and refetches it, at most once a minute,
-// when a token names an unknown kid (key rotation).
-type RemoteJWKS struct {
-	Issuer string
-	Client *http.Client // default: a client with a 5 s timeout
-
-	mu      sync.Mutex
-	set     JWKS
-	fetched time.Time
-}
-
-// Key implements KeySource.
-func (r *RemoteJWKS) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	k, err := r.set.Key(ctx, kid)
-	if !errors.Is(err, ErrUnknownKID) || time.Since(r.fetched) < time.Minute {
-		return k, err
-	}
-	set, err := r.fetch(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r.set, r.fetched = set, time.Now()
-	return r.set.Key(ctx, kid)
-}
-
-func (r *RemoteJWKS) fetch(ctx context.Context) (JWKS, error) {
-	var disc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := r.getJSON(ctx, strings.TrimRight(r.Issuer, "/")+"/.well-known/openid-configuration", &disc); err != nil {
-		return JWKS{}, err
-	}
-	if disc.Issuer != r.Issuer || disc.JWKSURI == "" {
-		return JWKS{}, fmt.Errorf("openid configuration of %s names issuer %q and jwks_uri %q", r.Issuer, disc.Issuer, disc.JWKSURI)
-	}
-	var set JWKS
-	if err := r.getJSON(ctx, disc.JWKSURI, &set); err != nil {
-		return JWKS{}, err
-	}
-	return set, nil
-}
-
-func (r *RemoteJWKS) getJSON(ctx context.Context, url string, v any) error {
-	c := r.Client
-	if c == nil {
-		c = &http.Client{Timeout: 5 * time.Second}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("fetch %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch %s: status %d", url, resp.StatusCode)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v); err != nil {
-		return fmt.Errorf("fetch %s: %w", url, err)
-	}
-	return nil
-}
-
 // Authorizer validates bearer tokens as API Gateway's HTTP API JWT
 // authorizer does: the signature (RS256 only) against the issuer's key named
 // by kid, then iss, aud (or, for Cognito access tokens without aud,
@@ -364,10 +298,10 @@ type AuthorizerOptions struct {
 // NewAuthorizer returns an Authorizer.
 func NewAuthorizer(o AuthorizerOptions) (*Authorizer, error) {
 	if o.Issuer == "" || len(o.Audiences) == 0 || o.Keys == nil {
-		return nil, errors.New("localgw: NewAuthorizer needs an issuer, audiences and keys")
+		return nil, errors.New("localauth: NewAuthorizer needs an issuer, audiences and keys")
 	}
 	if o.Leeway < 0 || o.Leeway > 5*time.Second {
-		return nil, errors.New("localgw: authorizer leeway must be 0-5s")
+		return nil, errors.New("localauth: authorizer leeway must be 0-5s")
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -398,15 +332,16 @@ func (e *AuthError) Unwrap() error { return e.Err }
 // claims, flattened as API Gateway passes them to the integration, and its
 // scopes.
 func (a *Authorizer) Authorize(ctx context.Context, authorization string) (map[string]string, []string, error) {
-	c, err := a.authorize(ctx, authorization)
+	c, err := a.Claims(ctx, authorization)
 	if err != nil {
 		return nil, nil, err
 	}
-	return FlattenClaims(c), scopesOf(c), nil
+	return FlattenClaims(c), Scopes(c), nil
 }
 
-// authorize validates the token and returns its claims as they are.
-func (a *Authorizer) authorize(ctx context.Context, authorization string) (jwt.MapClaims, error) {
+// Claims validates the token and returns its claims as they are (groups as
+// a JSON array, say), for checks on a claim's structure.
+func (a *Authorizer) Claims(ctx context.Context, authorization string) (jwt.MapClaims, error) {
 	raw := strings.TrimSpace(authorization)
 	if scheme, rest, _ := strings.Cut(raw, " "); strings.EqualFold(scheme, "bearer") {
 		raw = strings.TrimSpace(rest)
@@ -495,8 +430,8 @@ func (a *Authorizer) audienceOK(c jwt.MapClaims) bool {
 	return false
 }
 
-// scopesOf returns the space-separated "scope" (or "scp") claim's scopes.
-func scopesOf(c jwt.MapClaims) []string {
+// Scopes returns the space-separated "scope" (or "scp") claim's scopes.
+func Scopes(c jwt.MapClaims) []string {
 	for _, k := range []string{"scope", "scp"} {
 		switch v := c[k].(type) {
 		case string:
@@ -536,7 +471,11 @@ func flatten(v any) string {
 		}
 		return "[" + strings.Join(parts, " ") + "]"
 	case map[string]any:
-		keys := sortedKeys(x)
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = k + ":" + flatten(x[k])

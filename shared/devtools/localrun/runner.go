@@ -1,4 +1,11 @@
-package localgw
+// Package localrun starts the whole local system for `make run` and the
+// end-to-end tests: DynamoDB Local and moto (standins), the table, the
+// verifier key, the event bus and notice topic, the API behind the local
+// gateway (localgw) with the development issuer (localauth), the rotation
+// scheduler (localscheduler), the stream poller feeding the stream handler
+// (localstreams), the expiry sweep and the reconciler. It composes the
+// same constructors the functions use. Tooling only: no function links it.
+package localrun
 
 import (
 	"context"
@@ -25,6 +32,10 @@ import (
 	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
+	"github.com/devicepass/devicepass/shared/devtools/localauth"
+	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localscheduler"
+	"github.com/devicepass/devicepass/shared/devtools/localstreams"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/rotation"
@@ -36,6 +47,8 @@ const (
 	TableName           = "devicepass"
 	VerifierKeySecretID = "devicepass/verifier-key"
 	DefaultPort         = 8080
+	// PortEnv overrides the port the API is served on.
+	PortEnv = "PORT"
 	// SchedulerIntervalEnv overrides the scheduler's period (a Go duration).
 	SchedulerIntervalEnv = "DEVICEPASS_SCHEDULER_INTERVAL"
 	// SweepIntervalEnv overrides the expiry sweep's period (a Go duration).
@@ -57,6 +70,10 @@ const (
 	ReconcileMinAge          = 5 * time.Minute
 )
 
+// EnvKeys are the variables only the local runner reads, beyond those of
+// every function (shared/config); docs/architecture.md documents both.
+var EnvKeys = []string{PortEnv, SchedulerIntervalEnv, SweepIntervalEnv}
+
 // Options configure Start.
 type Options struct {
 	// Root is the repository root; the stand-ins are installed under
@@ -71,7 +88,7 @@ type Options struct {
 	// scheduler; default JSON on stderr at LOG_LEVEL.
 	Logger *slog.Logger
 	// SchedulerInterval is the local rotation scheduler's period; default
-	// DefaultSchedulerInterval; negative: no periodic ticks (Scheduler().Tick
+	// localscheduler.DefaultSchedulerInterval; negative: no periodic ticks (Scheduler().Tick
 	// still works).
 	SchedulerInterval time.Duration
 	// Clock is the service's, gateway's and scheduler's clock; default time.Now.
@@ -104,10 +121,10 @@ type Runner struct {
 	stack    *standins.Stack
 	awsCfg   aws.Config
 	app      *app.App
-	issuer   *Issuer
-	sched    *Scheduler
-	rotator  Rotator
-	gateway  *Gateway
+	issuer   *localauth.Issuer
+	sched    *localscheduler.Scheduler
+	rotator  localscheduler.Rotator
+	gateway  *localgw.Gateway
 	server   *http.Server
 	lock     *os.File
 	log      *slog.Logger
@@ -118,8 +135,8 @@ type Runner struct {
 	served   chan error
 
 	streamHandler *stream.Handler
-	poller        *StreamPoller
-	sink          *stream.FileSink
+	poller        *localstreams.StreamPoller
+	sink          *localstreams.FileSink
 	noticeTopic   string
 }
 
@@ -165,7 +182,7 @@ func Start(ctx context.Context, o Options) (_ *Runner, err error) {
 		o.Clock = time.Now
 	}
 	if o.SchedulerInterval == 0 {
-		o.SchedulerInterval = DefaultSchedulerInterval
+		o.SchedulerInterval = localscheduler.DefaultSchedulerInterval
 	}
 	if o.SchedulerInterval > 0 && o.SchedulerInterval < time.Second {
 		return nil, fmt.Errorf("scheduler interval %s is under 1s", o.SchedulerInterval)
@@ -291,8 +308,8 @@ func localConfig(getenv func(string) string) (config.Config, error) {
 		case "VERIFIER_KEY_SECRET_ID":
 			return VerifierKeySecretID
 		case "ROTATION_LAMBDA_ARN":
-			// moto cannot run the rotation Lambda (STANDINS.md): the local
-			// scheduler rotates from the policies in the table instead.
+			// moto cannot run the rotation Lambda: the local scheduler
+			// rotates from the policies in the table instead.
 			return ""
 		}
 		if getenv == nil {
@@ -347,24 +364,28 @@ func (r *Runner) wire(o Options, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	r.rotator = HandlerRotator{Handler: rh}
-	if r.issuer, err = NewIssuer(IssuerOptions{URL: r.url + "/local", Clock: o.Clock}); err != nil {
+	r.rotator = localscheduler.HandlerRotator{Handler: rh}
+	if r.issuer, err = localauth.NewIssuer(localauth.IssuerOptions{URL: r.url + "/local", Clock: o.Clock}); err != nil {
 		return err
 	}
-	auth, err := NewAuthorizer(AuthorizerOptions{Issuer: r.issuer.URL(), Audiences: []string{r.issuer.Audience()}, Keys: r.issuer.JWKS(), Clock: o.Clock})
+	auth, err := localauth.NewAuthorizer(localauth.AuthorizerOptions{Issuer: r.issuer.URL(), Audiences: []string{r.issuer.Audience()}, Keys: r.issuer.JWKS(), Clock: o.Clock})
 	if err != nil {
 		return err
 	}
-	if r.gateway, err = NewGateway(GatewayOptions{API: api, Verify: verify, Issuer: r.issuer, Authorizer: auth,
+	if r.gateway, err = localgw.NewGateway(localgw.GatewayOptions{API: api, Verify: verify, Issuer: r.issuer, Authorizer: auth,
 		Rotator: r.rotator, Logger: o.Logger, Clock: o.Clock, GroupsClaim: cfg.GroupsClaim}); err != nil {
 		return err
 	}
 	interval := o.SchedulerInterval
 	if interval < 0 {
-		interval = DefaultSchedulerInterval
+		interval = localscheduler.DefaultSchedulerInterval
 	}
-	r.sched, err = NewScheduler(SchedulerOptions{
-		DynamoDB: r.app.DynamoDB, Table: cfg.TableName, Rotator: r.rotator,
+	devices, err := dynamo.NewScanner(r.app.DynamoDB, cfg.TableName)
+	if err != nil {
+		return err
+	}
+	r.sched, err = localscheduler.NewScheduler(localscheduler.SchedulerOptions{
+		Devices: devices, Rotator: r.rotator,
 		Logger: o.Logger, Clock: o.Clock, Interval: interval,
 	})
 	return err
@@ -377,7 +398,7 @@ func (r *Runner) URL() string { return r.url }
 func (r *Runner) EnvFile() string { return r.envFile }
 
 // Issuer returns the local token issuer.
-func (r *Runner) Issuer() *Issuer { return r.issuer }
+func (r *Runner) Issuer() *localauth.Issuer { return r.issuer }
 
 // Stack returns the running stand-ins.
 func (r *Runner) Stack() *standins.Stack { return r.stack }
@@ -392,7 +413,7 @@ func (r *Runner) App() *app.App { return r.app }
 func (r *Runner) StreamHandler() *stream.Handler { return r.streamHandler }
 
 // StreamPoller returns the poller of the table's stream.
-func (r *Runner) StreamPoller() *StreamPoller { return r.poller }
+func (r *Runner) StreamPoller() *localstreams.StreamPoller { return r.poller }
 
 // EventsFile returns the path of the local event sink, one JSON event a line.
 func (r *Runner) EventsFile() string { return r.sink.Path() }
@@ -401,10 +422,10 @@ func (r *Runner) EventsFile() string { return r.sink.Path() }
 func (r *Runner) NoticeTopicARN() string { return r.noticeTopic }
 
 // Scheduler returns the local rotation scheduler.
-func (r *Runner) Scheduler() *Scheduler { return r.sched }
+func (r *Runner) Scheduler() *localscheduler.Scheduler { return r.sched }
 
 // Rotator returns what /local/rotate and the scheduler rotate with.
-func (r *Runner) Rotator() Rotator { return r.rotator }
+func (r *Runner) Rotator() localscheduler.Rotator { return r.rotator }
 
 // Env returns the variables of the env file, as KEY=value: the standard
 // AWS variables a consumer needs (AWS CLI v1 and v2, every SDK: both

@@ -1,0 +1,82 @@
+// Package sns sends mailbox owners' notices of lifecycle events to an
+// Amazon SNS topic: the stream function's notice sink.
+package sns
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	snssdk "github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/devicepass/devicepass/shared/lifecycle"
+)
+
+// API is the part of the SNS client the notice adapter calls.
+type API interface {
+	Publish(context.Context, *snssdk.PublishInput, ...func(*snssdk.Options)) (*snssdk.PublishOutput, error)
+}
+
+// Topic sends owners' notices to an SNS topic: the event's JSON as the
+// message, a readable subject, and the message attributes "type" and
+// "mailbox", so that a subscription's filter policy can pick one mailbox.
+type Topic struct {
+	api   API
+	topic string
+}
+
+// New returns the adapter for the topic's ARN.
+func New(api API, topicARN string) (*Topic, error) {
+	if api == nil || topicARN == "" {
+		return nil, errors.New("sns: New needs a client and a topic ARN")
+	}
+	return &Topic{api: api, topic: topicARN}, nil
+}
+
+// Notify sends the owner's notice of ev with one Publish.
+func (n *Topic) Notify(ctx context.Context, ev lifecycle.Event) error {
+	msg, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	_, err = n.api.Publish(ctx, &snssdk.PublishInput{
+		TopicArn: &n.topic,
+		Subject:  aws.String(Subject(ev)),
+		Message:  aws.String(string(msg)),
+		MessageAttributes: map[string]snstypes.MessageAttributeValue{
+			"type":    {DataType: aws.String("String"), StringValue: aws.String(ev.Type)},
+			"mailbox": {DataType: aws.String("String"), StringValue: aws.String(ev.Mailbox)},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("publish notice: %w", err)
+	}
+	return nil
+}
+
+// Subject is a notice's subject line, within SNS's rules for subjects
+// (printable ASCII, at most 100 characters).
+func Subject(ev lifecycle.Event) string {
+	var s string
+	switch ev.Type {
+	case lifecycle.DeviceCreated:
+		s = "New device added to " + ev.Mailbox
+	case lifecycle.EnrollmentUsed:
+		s = "Enrollment link used to add a device to " + ev.Mailbox
+	default:
+		s = "devicepass " + ev.Type + " for " + ev.Mailbox
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	if len(b) > 100 {
+		b = append(b[:97], "..."...)
+	}
+	return string(b)
+}
