@@ -76,7 +76,10 @@ type RotationStore interface {
 	BeginRotation(ctx context.Context, mailbox, id, version, base string, manual bool, now time.Time) (Device, error)
 
 	// SetPending stores the pending version's keyed hash. Conflict if
-	// version is not the pending version; the answered device shows why.
+	// version is not the pending version, or if hash is the current
+	// version's (a rotation always changes the password; an equal hash is
+	// a copy of the current value, such as Secrets Manager's rotation
+	// configuration test puts); the answered device shows why.
 	SetPending(ctx context.Context, mailbox, id, version string, hash verifier.Hash) (Device, error)
 
 	// Promote makes the pending version current and the current one
