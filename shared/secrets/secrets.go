@@ -315,6 +315,7 @@ func (l Lister) ListSecrets(ctx context.Context, prefix string) ([]device.Secret
 			out = append(out, device.SecretSummary{
 				ARN: aws.ToString(e.ARN), Name: name, Created: aws.ToTime(e.CreatedDate),
 				Deleted: e.DeletedDate != nil, Versions: e.SecretVersionsToStages,
+				Schedule: schedule(e.RotationEnabled, e.RotationLambdaARN, e.RotationRules),
 			})
 		}
 		if page.NextToken == nil {
@@ -322,4 +323,15 @@ func (l Lister) ListSecrets(ctx context.Context, prefix string) ([]device.Secret
 		}
 		next = page.NextToken
 	}
+}
+
+// schedule is a secret's rotation schedule as the listing reports it.
+func schedule(enabled *bool, fn *string, rules *types.RotationRulesType) device.SecretSchedule {
+	st := device.SecretSchedule{Enabled: aws.ToBool(enabled), Function: aws.ToString(fn)}
+	if rules != nil {
+		st.EveryDays = int(aws.ToInt64(rules.AutomaticallyAfterDays))
+		st.Schedule = aws.ToString(rules.ScheduleExpression)
+		st.Window = aws.ToString(rules.Duration)
+	}
+	return st
 }
