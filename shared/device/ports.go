@@ -171,6 +171,9 @@ type Secrets interface {
 
 	// ForceDelete deletes the secret at once; a missing secret succeeds.
 	ForceDelete(ctx context.Context, secretID string) error
+
+	// SetDescription replaces the secret's Description (no new version).
+	SetDescription(ctx context.Context, secretID, description string) error
 }
 
 // SecretInput is a new device secret.
@@ -178,7 +181,9 @@ type SecretInput struct {
 	Name  string
 	Token string // the first version's id (ClientRequestToken)
 	Value SecretValue
-	Tags  map[string]string
+	// Description names the device for list-secrets (SecretDescription).
+	Description string
+	Tags        map[string]string
 }
 
 // SecretRef identifies a secret version.

@@ -16,6 +16,8 @@ type SecretSummary struct {
 	Deleted  bool
 	Versions map[string][]string // version id to stages
 	Schedule SecretSchedule      // its rotation schedule
+	// Description is the secret's Description (SecretDescription).
+	Description string
 }
 
 // SecretLister lists the secrets under a name prefix, including those
@@ -39,6 +41,7 @@ type ReconcileReport struct {
 	PendingCleared       int // AWSPENDING left on an abandoned version
 	DevicesWithoutSecret int // live devices whose secret is gone: ended as revoked
 	SchedulesRepaired    int // rotation schedules re-applied or cancelled to match the device's policy
+	DescriptionsRepaired int // secret Descriptions that did not name the device as it is named now
 	Failures             int // repairs that failed; the next run tries again
 }
 
@@ -108,6 +111,7 @@ func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner De
 		case ok:
 			s.reconcileVersions(ctx, d, sec, now, &rep, fail)
 			s.reconcileSchedule(ctx, d, sec, now, minAge, &rep, fail)
+			s.reconcileDescription(ctx, d, sec, now, minAge, &rep, fail)
 		}
 	}
 	for name, d := range devices {

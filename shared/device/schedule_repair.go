@@ -59,11 +59,7 @@ func (s *Service) reconcileSchedule(ctx context.Context, d Device, sec SecretSum
 	if s.engine.scheduler == nil {
 		return // schedules are not Secrets Manager's here (no rotation function)
 	}
-	changed := d.UpdatedAt
-	if changed.IsZero() {
-		changed = d.CreatedAt
-	}
-	if now.Sub(changed) < minAge {
+	if now.Sub(lastChange(d)) < minAge {
 		return
 	}
 	want := wantSchedule(d, now)

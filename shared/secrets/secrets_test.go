@@ -128,3 +128,53 @@ func TestScheduleRoundTrip(t *testing.T) {
 		t.Fatalf("the rotation function was invoked for %v, want the configuration test twice", steps)
 	}
 }
+
+// TestDescriptionNamesTheDevice: the Description given at create shows in
+// the listing; SetDescription replaces it without a new version.
+func TestDescriptionNamesTheDevice(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg, err := standins.AWSConfig(ctx, stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := secretsmanager.NewFromConfig(cfg)
+	s, err := secrets.New(api, secrets.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lister, err := secrets.NewLister(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	prefix := fmt.Sprintf("desc-%x", b)
+	ref, err := s.Create(ctx, device.SecretInput{Name: prefix + "/alice@example.com/dev1", Token: device.NewToken(),
+		Value:       device.SecretValue{Username: "alice@example.com", Password: "pw-1", Device: "dev1"},
+		Description: device.SecretDescription("Phone", "alice@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := func() device.SecretSummary {
+		t.Helper()
+		out, err := lister.ListSecrets(ctx, prefix+"/")
+		if err != nil || len(out) != 1 {
+			t.Fatalf("ListSecrets = %+v, %v; want the one secret", out, err)
+		}
+		return out[0]
+	}
+	if d := listed().Description; d != `devicepass device "Phone" of alice@example.com` {
+		t.Fatalf("listed description = %q", d)
+	}
+	if err := s.SetDescription(ctx, ref.ARN, device.SecretDescription("Laptop", "alice@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	sum := listed()
+	if sum.Description != `devicepass device "Laptop" of alice@example.com` || len(sum.Versions) != 1 {
+		t.Fatalf("after SetDescription: description %q, versions %v; want the new one and still one version", sum.Description, sum.Versions)
+	}
+	if sv, err := s.Read(ctx, ref.ARN, ""); err != nil || sv.Value.Password != "pw-1" || sv.Version != ref.Version {
+		t.Fatalf("current version after SetDescription = %+v, %v", sv, err)
+	}
+}
