@@ -229,9 +229,8 @@ def _rotate_secret(self, secret_id, client_request_token=None, rotation_lambda_a
     if not function_arn:
         raise InvalidRequestException(
             "No Lambda rotation function ARN is associated with this secret, and you didn't include one.")
-    rules = _rules(rotation_rules) if rotation_rules else getattr(secret, "devicepass_rules", None)
-    if not rules:
-        raise InvalidRequestException("The secret has no rotation rules, and you didn't include any.")
+    # Without rules, the ones recorded before (none: a rotation without a schedule).
+    rules = _rules(rotation_rules) if rotation_rules else (getattr(secret, "devicepass_rules", None) or {})
     for ver in secret.versions.values():
         if "AWSPENDING" in ver["version_stages"] and "AWSCURRENT" not in ver["version_stages"]:
             raise InvalidRequestException("A previous rotation isn't complete. That rotation will be reattempted.")

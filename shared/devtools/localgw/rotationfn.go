@@ -17,6 +17,9 @@ import (
 // policy is set or changed.
 const RotationFunctionARN = "arn:aws:lambda:" + standins.Region + ":123456789012:function:devicepass-rotation"
 
+// maxInvocations bounds the invocations a runner remembers.
+const maxInvocations = 1000
+
 // Invocation is one invocation of the local rotation function by the
 // Secrets Manager stand-in, and its outcome.
 type Invocation struct {
@@ -62,6 +65,9 @@ func (f *rotationFunction) invoke(ctx context.Context, payload []byte) ([]byte, 
 		in.Err = err.Error()
 	}
 	f.mu.Lock()
+	if len(f.seen) == maxInvocations { // a long `make run` keeps the latest
+		f.seen = append(f.seen[:0], f.seen[1:]...)
+	}
 	f.seen = append(f.seen, in)
 	f.mu.Unlock()
 	return nil, err
@@ -69,7 +75,8 @@ func (f *rotationFunction) invoke(ctx context.Context, payload []byte) ([]byte, 
 
 // RotationInvocations returns every invocation of the local rotation
 // function by the Secrets Manager stand-in so far (its configuration tests
-// and any RotateSecret that rotates now), oldest first. The local scheduler
+// and any RotateSecret that rotates now; the latest maxInvocations), oldest
+// first. The local scheduler
 // and /local/rotate run the handler directly and are not listed.
 func (r *Runner) RotationInvocations() []Invocation {
 	if r.rotationFn == nil {
