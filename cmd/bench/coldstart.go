@@ -19,14 +19,8 @@ import (
 
 	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/devtools/logbuf"
+	"github.com/devicepass/devicepass/shared/devtools/rie"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
-)
-
-// The Lambda Runtime Interface Emulator, pinned; installed into
-// <root>/.tools/bin on first use.
-const (
-	riePackage = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
-	rieVersion = "v0.0.0-20261030222936-bef5c4ba774d"
 )
 
 // Limits the functions are held to.
@@ -142,7 +136,7 @@ func (b *bench) coldStart(ctx context.Context) (section, error) {
 			"first with the stand-ins on loopback, then with the same latency proxy as section 3 in front of them. The cross-check column times the same "+
 			"span without the emulator: process start to its first `GET /2018-06-01/runtime/invocation/next` on a minimal Runtime API served by the benchmark. "+
 			"Sizes in MB of 10^6 bytes; the 12 MB target applies to the arm64 binary Lambda runs; modules from `go version -m` of the arm64 binary.",
-			runtime.GOOS, runtime.GOARCH, rieVersion, runs),
+			runtime.GOOS, runtime.GOARCH, rie.Version, runs),
 		table: table{head: []string{"function", "arm64 size (Lambda)", "host size", "CDK / jsii modules linked", "init p50, loopback (min-max)",
 			"init p50, SM +25 ms / DDB +6 ms", "cross-check p50: start → first /next, loopback", "size ≤ 12 MB", "init ≤ 25 ms (loopback / with latency)"}},
 	}
@@ -343,22 +337,14 @@ func repeatInit(ctx context.Context, m initMeasure, bootstrap string, env []stri
 // if needed; if it cannot be installed, a measurement by a minimal Runtime
 // API of our own, and a note saying so.
 func (b *bench) initMeasurer(ctx context.Context) (initMeasure, string, error) {
-	bin := filepath.Join(b.o.root, ".tools", "bin")
-	rie := filepath.Join(bin, "aws-lambda-rie")
-	stamp := filepath.Join(bin, ".aws-lambda-rie-"+rieVersion)
-	if _, err := os.Stat(stamp); err != nil {
-		b.logf("  installing %s@%s into .tools/bin", riePackage, rieVersion)
-		if _, err := goCmd(ctx, b.o.root, []string{"GOBIN=" + bin}, "install", riePackage+"@"+rieVersion); err != nil {
-			b.logf("  could not install the emulator; measuring with a minimal Runtime API instead: %v", err)
-			return ownRuntimeInit, "The Runtime Interface Emulator could not be installed here (" + firstLine(err.Error()) + "); init was measured instead as the time " +
-				"from starting the process to its first `GET /2018-06-01/runtime/invocation/next` on a minimal Runtime API served by the benchmark, which is the span Lambda reports as init.", nil
-		}
-		if err := os.WriteFile(stamp, nil, 0o644); err != nil {
-			return nil, "", err
-		}
+	path, err := rie.Install(ctx, b.o.root)
+	if err != nil {
+		b.logf("  could not install the emulator; measuring with a minimal Runtime API instead: %v", err)
+		return ownRuntimeInit, "The Runtime Interface Emulator could not be installed here (" + firstLine(err.Error()) + "); init was measured instead as the time " +
+			"from starting the process to its first `GET /2018-06-01/runtime/invocation/next` on a minimal Runtime API served by the benchmark, which is the span Lambda reports as init.", nil
 	}
 	return func(ctx context.Context, bootstrap string, env []string, event []byte) (time.Duration, error) {
-		return rieInit(ctx, rie, bootstrap, env, event)
+		return rieInit(ctx, path, bootstrap, env, event)
 	}, "", nil
 }
 
@@ -375,50 +361,22 @@ var initReportRE = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
 // rieInit starts the emulator with bootstrap, invokes it once and returns
 // the init duration it reports: from INIT START (just before it starts the
 // process) to INIT RTDONE (the runtime's first request for an event).
-func rieInit(ctx context.Context, rie, bootstrap string, env []string, event []byte) (time.Duration, error) {
-	apiPort, err := freePort()
+func rieInit(ctx context.Context, path, bootstrap string, env []string, event []byte) (time.Duration, error) {
+	em, err := rie.Start(ctx, path, bootstrap, env)
 	if err != nil {
 		return 0, err
 	}
-	rtPort, err := freePort()
-	if err != nil {
-		return 0, err
-	}
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", apiPort)
-	// --log-level: the emulator also reads LOG_LEVEL, the function's.
-	cmd := exec.Command(rie, "--log-level", "info", "--runtime-interface-emulator-address", apiAddr,
-		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", rtPort), bootstrap)
-	cmd.Dir = filepath.Dir(bootstrap)
-	cmd.Env = env
-	out := &logbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	setGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	defer func() {
-		killGroup(cmd)
-		_ = cmd.Wait()
-	}()
-	if err := waitListening(ctx, apiAddr, 10*time.Second); err != nil {
-		return 0, fmt.Errorf("the emulator did not listen: %w; output:\n%s", err, indentTail(out, 10))
-	}
+	defer em.Stop()
+	out := em.Output()
 	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ictx, http.MethodPost, "http://"+apiAddr+"/2015-03-31/functions/function/invocations", bytes.NewReader(event))
-	if err != nil {
-		return 0, err
-	}
-	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("invoke: %w; output:\n%s", err, indentTail(out, 10))
-	}
-	resp.Body.Close()
+	// The answer does not matter (an init failure shows in the output).
+	_, _ = em.Invoke(ictx, event)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		s := out.String()
 		if strings.Contains(s, "INIT RTDONE(status: error)") || strings.Contains(s, "Init failed") {
-			return 0, fmt.Errorf("init failed under the emulator:\n%s", indentTail(out, 8))
+			return 0, fmt.Errorf("init failed under the emulator:\n%s", out.Tail(8))
 		}
 		if m := initReportRE.FindStringSubmatch(s); m != nil && strings.Contains(s, "INIT RTDONE(status: success)") {
 			v, err := strconv.ParseFloat(m[1], 64)
@@ -428,7 +386,7 @@ func rieInit(ctx context.Context, rie, bootstrap string, env []string, event []b
 			return time.Duration(v * float64(time.Millisecond)), nil
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("no init report; output:\n%s", indentTail(out, 8))
+			return 0, fmt.Errorf("no init report; output:\n%s", out.Tail(8))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -478,42 +436,10 @@ func ownRuntimeInit(ctx context.Context, bootstrap string, env []string, _ []byt
 		return t.Sub(start), nil
 	case err := <-exited:
 		exited <- err
-		return 0, fmt.Errorf("exited before asking for an event (%v):\n%s", err, indentTail(out, 8))
+		return 0, fmt.Errorf("exited before asking for an event (%v):\n%s", err, out.Tail(8))
 	case <-time.After(10 * time.Second):
-		return 0, fmt.Errorf("no request for an event within 10s:\n%s", indentTail(out, 8))
+		return 0, fmt.Errorf("no request for an event within 10s:\n%s", out.Tail(8))
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitListening(ctx context.Context, addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// indentTail is the last n lines of out, indented under an error message.
-func indentTail(out *logbuf.Buffer, n int) string {
-	return "  " + strings.ReplaceAll(out.Tail(n), "\n", "\n  ")
 }

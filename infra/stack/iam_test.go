@@ -93,7 +93,7 @@ func TestLeastPrivilege(t *testing.T) {
 		want["api"].add(prefix, "secretsmanager:CreateSecret", "secretsmanager:TagResource",
 			"secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
 			"secretsmanager:UpdateSecretVersionStage", "secretsmanager:DeleteSecret",
-			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret")
+			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret", "secretsmanager:UpdateSecret")
 		want["api"].add(rotation, "lambda:InvokeFunction")
 		want["verify"].add(table, "dynamodb:Query", "dynamodb:UpdateItem")
 		want["rotation"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query")
@@ -111,7 +111,9 @@ func TestLeastPrivilege(t *testing.T) {
 		want["sweep"].add(prefix, "secretsmanager:DeleteSecret")
 		want["reconciler"].add(table, "dynamodb:Scan", "dynamodb:UpdateItem")
 		want["reconciler"].add(star, "secretsmanager:ListSecrets")
-		want["reconciler"].add(prefix, "secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage")
+		want["reconciler"].add(prefix, "secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage",
+			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret")
+		want["reconciler"].add(rotation, "lambda:InvokeFunction")
 
 		for _, fn := range stack.FunctionNames {
 			t.Run(name+"/"+fn, func(t *testing.T) {

@@ -210,8 +210,8 @@ func (s *DevicepassStack) specs() map[string]functionSpec {
 
 // environment is the configuration table of docs/architecture.md. Every
 // function gets the common part; ROTATION_LAMBDA_ARN only the api function
-// (it calls RotateSecret, and the rotation function cannot refer to its own
-// ARN), EVENT_BUS_NAME and NOTICE_TOPIC_ARN only the stream function (the
+// and the reconciler (they call RotateSecret, the reconciler to repair
+// schedule drift; the rotation function cannot refer to its own ARN), EVENT_BUS_NAME and NOTICE_TOPIC_ARN only the stream function (the
 // only publisher).
 func (s *DevicepassStack) environment(name string) map[string]string {
 	p := s.Props
@@ -220,7 +220,7 @@ func (s *DevicepassStack) environment(name string) map[string]string {
 	env["KMS_KEY_ID"] = *s.Key.KeyArn()
 	env["VERIFIER_KEY_SECRET_ID"] = *s.VerifierKey.SecretArn()
 	switch name {
-	case "api":
+	case "api", "reconciler":
 		env["ROTATION_LAMBDA_ARN"] = *s.Functions["rotation"].Function().FunctionArn()
 	case "stream":
 		env["EVENT_BUS_NAME"] = *s.EventBus.EventBusName()
@@ -322,6 +322,8 @@ func (s *DevicepassStack) grant() {
 			"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
 			"secretsmanager:UpdateSecretVersionStage", "secretsmanager:DeleteSecret",
 			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret",
+			// A rename updates the secret's Description (no new version).
+			"secretsmanager:UpdateSecret",
 		}, prefix),
 		// RotateSecret requires the caller to be allowed to invoke the
 		// rotation function it names (Secrets Manager API reference).
@@ -397,7 +399,10 @@ func (s *DevicepassStack) grant() {
 		statement("ListSecrets", []string{"secretsmanager:ListSecrets"}, jsii.String("*")),
 		statement("DeviceSecrets", []string{
 			"secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage",
+			// Schedule drift: re-apply or cancel a device's rotation schedule.
+			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret",
 		}, prefix),
+		statement("RotationFunctionForRotateSecret", []string{"lambda:InvokeFunction"}, rotationARN),
 		verifierKey(),
 		s.keyUse("secretsmanager", "dynamodb"),
 	)

@@ -430,7 +430,7 @@ func wantEnv(s *synthed, fn string) map[string]any {
 		"LOG_LEVEL":              "info",
 	}
 	switch fn {
-	case "api":
+	case "api", "reconciler":
 		env["ROTATION_LAMBDA_ARN"] = s.Resolve(s.Functions["rotation"].Function().FunctionArn())
 	case "stream":
 		env["EVENT_BUS_NAME"] = s.Resolve(s.EventBus.EventBusName())

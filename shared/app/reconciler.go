@@ -68,7 +68,8 @@ func (r *Reconciler) Handle(ctx context.Context) (device.ReconcileReport, error)
 		"secrets", rep.Secrets, "devices", rep.Devices,
 		"orphan_secrets_deleted", rep.OrphanSecretsDeleted, "ended_secrets_deleted", rep.EndedSecretsDeleted,
 		"rotations_finished", rep.RotationsFinished, "pending_cleared", rep.PendingCleared,
-		"devices_without_secret", rep.DevicesWithoutSecret, "failures", rep.Failures,
+		"devices_without_secret", rep.DevicesWithoutSecret, "schedules_repaired", rep.SchedulesRepaired,
+		"descriptions_repaired", rep.DescriptionsRepaired, "failures", rep.Failures,
 		"duration_ms", r.now().Sub(start).Milliseconds(),
 	}
 	metrics := rep
@@ -90,14 +91,14 @@ func (r *Reconciler) Handle(ctx context.Context) (device.ReconcileReport, error)
 }
 
 func repairs(rep device.ReconcileReport) int {
-	return rep.OrphanSecretsDeleted + rep.EndedSecretsDeleted + rep.RotationsFinished + rep.PendingCleared + rep.DevicesWithoutSecret
+	return rep.OrphanSecretsDeleted + rep.EndedSecretsDeleted + rep.RotationsFinished + rep.PendingCleared + rep.DevicesWithoutSecret + rep.SchedulesRepaired + rep.DescriptionsRepaired
 }
 
 // ReconcileMetrics are the names of the reconciler's metrics, in the order
 // the EMF line lists them.
 var ReconcileMetrics = []string{
 	"OrphanSecretsDeleted", "EndedSecretsDeleted", "RotationsFinished",
-	"PendingCleared", "DevicesWithoutSecret", "Failures",
+	"PendingCleared", "DevicesWithoutSecret", "SchedulesRepaired", "DescriptionsRepaired", "Failures",
 }
 
 // WriteReconcileMetrics writes rep as one CloudWatch Embedded Metric
@@ -110,6 +111,8 @@ func WriteReconcileMetrics(w io.Writer, rep device.ReconcileReport, at time.Time
 		"RotationsFinished":    rep.RotationsFinished,
 		"PendingCleared":       rep.PendingCleared,
 		"DevicesWithoutSecret": rep.DevicesWithoutSecret,
+		"SchedulesRepaired":    rep.SchedulesRepaired,
+		"DescriptionsRepaired": rep.DescriptionsRepaired,
 		"Failures":             rep.Failures,
 	}
 	type metric struct {

@@ -218,14 +218,14 @@ func checkEMF(t *testing.T, line string, rep device.ReconcileReport) {
 			t.Errorf("%s unit %q, want Count", m.Name, m.Unit)
 		}
 	}
-	want := []string{"OrphanSecretsDeleted", "EndedSecretsDeleted", "RotationsFinished", "PendingCleared", "DevicesWithoutSecret", "Failures"}
+	want := []string{"OrphanSecretsDeleted", "EndedSecretsDeleted", "RotationsFinished", "PendingCleared", "DevicesWithoutSecret", "SchedulesRepaired", "DescriptionsRepaired", "Failures"}
 	if !slices.Equal(names, want) {
 		t.Errorf("metrics %v, want %v", names, want)
 	}
 	values := map[string]int{
 		"OrphanSecretsDeleted": rep.OrphanSecretsDeleted, "EndedSecretsDeleted": rep.EndedSecretsDeleted,
 		"RotationsFinished": rep.RotationsFinished, "PendingCleared": rep.PendingCleared,
-		"DevicesWithoutSecret": rep.DevicesWithoutSecret, "Failures": rep.Failures,
+		"DevicesWithoutSecret": rep.DevicesWithoutSecret, "SchedulesRepaired": rep.SchedulesRepaired, "DescriptionsRepaired": rep.DescriptionsRepaired, "Failures": rep.Failures,
 	}
 	for name, v := range values {
 		if got, ok := flat[name].(float64); !ok || int(got) != v {

@@ -212,7 +212,12 @@ func (e *Engine) createSecret(ctx context.Context, t target, token string, fresh
 		return fmt.Errorf("generate password: %w", err)
 	}
 	err = e.secrets.PutPending(ctx, t.secretID, token, SecretValue{Username: t.mailbox, Password: pw, Device: t.id})
-	if err != nil && !apperr.Is(err, apperr.Conflict) { // Conflict: an earlier run stored it
+	if apperr.Is(err, apperr.Conflict) {
+		// Stored already: by an earlier run, or not by this function at all.
+		if err := e.checkStoredPending(ctx, t, token, d); err != nil {
+			return err
+		}
+	} else if err != nil {
 		return fmt.Errorf("put pending version: %w", err)
 	}
 	e.log.InfoContext(ctx, "rotation step done", "step", string(StepCreate), "mailbox", t.mailbox, "device", t.id, "version", token)
@@ -252,6 +257,9 @@ func (e *Engine) setSecret(ctx context.Context, t target, token string) error {
 		if d.Current != nil && d.Current.Version == token {
 			return nil
 		}
+		if e.holdsCurrent(d, sv.Value.Password) {
+			return e.refuseCopy(ctx, t, StepSet, token)
+		}
 		e.dropPending(ctx, t, token)
 		return e.refuse(ctx, t, StepSet, token, "version is not the device's pending version (superseded)")
 	}
@@ -267,15 +275,13 @@ func (e *Engine) testSecret(ctx context.Context, t target, token string) error {
 	if err != nil || done {
 		return err
 	}
-	ok, err := e.verify.verifyPending(ctx, t.mailbox, t.id, token, sv.Value.Password)
+	// A token this function never began may be Secrets Manager's rotation
+	// configuration test (configtest.go): it passes on the current password.
+	v, err := e.verify.testPending(ctx, t.mailbox, t.id, token, sv.Value.Password)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return e.refuse(ctx, t, StepTest, token, "the pending password does not verify")
-	}
-	e.log.InfoContext(ctx, "rotation step done", "step", string(StepTest), "mailbox", t.mailbox, "device", t.id, "version", token)
-	return nil
+	return e.configTestResult(ctx, t, token, v)
 }
 
 func (e *Engine) finishSecret(ctx context.Context, t target, token string) error {

@@ -253,7 +253,8 @@ func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) 
 	}
 	name := SecretName(s.cfg.SecretPrefix, d.Mailbox, d.ID)
 	ref, err := s.secrets.Create(ctx, SecretInput{Name: name, Token: NewToken(),
-		Value: SecretValue{Username: d.Mailbox, Password: pw, Device: d.ID}, Tags: SecretTags(d.Mailbox, d.ID)})
+		Value: SecretValue{Username: d.Mailbox, Password: pw, Device: d.ID}, Tags: SecretTags(d.Mailbox, d.ID),
+		Description: SecretDescription(d.Name, d.Mailbox)})
 	if err != nil {
 		return Created{}, fmt.Errorf("create secret: %w", err)
 	}

@@ -76,7 +76,10 @@ type RotationStore interface {
 	BeginRotation(ctx context.Context, mailbox, id, version, base string, manual bool, now time.Time) (Device, error)
 
 	// SetPending stores the pending version's keyed hash. Conflict if
-	// version is not the pending version; the answered device shows why.
+	// version is not the pending version, or if hash is the current
+	// version's (a rotation always changes the password; an equal hash is
+	// a copy of the current value, such as Secrets Manager's rotation
+	// configuration test puts); the answered device shows why.
 	SetPending(ctx context.Context, mailbox, id, version string, hash verifier.Hash) (Device, error)
 
 	// Promote makes the pending version current and the current one
@@ -168,6 +171,9 @@ type Secrets interface {
 
 	// ForceDelete deletes the secret at once; a missing secret succeeds.
 	ForceDelete(ctx context.Context, secretID string) error
+
+	// SetDescription replaces the secret's Description (no new version).
+	SetDescription(ctx context.Context, secretID, description string) error
 }
 
 // SecretInput is a new device secret.
@@ -175,7 +181,9 @@ type SecretInput struct {
 	Name  string
 	Token string // the first version's id (ClientRequestToken)
 	Value SecretValue
-	Tags  map[string]string
+	// Description names the device for list-secrets (SecretDescription).
+	Description string
+	Tags        map[string]string
 }
 
 // SecretRef identifies a secret version.

@@ -15,6 +15,9 @@ type SecretSummary struct {
 	Created  time.Time
 	Deleted  bool
 	Versions map[string][]string // version id to stages
+	Schedule SecretSchedule      // its rotation schedule
+	// Description is the secret's Description (SecretDescription).
+	Description string
 }
 
 // SecretLister lists the secrets under a name prefix, including those
@@ -37,13 +40,16 @@ type ReconcileReport struct {
 	RotationsFinished    int // AWSCURRENT moved where the table already had it (finishSecret stopped half-way)
 	PendingCleared       int // AWSPENDING left on an abandoned version
 	DevicesWithoutSecret int // live devices whose secret is gone: ended as revoked
+	SchedulesRepaired    int // rotation schedules re-applied or cancelled to match the device's policy
+	DescriptionsRepaired int // secret Descriptions that did not name the device as it is named now
 	Failures             int // repairs that failed; the next run tries again
 }
 
 // Reconcile repairs what crashes between two AWS calls can leave behind
 // (invariant 2): secrets without a device and devices without a secret,
 // both older than minAge so that operations in flight are left alone, plus
-// rotations stopped between the table and Secrets Manager. It is
+// rotations stopped between the table and Secrets Manager, and rotation
+// schedules that differ from the devices' policies. It is
 // idempotent; each repair is logged.
 func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner DeviceScanner, minAge time.Duration) (ReconcileReport, error) {
 	ctx = WithActor(ctx, Actor{Kind: ActorSystem, Subject: "reconciler"})
@@ -104,6 +110,8 @@ func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner De
 			s.log.WarnContext(ctx, "scheduled deletion of an ended device's secret", "mailbox", mailbox, "device", id)
 		case ok:
 			s.reconcileVersions(ctx, d, sec, now, &rep, fail)
+			s.reconcileSchedule(ctx, d, sec, now, minAge, &rep, fail)
+			s.reconcileDescription(ctx, d, sec, now, minAge, &rep, fail)
 		}
 	}
 	for name, d := range devices {

@@ -20,7 +20,11 @@ func (l memLister) ListSecrets(_ context.Context, prefix string) ([]device.Secre
 		if !ok || len(name) < len(prefix) || name[:len(prefix)] != prefix {
 			continue
 		}
-		out = append(out, device.SecretSummary{ARN: st.ARN, Name: name, Deleted: st.Deleted, Versions: st.Versions})
+		sum := device.SecretSummary{ARN: st.ARN, Name: name, Deleted: st.Deleted, Versions: st.Versions, Description: l.m.Description(name)}
+		if p := l.m.Schedule(name); p != nil {
+			sum.Schedule = device.SecretSchedule{Enabled: true, EveryDays: p.EveryDays, Schedule: p.Schedule, Window: p.Window}
+		}
+		out = append(out, sum)
 	}
 	return out, nil
 }

@@ -333,6 +333,8 @@ func (s *Service) CreateDevice(ctx context.Context, c Caller, address string, in
 		Token: token,
 		Value: SecretValue{Username: addr, Password: pw, Device: d.ID},
 		Tags:  SecretTags(addr, d.ID),
+		// In CreateSecret itself: naming the device costs no extra call.
+		Description: SecretDescription(d.Name, addr),
 	})
 	if apperr.Is(err, apperr.Conflict) && idem != nil {
 		// An earlier attempt with this key made the secret and stopped:
@@ -565,6 +567,9 @@ func (s *Service) UpdateDevice(ctx context.Context, c Caller, address, id string
 	s.log.InfoContext(ctx, "device updated", "mailbox", d.Mailbox, "device", d.ID, "status", d.Status, "request_id", c.RequestID)
 	if !samePolicy(before.Rotation, d.Rotation) || before.Status != d.Status {
 		s.applySchedule(ctx, d)
+	}
+	if before.Name != d.Name {
+		s.describeSecret(ctx, d)
 	}
 	return d, nil
 }

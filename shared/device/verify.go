@@ -156,13 +156,3 @@ func ipAllowed(d Device, ip netip.Addr) bool {
 	}
 	return ip.IsValid() && d.AllowsIP(ip)
 }
-
-// verifyPending reports whether password is the pending version of a
-// device, through the verify path's read and matcher (testSecret).
-func (s *Service) verifyPending(ctx context.Context, mailbox, id, version, password string) (bool, error) {
-	c, err := s.store.Candidates(ctx, mailbox)
-	if err != nil {
-		return false, fmt.Errorf("read candidates: %w", err)
-	}
-	return match(c.Devices, s.keyed.Password(password), s.clock(), admit{pendingDevice: id, pendingVersion: version}) >= 0, nil
-}

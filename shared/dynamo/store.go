@@ -573,7 +573,7 @@ func (s *Store) SetPending(ctx context.Context, mailbox, id, version string, has
 		TableName:                           &s.table,
 		Key:                                 deviceKey(mailbox, id),
 		UpdateExpression:                    aws.String("SET pendH = :h"),
-		ConditionExpression:                 aws.String("pendV = :v"),
+		ConditionExpression:                 aws.String("pendV = :v AND (attribute_not_exists(curH) OR curH <> :h)"),
 		ExpressionAttributeValues:           item{":h": str(string(hash)), ":v": str(version)},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,

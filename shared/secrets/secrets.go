@@ -31,6 +31,7 @@ type API interface {
 	DeleteSecret(context.Context, *secretsmanager.DeleteSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.DeleteSecretOutput, error)
 	RotateSecret(context.Context, *secretsmanager.RotateSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 	CancelRotateSecret(context.Context, *secretsmanager.CancelRotateSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.CancelRotateSecretOutput, error)
+	UpdateSecret(context.Context, *secretsmanager.UpdateSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretOutput, error)
 }
 
 // Config configures the adapter.
@@ -116,7 +117,7 @@ func (s *Secrets) Create(ctx context.Context, in device.SecretInput) (device.Sec
 		Name:               &in.Name,
 		ClientRequestToken: &in.Token,
 		SecretString:       &val,
-		Description:        aws.String("devicepass device password for " + in.Value.Username),
+		Description:        description(in),
 		Tags:               tags,
 	}
 	if s.cfg.KMSKeyID != "" {
@@ -127,6 +128,22 @@ func (s *Secrets) Create(ctx context.Context, in device.SecretInput) (device.Sec
 		return device.SecretRef{}, translate(err, "create secret")
 	}
 	return device.SecretRef{ARN: aws.ToString(out.ARN), Version: aws.ToString(out.VersionId)}, nil
+}
+
+// description is a new secret's Description: the device's, or a generic
+// one naming the mailbox.
+func description(in device.SecretInput) *string {
+	if in.Description != "" {
+		return &in.Description
+	}
+	return aws.String("devicepass device password for " + in.Value.Username)
+}
+
+// SetDescription implements device.Secrets: UpdateSecret with only a
+// Description makes no new version.
+func (s *Secrets) SetDescription(ctx context.Context, secretID, description string) error {
+	_, err := s.api.UpdateSecret(ctx, &secretsmanager.UpdateSecretInput{SecretId: &secretID, Description: &description})
+	return translate(err, "update secret description")
 }
 
 // Read implements device.Secrets.
@@ -315,6 +332,8 @@ func (l Lister) ListSecrets(ctx context.Context, prefix string) ([]device.Secret
 			out = append(out, device.SecretSummary{
 				ARN: aws.ToString(e.ARN), Name: name, Created: aws.ToTime(e.CreatedDate),
 				Deleted: e.DeletedDate != nil, Versions: e.SecretVersionsToStages,
+				Schedule:    schedule(e.RotationEnabled, e.RotationLambdaARN, e.RotationRules),
+				Description: aws.ToString(e.Description),
 			})
 		}
 		if page.NextToken == nil {
@@ -322,4 +341,15 @@ func (l Lister) ListSecrets(ctx context.Context, prefix string) ([]device.Secret
 		}
 		next = page.NextToken
 	}
+}
+
+// schedule is a secret's rotation schedule as the listing reports it.
+func schedule(enabled *bool, fn *string, rules *types.RotationRulesType) device.SecretSchedule {
+	st := device.SecretSchedule{Enabled: aws.ToBool(enabled), Function: aws.ToString(fn)}
+	if rules != nil {
+		st.EveryDays = int(aws.ToInt64(rules.AutomaticallyAfterDays))
+		st.Schedule = aws.ToString(rules.ScheduleExpression)
+		st.Window = aws.ToString(rules.Duration)
+	}
+	return st
 }

@@ -51,6 +51,7 @@ type memSecret struct {
 	deleted   bool
 	days      int
 	schedule  *device.RotationPolicy
+	desc      string
 }
 
 type memVersion struct {
@@ -285,6 +286,7 @@ func (m *MemSecrets) Create(ctx context.Context, in device.SecretInput) (_ devic
 		arn:      ARNPrefix + in.Name + "-" + randomSuffix(),
 		versions: map[string]*memVersion{in.Token: {value: in.Value, stages: []string{device.StageCurrent}}},
 		tags:     map[string]string{},
+		desc:     in.Description,
 	}
 	for k, v := range in.Tags {
 		s.tags[k] = v
@@ -431,6 +433,32 @@ func (m *MemSecrets) ForceDelete(ctx context.Context, secretID string) (err erro
 	if s := m.find(secretID); s != nil {
 		delete(m.secrets, s.name)
 	}
+	return nil
+}
+
+// Description returns a secret's Description.
+func (m *MemSecrets) Description(secretID string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.find(secretID); s != nil {
+		return s.desc
+	}
+	return ""
+}
+
+// SetDescription implements device.Secrets; like UpdateSecret, it is
+// refused on a secret scheduled for deletion.
+func (m *MemSecrets) SetDescription(ctx context.Context, secretID, description string) (err error) {
+	after, err := m.lockedCall(ctx, "SetDescription")
+	if err != nil {
+		return err
+	}
+	defer m.unlock(&err, after)
+	s, err := m.get(secretID, "update secret description")
+	if err != nil {
+		return err
+	}
+	s.desc = description
 	return nil
 }
 

@@ -360,6 +360,9 @@ func (s *MemStore) SetPending(ctx context.Context, mailbox, id, version string, 
 	if cur.Pending == nil || cur.Pending.Version != version {
 		return clone(*cur), apperr.New(apperr.Conflict, "set pending verifier: the version is not pending")
 	}
+	if cur.Current != nil && cur.Current.Hash == hash {
+		return clone(*cur), apperr.New(apperr.Conflict, "set pending verifier: the hash is the current version's")
+	}
 	cur.Pending.Hash = hash
 	return clone(*cur), nil
 }

@@ -44,6 +44,7 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) device.Store) {
 		{"ScheduledRotationYieldsToRegenerate", testRegenerateHold},
 		{"BeginRotationRefusals", testBeginRefusals},
 		{"RotationOnMissingDevice", testRotationMissing},
+		{"SetPendingRefusesCurrentHash", testSetPendingCurrentHash},
 		{"Candidates", testCandidates},
 		{"RecordFailureWindows", testRecordFailure},
 		{"RecordFailureConcurrent", testRecordFailureConcurrent},
@@ -1308,4 +1309,29 @@ func testSecretForceDelete(t *testing.T, s device.Secrets, prefix string) {
 	_, err = s.Read(ctx, ref.ARN, "")
 	WantCode(t, err, apperr.NotFound)
 	mustOK(t, s.ForceDelete(ctx, c.name), "force delete again")
+}
+
+// testSetPendingCurrentHash: a pending verifier equal to the current one
+// is a copy of the current password (Secrets Manager's rotation
+// configuration test makes one), never a rotation's new password, so the
+// store refuses it and keeps the pending version without a hash.
+func testSetPendingCurrentHash(t *testing.T, s device.Store) {
+	ctx := context.Background()
+	mbx := seedMailbox(t, s, "owner")
+	d := createDevice(t, s, newDevice(t, mbx))
+	v2 := NewVersion(t)
+	_, err := s.BeginRotation(ctx, mbx, d.ID, v2, d.Current.Version, false, baseTime)
+	mustOK(t, err, "begin")
+	got, err := s.SetPending(ctx, mbx, d.ID, v2, d.Current.Hash)
+	WantCode(t, err, apperr.Conflict)
+	if got.Current == nil || got.Current.Hash != d.Current.Hash {
+		t.Fatalf("refused SetPending answered current %s, want the stored one", verString(got.Current))
+	}
+	if g := getDevice(t, s, mbx, d.ID); g.Pending == nil || g.Pending.Version != v2 || g.Pending.Hash != "" {
+		t.Fatalf("pending after the refusal = %s, want %s without a hash", verString(g.Pending), v2)
+	}
+	_, err = s.Promote(ctx, mbx, d.ID, v2, baseTime, time.Time{})
+	WantCode(t, err, apperr.Conflict)
+	_, err = s.SetPending(ctx, mbx, d.ID, v2, "h2")
+	mustOK(t, err, "set pending with a new hash")
 }

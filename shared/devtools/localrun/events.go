@@ -110,7 +110,8 @@ func (r *Runner) ReconcileNow(ctx context.Context) (device.ReconcileReport, erro
 	r.log.InfoContext(ctx, "reconciler report", "secrets", rep.Secrets, "devices", rep.Devices,
 		"orphan_secrets_deleted", rep.OrphanSecretsDeleted, "ended_secrets_deleted", rep.EndedSecretsDeleted,
 		"rotations_finished", rep.RotationsFinished, "pending_cleared", rep.PendingCleared,
-		"devices_without_secret", rep.DevicesWithoutSecret, "failures", rep.Failures)
+		"devices_without_secret", rep.DevicesWithoutSecret, "schedules_repaired", rep.SchedulesRepaired,
+		"descriptions_repaired", rep.DescriptionsRepaired, "failures", rep.Failures)
 	return rep, nil
 }
 

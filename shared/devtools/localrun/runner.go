@@ -44,8 +44,11 @@ import (
 
 // The local stack's fixed names.
 const (
-	TableName           = "devicepass"
-	VerifierKeySecretID = "devicepass/verifier-key"
+	TableName = "devicepass"
+	// VerifierKeySecretID is outside the device prefix, as the deployed
+	// key's generated name is: grants on <prefix>/* and the reconciler's
+	// sweep of secrets without a device never reach it.
+	VerifierKeySecretID = "devicepass-verifier-key"
 	DefaultPort         = 8080
 	// PortEnv overrides the port the API is served on.
 	PortEnv = "PORT"
@@ -134,10 +137,12 @@ type Runner struct {
 	stopErr  error
 	served   chan error
 
-	streamHandler *stream.Handler
-	poller        *localstreams.StreamPoller
-	sink          *localstreams.FileSink
-	noticeTopic   string
+	streamHandler   *stream.Handler
+	poller          *localstreams.StreamPoller
+	sink            *localstreams.FileSink
+	noticeTopic     string
+	rotationFn      *rotationFunction
+	rotationHandler *rotation.Handler
 }
 
 // AlreadyRunningError is Start's answer while another runner holds the
@@ -264,6 +269,9 @@ func Start(ctx context.Context, o Options) (_ *Runner, err error) {
 	if err := r.wireStream(ctx, o, streamARN); err != nil {
 		return nil, err
 	}
+	if err := r.serveRotation(ctx, r.rotationHandler); err != nil {
+		return nil, err
+	}
 
 	r.server = &http.Server{Handler: r.gateway, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
 	go func() { r.served <- r.server.Serve(ln) }()
@@ -308,9 +316,11 @@ func localConfig(getenv func(string) string) (config.Config, error) {
 		case "VERIFIER_KEY_SECRET_ID":
 			return VerifierKeySecretID
 		case "ROTATION_LAMBDA_ARN":
-			// moto cannot run the rotation Lambda: the local scheduler
-			// rotates from the policies in the table instead.
-			return ""
+			// RotateSecret reaches the stand-in, which records the schedule
+			// and runs the configuration test through the local rotation
+			// function (rotationfn.go); the local scheduler still rotates
+			// from the policies in the table.
+			return RotationFunctionARN
 		}
 		if getenv == nil {
 			return ""
@@ -365,6 +375,7 @@ func (r *Runner) wire(o Options, cfg config.Config) error {
 		return err
 	}
 	r.rotator = localscheduler.HandlerRotator{Handler: rh}
+	r.rotationHandler = rh
 	if r.issuer, err = localauth.NewIssuer(localauth.IssuerOptions{URL: r.url + "/local", Clock: o.Clock}); err != nil {
 		return err
 	}
@@ -474,6 +485,9 @@ func (r *Runner) Stop() error {
 			cancel()
 		}
 		r.bg.Wait()
+		if r.rotationFn != nil {
+			_ = r.rotationFn.server.Close()
+		}
 		if r.sink != nil {
 			if err := r.sink.Close(); err != nil {
 				errs = append(errs, err)

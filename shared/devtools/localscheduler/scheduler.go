@@ -67,7 +67,7 @@ type Devices interface {
 var _ Devices = (*dynamo.Scanner)(nil)
 
 // Scheduler is the local stand-in for Secrets Manager's rotation scheduler
-// (moto runs no Lambdas): it finds active devices whose rotation policy is
+// (the Secrets Manager stand-in records schedules but runs none): it finds active devices whose rotation policy is
 // due and rotates each through the Rotator. The policy's source of truth is
 // the device item in the table, which it scans.
 type Scheduler struct {

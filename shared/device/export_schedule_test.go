@@ -1,0 +1,4 @@
+package device
+
+// ScheduleMatches exposes scheduleMatches to the external tests.
+var ScheduleMatches = scheduleMatches
