@@ -14,14 +14,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/devicepass/devicepass/shared/devtools/localgw"
+	"github.com/devicepass/devicepass/shared/devtools/localrun"
 	"github.com/devicepass/devicepass/shared/devtools/rie"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
 // builtRotationARN is the ARN under which the built rotation function,
 // running under the emulator, is registered with the Secrets Manager
-// stand-in (the runner's in-process one keeps localgw.RotationFunctionARN).
+// stand-in (the runner's in-process one keeps localrun.RotationFunctionARN).
 const builtRotationARN = "arn:aws:lambda:" + standins.Region + ":123456789012:function:devicepass-rotation-built"
 
 // startBuiltRotation builds functions/rotation as `make build-local` does,
@@ -45,7 +45,7 @@ func startBuiltRotation(t *testing.T, ctx context.Context) *rie.Emulator {
 		t.Fatalf("build the rotation function: %v\n%s", err, out)
 	}
 	env := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
-		"TABLE_NAME=" + localgw.TableName, "VERIFIER_KEY_SECRET_ID=" + localgw.VerifierKeySecretID, "LOG_LEVEL=info"},
+		"TABLE_NAME=" + localrun.TableName, "VERIFIER_KEY_SECRET_ID=" + localrun.VerifierKeySecretID, "LOG_LEVEL=info"},
 		runner.Stack().Env()...)
 	em, err := rie.Start(ctx, path, bootstrap, env)
 	if err != nil {

@@ -155,4 +155,3 @@ func WaitListening(ctx context.Context, addr string, timeout time.Duration) erro
 		time.Sleep(2 * time.Millisecond)
 	}
 }
-
