@@ -79,6 +79,7 @@ func run(ctx context.Context, o options, progress io.Writer) (string, error) {
 		{2, "2/5 cold start and binary size", b.coldStart},
 		{3, "3/5 latency behind the latency-injecting proxy", b.latency},
 		{5, "5/5 bulk creation under the Secrets Manager write quota", b.quota},
+		{6, "6/6 capacity and cost from measured calls; a busy day simulated", b.capacitySection},
 	}
 	byNumber := map[int]section{}
 	for _, s := range steps {
@@ -99,7 +100,7 @@ func run(ctx context.Context, o options, progress io.Writer) (string, error) {
 		sec.took = time.Since(t0)
 		byNumber[s.n] = sec
 	}
-	for n := 1; n <= 5; n++ {
+	for n := 1; n <= 6; n++ {
 		if sec, ok := byNumber[n]; ok {
 			r.sections = append(r.sections, sec)
 		}
