@@ -135,17 +135,27 @@ func (b *bench) measureOps(ctx context.Context, awsCfg aws.Config, devicesPerMai
 		boxes = append(boxes, addr)
 		return addr, err
 	}
+	// Creates are measured with a rotation policy, as the profile's
+	// devices have one. moto answers RotateSecret by starting a rotation
+	// (AWSPENDING) even with RotateImmediately=false, which AWS does not,
+	// so the devices that are regenerated or rotated below are made
+	// without a policy.
 	policy := &device.RotationInput{EveryDays: 30}
-	create := func(mb string, i int) (device.Created, error) {
-		return svc.CreateDevice(ctx, user, mb, device.CreateInput{Name: fmt.Sprintf("device %d", i), Rotation: policy}, "")
+	createWith := func(p *device.RotationInput) func(mb string, i int) (device.Created, error) {
+		return func(mb string, i int) (device.Created, error) {
+			return svc.CreateDevice(ctx, user, mb, device.CreateInput{Name: fmt.Sprintf("device %d", i), Rotation: p}, "")
+		}
 	}
+	create, plain := createWith(policy), createWith(nil)
 	mb, err := newBox()
 	if err != nil {
 		return m, err
 	}
 	var made []device.Created
-	for len(made) < devicesPerMailbox-1 {
-		c, err := create(mb, len(made))
+	// devicesPerMailbox in all: these, the measured create, and one more
+	// to rotate.
+	for len(made) < max(devicesPerMailbox-2, 1) {
+		c, err := plain(mb, len(made))
 		if err != nil {
 			return m, fmt.Errorf("fill the mailbox: %w", err)
 		}
@@ -153,20 +163,35 @@ func (b *bench) measureOps(ctx context.Context, awsCfg aws.Config, devicesPerMai
 	}
 	// Each operation: its calls from one run, its duration the median of
 	// reps runs on other devices.
-	var last device.Created
-	u, err := r.measure(func() error { c, err := create(mb, len(made)); last = c; return err })
+	u, err := r.measure(func() error { _, err := create(mb, len(made)); return err })
 	if err != nil {
 		return m, fmt.Errorf("create: %w", err)
 	}
-	made = append(made, last)
+	scheduled, err := newBox()
+	if err != nil {
+		return m, err
+	}
+	var revocable []device.Created
+	if u.DurationMs, err = durationOf(reps, func(i int) error { c, err := create(scheduled, i); revocable = append(revocable, c); return err }); err != nil {
+		return m, err
+	}
 	spare, err := newBox()
 	if err != nil {
 		return m, err
 	}
 	var spares []device.Created
-	if u.DurationMs, err = durationOf(reps, func(i int) error { c, err := create(spare, i); spares = append(spares, c); return err }); err != nil {
+	for i := 0; i < reps; i++ {
+		c, err := plain(spare, i)
+		if err != nil {
+			return m, err
+		}
+		spares = append(spares, c)
+	}
+	rotated, err := plain(mb, len(made))
+	if err != nil {
 		return m, err
 	}
+	made = append(made, rotated)
 	u.APIRequest, u.Events, u.Notices = true, 1, 0
 	m.Ops[capacity.OpCreate] = u
 
@@ -224,8 +249,8 @@ func (b *bench) measureOps(ctx context.Context, awsCfg aws.Config, devicesPerMai
 	if u, err = r.measure(func() error { _, err := svc.Revoke(ctx, user, mb, made[1].Device.ID); return err }); err != nil {
 		return m, fmt.Errorf("revoke: %w", err)
 	}
-	if u.DurationMs, err = durationOf(min(reps, len(spares)), func(i int) error {
-		_, err := svc.Revoke(ctx, user, spare, spares[i].Device.ID)
+	if u.DurationMs, err = durationOf(len(revocable), func(i int) error {
+		_, err := svc.Revoke(ctx, user, scheduled, revocable[i].Device.ID)
 		return err
 	}); err != nil {
 		return m, fmt.Errorf("revoke: %w", err)

@@ -355,11 +355,9 @@ func (m Model) traffic(devices float64, peak bool) *flow {
 func (m Model) reconcileRun(devices float64) Usage {
 	ms := m.Measured
 	u := ms.Ops[OpReconcile]
+	// A steady-state run repairs nothing: only its listing and scan count.
 	out := u
 	out.Calls = map[string]int{}
-	for k, c := range u.Calls {
-		out.Calls[k] = c
-	}
 	page := float64(max(ms.ListPageSize, 1))
 	secrets := devices * (1 - m.Profile.VerifierOnlyShare)
 	out.Calls[SecretsManager+".ListSecrets"] = int(math.Ceil(secrets / page))
@@ -369,6 +367,7 @@ func (m Model) reconcileRun(devices float64) Usage {
 		out.ReadUnits = u.ReadUnits / float64(ms.ReconcileDevices) * devices
 	}
 	out.DurationMs = m.reconcileSeconds(devices) * 1000
+	out.WriteUnits, out.ItemsWritten = 0, 0
 	return out
 }
 
@@ -380,6 +379,10 @@ func (m Model) reconcileSeconds(devices float64) float64 {
 	secrets := devices * (1 - m.Profile.VerifierOnlyShare)
 	return math.Ceil(secrets/page)*ms.SecretsRoundTripSec + math.Ceil(devices*m.tableBytesPerDevice()/1e6)*ms.ScanPageSec
 }
+
+// TableBytesPerDevice is the table's size per device, as the reconciler
+// scans it and DynamoDB bills its storage.
+func (m Model) TableBytesPerDevice() float64 { return m.tableBytesPerDevice() }
 
 // tableBytesPerDevice is the table's size per device: the device item,
 // its share of the mailbox item, and the audit entries kept.
