@@ -12,8 +12,13 @@ import (
 	"github.com/devicepass/devicepass/shared/awsx"
 )
 
-// ScanPageSeconds is the assumed in-Region time of one 1 MB Scan page.
-const ScanPageSeconds = 0.1
+// Assumed in-Region times: one 1 MB Scan page, and one call to each
+// service (the benchmark proxy's injected delays).
+const (
+	ScanPageSeconds       = 0.1
+	DefaultSecretsLatency = 25 * time.Millisecond
+	DefaultDynamoLatency  = 6 * time.Millisecond
+)
 
 // BusyDay is a simulated day of one cell. Creates, regenerates and
 // scheduled rotations run call by call on a virtual clock, each Secrets
@@ -30,12 +35,13 @@ type BusyDay struct {
 	RotationEveryDays           float64
 	WindowStart, RotationWindow time.Duration
 	// Creates and Regenerates of the day; PeakShare of them arrive in the
-	// hour from PeakStart (the morning peak), the rest over the day.
-	Creates, Regenerates int
-	PeakStart            time.Duration
-	PeakShare            float64
-	// VerifiesPerDevice of the day, shaped like the creates (PeakShare in
-	// the peak hour's share of the day's traffic is VerifyPeakShare).
+	// PeakLength (default one hour) from PeakStart, the morning peak; the
+	// rest over the day.
+	Creates, Regenerates  int
+	PeakStart, PeakLength time.Duration
+	PeakShare             float64
+	// VerifiesPerDevice of the day; VerifyPeakShare of them in the hour
+	// from PeakStart, the rest spread evenly.
 	VerifiesPerDevice float64
 	VerifyPeakShare   float64
 	// Exact verification counts by kind replace VerifiesPerDevice when set
@@ -72,7 +78,7 @@ func DefaultBusyDay(stack Stack) (BusyDay, error) {
 		LastUseWriteShare: DefaultProfile.LastUseWriteShare, VerifyFailureShare: DefaultProfile.VerifyFailureShare,
 		VerifyRate: stack.VerifyRateLimit, VerifyBurst: 2 * stack.VerifyRateLimit,
 		WriteQuota: 50, RotationConcurrency: stack.RotationConcurrency,
-		SecretsLatency: 25 * time.Millisecond, DynamoLatency: 6 * time.Millisecond,
+		SecretsLatency: DefaultSecretsLatency, DynamoLatency: DefaultDynamoLatency,
 		Seq: seq, Seed: 1,
 	}, nil
 }
@@ -161,10 +167,13 @@ func Simulate(d BusyDay) (SimResult, error) {
 	rng := rand.New(rand.NewPCG(d.Seed, 0x5eed))
 	res := SimResult{Calls: map[string]int{}, Retried: map[Op]int{}, Failed: map[Op]int{}, Done: map[Op]int{}, PeakLatency: map[Op][]time.Duration{}}
 	const day = 24 * time.Hour
-	peakEnd := d.PeakStart + time.Hour
+	if d.PeakLength <= 0 {
+		d.PeakLength = time.Hour
+	}
+	peakEnd := d.PeakStart + d.PeakLength
 	at := func() time.Duration { // an arrival of people's traffic
 		if rng.Float64() < d.PeakShare {
-			return d.PeakStart + time.Duration(rng.Int64N(int64(time.Hour)))
+			return d.PeakStart + time.Duration(rng.Int64N(int64(d.PeakLength)))
 		}
 		return time.Duration(rng.Int64N(int64(day)))
 	}
