@@ -32,7 +32,7 @@ GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
 .PHONY: help tools standins staticcheck cdk-cli run test lint build build-local \
-	bench synth diff deploy clean distclean FORCE
+	bench capacity synth diff deploy clean distclean FORCE
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -85,6 +85,11 @@ FORCE:
 
 bench: standins ## run the benchmarks against the stand-ins (results in bench-results/)
 	$(GO) run ./cmd/bench
+
+# Section 6 of the benchmark alone: it measures the calls it needs itself
+# (seconds, not the whole benchmark). See docs/scale.md.
+capacity: standins ## cost per month and quota use for 10k-10M devices, from calls measured now
+	$(GO) run ./cmd/bench -only 6
 
 synth: build cdk-cli ## synthesize the CDK app (cdk.json) into cdk.out/
 	$(CDK) synth --quiet $(CDK_ARGS)
