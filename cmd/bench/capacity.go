@@ -50,18 +50,20 @@ func (b *bench) capacitySection(ctx context.Context) (section, error) {
 		return sec, err
 	}
 	if b.o.quick {
-		sim.Devices = 100_000
+		sim.Devices, sim.Creates, sim.Regenerates = 100_000, 1_000, 2_000
 	}
-	simRes, err := capacity.Simulate(sim)
-	if err != nil {
-		return sec, err
+	days := busyDays(sim)
+	for i := range days {
+		if days[i].res, err = capacity.Simulate(days[i].day); err != nil {
+			return sec, err
+		}
 	}
-	renderCapacity(&sec, m, sim, simRes)
+	renderCapacity(&sec, m, days)
 	return sec, nil
 }
 
 // renderCapacity writes the section's tables and notes.
-func renderCapacity(sec *section, m capacity.Model, sim capacity.BusyDay, res capacity.SimResult) {
+func renderCapacity(sec *section, m capacity.Model, days []scenario) {
 	ms, p, pr, st := m.Measured, m.Profile, m.Prices, m.Stack
 	sec.intro = fmt.Sprintf("Every operation of the model run once through the domain service wired as the functions wire it (`app.Build`, "+
 		"with `ROTATION_LAMBDA_ARN` set as deployed, so a create also schedules rotation), behind the latency proxy of section 3, "+
@@ -140,21 +142,18 @@ func renderCapacity(sec *section, m capacity.Model, sim capacity.BusyDay, res ca
 	cost.add(per...)
 	sec.extra = append(sec.extra, cost)
 
-	qhead := []string{"quota", "limit", "raise it"}
+	qhead := []string{"quota", "limit", "set by", "to raise it"}
 	for _, n := range capacitySizes {
 		qhead = append(qhead, devicesLabel(n)+": avg / peak")
 	}
 	qhead = append(qhead, "peak reaches it at")
 	quotas := table{caption: "**Share of each quota used** at the average and the peak second:", head: qhead}
 	for i, q := range fleets[0].Quotas {
-		raise := "no"
-		switch {
-		case q.Setting != "":
-			raise = "stack context `" + q.Setting + "`"
-		case q.Adjustable:
-			raise = "Service Quotas"
+		raise := q.Raise
+		if raise == "" {
+			raise = "cannot be raised"
 		}
-		row := []string{q.Name, fmt.Sprintf("%s %s", limitNum(q.Limit), q.Unit), raise}
+		row := []string{q.Name, fmt.Sprintf("%s %s", limitNum(q.Limit), q.Unit), q.Kind.String(), raise}
 		for _, f := range fleets {
 			a, pk := f.Quotas[i].Share()
 			row = append(row, pct(a)+" / "+pct(pk))
@@ -164,22 +163,22 @@ func renderCapacity(sec *section, m capacity.Model, sim capacity.BusyDay, res ca
 	}
 	sec.extra = append(sec.extra, quotas)
 
-	first, okAny := fleets[0].First(false)
-	hard, okHard := fleets[0].First(true)
+	first, okAny := fleets[0].First()
+	hard, okHard := fleets[0].First(capacity.AWSFixed)
 	at1M := fleets[2]
 	sec.summary = append(sec.summary, []string{"cost per device per month at 1 million devices (default profile)", usd(at1M.Total()/at1M.Devices) + " (" + usd(at1M.Total()) + " a month)", "—", "—"})
 	if okAny {
-		sec.summary = append(sec.summary, []string{"first quota to saturate at the peak", fmt.Sprintf("%s, at %s devices", q1(first), devicesLabel(first.SaturatesAt)), "—", "—"})
+		sec.summary = append(sec.summary, []string{"first limit to saturate at the peak", fmt.Sprintf("%s (%s), at %s devices", q1(first), first.Kind, devicesLabel(first.SaturatesAt)), "—", "—"})
 	}
 	if okHard {
-		sec.summary = append(sec.summary, []string{"first quota that cannot be raised", fmt.Sprintf("%s, at %s devices", q1(hard), devicesLabel(hard.SaturatesAt)), "—", "—"})
+		sec.summary = append(sec.summary, []string{"first AWS quota that cannot be raised", fmt.Sprintf("%s, at %s devices", q1(hard), devicesLabel(hard.SaturatesAt)), "—", "—"})
 	}
 	avgW, peakW := m.WritesPerSecond(1_000_000)
 	sec.notes = append(sec.notes,
 		fmt.Sprintf("At 1 million devices: %s a month, %s per device; Secrets Manager storage alone is %s per device (%s a secret).",
 			usd(at1M.Total()), usd(at1M.Total()/at1M.Devices), usd(pr.SecretMonth), usd(pr.SecretMonth)),
-		fmt.Sprintf("First quota to saturate at the peak: **%s** at %s devices. First that cannot be raised: **%s** at %s devices.",
-			q1(first), devicesLabel(first.SaturatesAt), q1(hard), devicesLabel(hard.SaturatesAt)),
+		fmt.Sprintf("First limit to saturate at the peak: **%s** (%s) at %s devices. First AWS quota that cannot be raised: **%s** at %s devices.",
+			q1(first), first.Kind, devicesLabel(first.SaturatesAt), q1(hard), devicesLabel(hard.SaturatesAt)),
 		fmt.Sprintf("Every Secrets Manager write pooled in one 50/s quota, as the benchmark proxy counts them (stricter than AWS, which gives CreateSecret, DeleteSecret and RotateSecret their own 50/s): %.2f/s average, %.2f/s peak at 1 million devices.", avgW, peakW),
 		"Durations are wall time on this machine with the injected delays (SM 25 ms, DDB 6 ms); Lambda bills the configured memory, not the memory used, so memory is the stack's setting. "+
 			"A stream record without a lifecycle event (a last-use write, an audit entry) is taken as 1 ms of the stream function; the event source mapping is taken to hand 10 records per invocation.",
@@ -190,13 +189,13 @@ func renderCapacity(sec *section, m capacity.Model, sim capacity.BusyDay, res ca
 	)
 
 	// The verifier-only device class, weighed at 1 million devices.
-	vo := table{caption: "**Verifier-only devices** (a design under study, not built): the same profile at 1 million devices with a share of devices kept without a secret:", head: []string{"verifier-only share", "monthly cost", "per device", "SM writes/s at the peak (pooled)", "first quota that cannot be raised"}}
+	vo := table{caption: "**Verifier-only devices** (a design under study, not built): the same profile at 1 million devices with a share of devices kept without a secret:", head: []string{"verifier-only share", "monthly cost", "per device", "SM writes/s at the peak (pooled)", "first AWS quota that cannot be raised"}}
 	for _, s := range []float64{0, 0.5, 0.9} {
 		mm := m
 		mm.Profile.VerifierOnlyShare = s
 		f := mm.Fleet(1_000_000)
 		_, pk := mm.WritesPerSecond(1_000_000)
-		h, ok := f.First(true)
+		h, ok := f.First(capacity.AWSFixed)
 		first := "none"
 		if ok {
 			first = fmt.Sprintf("%s at %s devices", q1(h), devicesLabel(h.SaturatesAt))
@@ -205,7 +204,7 @@ func renderCapacity(sec *section, m capacity.Model, sim capacity.BusyDay, res ca
 	}
 	sec.extra = append(sec.extra, vo)
 
-	renderSimulation(sec, sim, res)
+	renderSimulation(sec, days)
 }
 
 // q1 names a quota shortly.
@@ -268,37 +267,89 @@ func ms1(x float64) string {
 	return fmt.Sprintf("%.1f ms", x)
 }
 
-// renderSimulation adds the busy day's table.
-func renderSimulation(sec *section, d capacity.BusyDay, r capacity.SimResult) {
-	t := table{caption: fmt.Sprintf("**A busy day, simulated** (`capacity.Simulate`, virtual clock; calls per operation from the in-memory fakes, "+
-		"`capacity.Calibrate`): %s devices; %d rotations due, each at a random instant of a %s window; %d creates and %d regenerates, "+
-		"%.0f%% of them between %s and %s; %.0f verifications per device. Secrets Manager writes pooled at %d per second as the benchmark proxy "+
+// scenario is one simulated day.
+type scenario struct {
+	name string
+	day  capacity.BusyDay
+	res  capacity.SimResult
+}
+
+// busyDays are the days section 6 simulates: the default busy day, a
+// credential scare in which a tenth of the fleet regenerates (40% of them
+// in the peak hour), and the same scare compressed into 15 minutes, to
+// show where the write quota breaks.
+func busyDays(d capacity.BusyDay) []scenario {
+	scare, flash := d, d
+	scare.Regenerates = d.Devices / 10
+	flash.Regenerates, flash.PeakLength = d.Devices/20, 15*time.Minute
+	return []scenario{
+		{name: fmt.Sprintf("busy day: %d creates, %d regenerates", d.Creates, d.Regenerates), day: d},
+		{name: fmt.Sprintf("scare: %d regenerates (10%% of devices)", scare.Regenerates), day: scare},
+		{name: fmt.Sprintf("flash: %d regenerates, 40%% in 15 minutes", flash.Regenerates), day: flash},
+	}
+}
+
+// renderSimulation adds the busy days' table.
+func renderSimulation(sec *section, days []scenario) {
+	d := days[0].day
+	t := table{caption: fmt.Sprintf("**Busy days, simulated** (`capacity.Simulate`, virtual clock; calls per operation from the in-memory fakes, "+
+		"`capacity.Calibrate`): %s devices; %d rotations due, each at a random instant of a %s window (Secrets Manager's window for a rotation "+
+		"every N days closes at the end of the UTC day); creates and regenerates, %.0f%% of them in the peak from %s (one hour unless said), the rest over the day; "+
+		"%.0f verifications per device. Secrets Manager writes pooled at %d per second as the benchmark proxy "+
 		"enforces them, throttles retried as `awsx.NewRetryer` does (%d attempts, full jitter up to %s); %d rotation slots (reserved concurrency); "+
 		"SM %s and DDB %s per call; verifications through the verify route's token bucket (%g/s, burst %g).",
-		devicesLabel(float64(d.Devices)), r.RotationsDue, d.RotationWindow, d.Creates, d.Regenerates, d.PeakShare*100,
-		clock(d.PeakStart), clock(d.PeakStart+time.Hour), d.VerifiesPerDevice, d.WriteQuota, awsx.MaxAttempts, awsx.MaxBackoff,
+		devicesLabel(float64(d.Devices)), days[0].res.RotationsDue, d.RotationWindow, d.PeakShare*100,
+		clock(d.PeakStart), d.VerifiesPerDevice, d.WriteQuota, awsx.MaxAttempts, awsx.MaxBackoff,
 		d.RotationConcurrency, d.SecretsLatency, d.DynamoLatency, d.VerifyRate, d.VerifyBurst),
-		head: []string{"measure", "value"}}
-	t.add("Secrets Manager writes throttled (each retried)", fmt.Sprint(r.Throttles))
-	t.add("operations that needed a retry", fmt.Sprintf("create %d, regenerate %d, rotation %d", r.Retried[capacity.OpCreate], r.Retried[capacity.OpRegenerate], r.Retried[capacity.OpRotation]))
-	t.add("operations that ran out of attempts", fmt.Sprintf("create %d, regenerate %d, rotation %d", r.Failed[capacity.OpCreate], r.Failed[capacity.OpRegenerate], r.Failed[capacity.OpRotation]))
-	t.add("most writes admitted in one second", fmt.Sprintf("%d (quota %d)", r.MaxWritesPerSecond, d.WriteQuota))
-	for _, op := range []capacity.Op{capacity.OpCreate, capacity.OpRegenerate} {
-		t.add(string(op)+" latency in the peak hour: p50 / p99 / max", fmt.Sprintf("%s / %s / %s (%d operations)",
-			ms(r.Percentile(op, 50)), ms(r.Percentile(op, 99)), ms(r.Percentile(op, 100)), len(r.PeakLatency[op])))
+		head: []string{"measure"}}
+	for _, s := range days {
+		t.head = append(t.head, s.name)
 	}
-	t.add("rotations done / due; finished after their window", fmt.Sprintf("%d / %d; %d", r.Done[capacity.OpRotation], r.RotationsDue, r.RotationsLate))
-	t.add("longest wait for a rotation slot", r.MaxRotationWait.Round(time.Millisecond).String())
-	t.add("verifications offered; refused by the route's throttle (429)", fmt.Sprintf("%.0f; %.0f (%s), busiest second %.0f/s",
-		r.VerifiesOffered, r.VerifiesThrottled, pct(r.VerifiesThrottled/max(r.VerifiesOffered, 1)), r.VerifyPeakPerSecond))
-	t.add("calls stepped through", fmt.Sprint(r.Events))
+	row := func(what string, f func(capacity.BusyDay, capacity.SimResult) string) {
+		cells := []string{what}
+		for _, s := range days {
+			cells = append(cells, f(s.day, s.res))
+		}
+		t.add(cells...)
+	}
+	ops := func(m map[capacity.Op]int) string {
+		return fmt.Sprintf("create %d, regenerate %d, rotation %d", m[capacity.OpCreate], m[capacity.OpRegenerate], m[capacity.OpRotation])
+	}
+	row("Secrets Manager writes throttled (each retried)", func(_ capacity.BusyDay, r capacity.SimResult) string { return fmt.Sprint(r.Throttles) })
+	row("operations that needed a retry", func(_ capacity.BusyDay, r capacity.SimResult) string { return ops(r.Retried) })
+	row("operations that ran out of attempts (the caller sees an error)", func(_ capacity.BusyDay, r capacity.SimResult) string { return ops(r.Failed) })
+	row("most writes admitted in one second", func(d capacity.BusyDay, r capacity.SimResult) string {
+		return fmt.Sprintf("%d (quota %d)", r.MaxWritesPerSecond, d.WriteQuota)
+	})
+	for _, op := range []capacity.Op{capacity.OpCreate, capacity.OpRegenerate} {
+		row(string(op)+" latency in the peak: p50 / p99 / max (of those done)", func(_ capacity.BusyDay, r capacity.SimResult) string {
+			return fmt.Sprintf("%s / %s / %s (%d)", ms(r.Percentile(op, 50)), ms(r.Percentile(op, 99)), ms(r.Percentile(op, 100)), len(r.PeakLatency[op]))
+		})
+	}
+	row("rotations done / due; finished after their window", func(_ capacity.BusyDay, r capacity.SimResult) string {
+		return fmt.Sprintf("%d / %d; %d", r.Done[capacity.OpRotation], r.RotationsDue, r.RotationsLate)
+	})
+	row("longest wait for a rotation slot", func(_ capacity.BusyDay, r capacity.SimResult) string {
+		return r.MaxRotationWait.Round(time.Millisecond).String()
+	})
+	row("verifications offered; refused by the route's throttle (429)", func(_ capacity.BusyDay, r capacity.SimResult) string {
+		return fmt.Sprintf("%.0f; %.0f (%s), busiest second %.0f/s", r.VerifiesOffered, r.VerifiesThrottled, pct(r.VerifiesThrottled/max(r.VerifiesOffered, 1)), r.VerifyPeakPerSecond)
+	})
+	row("calls stepped through", func(_ capacity.BusyDay, r capacity.SimResult) string { return fmt.Sprint(r.Events) })
 	sec.extra = append(sec.extra, t)
+	r := days[0].res
 	missed := "no rotation missed its window"
-	if r.RotationsLate > 0 || r.Failed[capacity.OpRotation] > 0 {
-		missed = fmt.Sprintf("**%d rotations missed their window**", r.RotationsLate+r.Failed[capacity.OpRotation])
+	if late := r.RotationsLate + r.Failed[capacity.OpRotation]; late > 0 {
+		missed = fmt.Sprintf("**%d rotations missed their window**", late)
 	}
 	sec.summary = append(sec.summary, []string{"busy day at " + devicesLabel(float64(d.Devices)) + " devices (simulated): throttles; regenerate p99 at the peak; rotations",
 		fmt.Sprintf("%d throttles; %s; %s", r.Throttles, ms(r.Percentile(capacity.OpRegenerate, 99)), missed), "no rotation late", verdict(r.RotationsLate == 0 && r.Failed[capacity.OpRotation] == 0)})
+	for _, s := range days[1:] {
+		sec.notes = append(sec.notes, fmt.Sprintf("%s: %d throttles, %d operations needed a retry, %d ran out of attempts; regenerate p99 in the peak %s; %d rotations late.",
+			s.name, s.res.Throttles, s.res.Retried[capacity.OpCreate]+s.res.Retried[capacity.OpRegenerate]+s.res.Retried[capacity.OpRotation],
+			s.res.Failed[capacity.OpCreate]+s.res.Failed[capacity.OpRegenerate]+s.res.Failed[capacity.OpRotation],
+			ms(s.res.Percentile(capacity.OpRegenerate, 99)), s.res.RotationsLate+s.res.Failed[capacity.OpRotation]))
+	}
 }
 
 // clock formats an offset into the day as hh:mm.

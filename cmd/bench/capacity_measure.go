@@ -300,6 +300,7 @@ func (b *bench) measureOps(ctx context.Context, awsCfg aws.Config, devicesPerMai
 		return m, err
 	}
 	m.DeviceItemBytes, m.MailboxItemBytes, m.AuditItemBytes = sizes["device"], sizes["mailbox"], sizes["audit"]
+	m.ReconcileTableBytes = sizes[tableTotal]
 	return m, nil
 }
 
@@ -327,9 +328,12 @@ func (r *capRig) rawItem(ctx context.Context, d device.Device) (map[string]ddbty
 	return out.Item, nil
 }
 
+// tableTotal is itemSizes' key for the whole table's size.
+const tableTotal = "(table)"
+
 // itemSizes scans the table and returns the mean size of its devices,
 // mailboxes and audit entries, as DynamoDB sizes items (attribute names
-// plus values).
+// plus values), and the whole table's size under tableTotal.
 func (r *capRig) itemSizes(ctx context.Context) (map[string]float64, error) {
 	sum, n := map[string]float64{}, map[string]int{}
 	p := dynamodb.NewScanPaginator(r.raw, &dynamodb.ScanInput{TableName: &r.table})
@@ -347,9 +351,12 @@ func (r *capRig) itemSizes(ctx context.Context) (map[string]float64, error) {
 			n[kind]++
 		}
 	}
+	total := 0.0
 	for k := range sum {
+		total += sum[k]
 		sum[k] /= float64(n[k])
 	}
+	sum[tableTotal] = total
 	for _, k := range []string{"device", "mailbox", "audit"} {
 		if n[k] == 0 {
 			return nil, fmt.Errorf("the table holds no %s item to size", k)

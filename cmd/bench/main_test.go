@@ -88,7 +88,7 @@ func TestQuickRun(t *testing.T) {
 	if len(capRows) < 10 {
 		t.Fatalf("section 6 has %d rows, want every operation of the model", len(capRows))
 	}
-	for _, want := range []string{"**per device**", "peak reaches it at", "A busy day, simulated", "first quota to saturate"} {
+	for _, want := range []string{"**per device**", "peak reaches it at", "Busy days, simulated", "first limit to saturate"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("section 6 lacks %q", want)
 		}

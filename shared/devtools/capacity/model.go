@@ -125,6 +125,9 @@ type Measured struct {
 	// for per ListSecrets page.
 	ReconcileDevices int
 	ListPageSize     int
+	// ReconcileTableBytes is the size of the table the measured run
+	// scanned: its Scan's read units per byte scale to any table.
+	ReconcileTableBytes float64
 	// Item sizes in bytes, as DynamoDB counts them.
 	DeviceItemBytes, MailboxItemBytes, AuditItemBytes float64
 	// SecretsRoundTripSec and ScanPageSec are the assumed in-Region times
@@ -170,13 +173,44 @@ type Line struct {
 	USD           float64
 }
 
+// Kind says who sets a quota, and so whether it can be raised.
+type Kind int
+
+// The kinds of quota.
+const (
+	// AWSFixed is an AWS quota that cannot be raised.
+	AWSFixed Kind = iota
+	// AWSAdjustable is an AWS quota raised through Service Quotas.
+	AWSAdjustable
+	// StackSetting is a throttle or reservation the stack sets (CDK
+	// context).
+	StackSetting
+	// Design is a limit of devicepass's own design: raising it is a code
+	// change.
+	Design
+)
+
+func (k Kind) String() string {
+	switch k {
+	case AWSFixed:
+		return "AWS, fixed"
+	case AWSAdjustable:
+		return "AWS, adjustable"
+	case StackSetting:
+		return "stack setting"
+	}
+	return "devicepass design"
+}
+
 // Quota is one quota's use at a fleet size.
 type Quota struct {
 	Name       string
 	Limit      float64
 	Unit       string
-	Adjustable bool   // AWS raises it on request, or it is the stack's own setting
-	Setting    string // the stack setting (CDK context key) that sets it, if any
+	Kind Kind
+	// Raise says how to raise it: the stack's CDK context key, Service
+	// Quotas, or the change of design it needs; empty when it cannot be.
+	Raise string
 	Avg, Peak  float64
 	// SaturatesAt is the device count at which the peak reaches the limit
 	// (+Inf: never with this profile).
@@ -218,12 +252,16 @@ func (f Fleet) ByService() []Line {
 	return out
 }
 
-// First returns the quota that saturates at the fewest devices, among all
-// or only among those that cannot be raised.
-func (f Fleet) First(hardOnly bool) (Quota, bool) {
+// First returns the quota that saturates at the fewest devices, among
+// those of the given kinds (all kinds when none is given).
+func (f Fleet) First(kinds ...Kind) (Quota, bool) {
 	var qs []Quota
 	for _, q := range f.Quotas {
-		if (!hardOnly || !q.Adjustable) && !math.IsInf(q.SaturatesAt, 1) {
+		ok := len(kinds) == 0
+		for _, k := range kinds {
+			ok = ok || q.Kind == k
+		}
+		if ok && !math.IsInf(q.SaturatesAt, 1) {
 			qs = append(qs, q)
 		}
 	}
@@ -363,8 +401,10 @@ func (m Model) reconcileRun(devices float64) Usage {
 	out.Calls[SecretsManager+".ListSecrets"] = int(math.Ceil(secrets / page))
 	scanPages := math.Ceil(devices * m.tableBytesPerDevice() / 1e6)
 	out.Calls[DynamoDB+".Scan"] = int(max(scanPages, 1))
-	if ms.ReconcileDevices > 0 {
-		out.ReadUnits = u.ReadUnits / float64(ms.ReconcileDevices) * devices
+	if ms.ReconcileTableBytes > 0 {
+		// The Scan reads every item (audit entries too) and is billed per
+		// byte read: the measured units per byte, over this fleet's table.
+		out.ReadUnits = u.ReadUnits / ms.ReconcileTableBytes * devices * m.tableBytesPerDevice()
 	}
 	out.DurationMs = m.reconcileSeconds(devices) * 1000
 	out.WriteUnits, out.ItemsWritten = 0, 0
@@ -465,8 +505,8 @@ func (m Model) Fleet(devices float64) Fleet {
 
 	// Quotas. Each is linear in the fleet at the peak, so it saturates
 	// where fixed + perDevice × N reaches the limit.
-	quota := func(name, unit string, limit float64, adjustable bool, setting string, use func(*flow) float64) {
-		q := Quota{Name: name, Unit: unit, Limit: limit, Adjustable: adjustable, Setting: setting, Avg: use(avg), Peak: use(peak), SaturatesAt: math.Inf(1)}
+	quota := func(name, unit string, limit float64, kind Kind, raise string, use func(*flow) float64) {
+		q := Quota{Name: name, Unit: unit, Limit: limit, Kind: kind, Raise: raise, Avg: use(avg), Peak: use(peak), SaturatesAt: math.Inf(1)}
 		fixed, slope := use(per0), (use(perBig)-use(per0))/big
 		if slope > 1e-15 {
 			q.SaturatesAt = max((limit-fixed)/slope, 0)
@@ -482,46 +522,47 @@ func (m Model) Fleet(devices float64) Fleet {
 			return n
 		}
 	}
-	quota("Secrets Manager: PutSecretValue, UpdateSecretVersionStage, UpdateSecret", "requests/s", 50, false, "", sm(SecretValueWrites...))
-	quota("Secrets Manager: CreateSecret", "requests/s", 50, false, "", sm("CreateSecret"))
-	quota("Secrets Manager: DeleteSecret", "requests/s", 50, false, "", sm("DeleteSecret"))
-	quota("Secrets Manager: RotateSecret, CancelRotateSecret", "requests/s", 50, false, "", sm("RotateSecret", "CancelRotateSecret"))
-	quota("Secrets Manager: GetSecretValue (devicepass and consumers)", "requests/s", 10000, false, "", sm("GetSecretValue", "GetSecretValue (consumers)"))
-	quota("Secrets Manager: DescribeSecret", "requests/s", 40000, false, "", sm("DescribeSecret"))
-	quota("Secrets Manager: ListSecrets (the reconciler's pages, one at a time)", "requests/s", 100, false, "",
+	quota("Secrets Manager: PutSecretValue, UpdateSecretVersionStage, UpdateSecret", "requests/s", 50, AWSFixed, "", sm(SecretValueWrites...))
+	quota("Secrets Manager: CreateSecret", "requests/s", 50, AWSFixed, "", sm("CreateSecret"))
+	quota("Secrets Manager: DeleteSecret", "requests/s", 50, AWSFixed, "", sm("DeleteSecret"))
+	quota("Secrets Manager: RotateSecret, CancelRotateSecret", "requests/s", 50, AWSFixed, "", sm("RotateSecret", "CancelRotateSecret"))
+	quota("Secrets Manager: GetSecretValue (devicepass and consumers)", "requests/s", 10000, AWSFixed, "", sm("GetSecretValue", "GetSecretValue (consumers)"))
+	quota("Secrets Manager: DescribeSecret", "requests/s", 40000, AWSFixed, "", sm("DescribeSecret"))
+	quota("Secrets Manager: ListSecrets (the reconciler's pages, one at a time)", "requests/s", 100, AWSFixed, "",
 		func(f *flow) float64 {
 			return min(1/m.Measured.SecretsRoundTripSec, 1e9) * boolf(f.calls[SecretsManager+".ListSecrets"] > 0)
 		})
-	quota("Reconciler run time within its function timeout", "seconds", st.ReconcilerTimeoutSec, false, "",
+	quota("Reconciler run time within its function timeout", "seconds", st.ReconcilerTimeoutSec, Design,
+		"a reconciler that pages across runs (the timeout itself goes to 900 s at most)",
 		func(f *flow) float64 { return f.busySec["reconciler"] * reconcileEverySec })
-	quota("Lambda concurrency (account)", "concurrent executions", lambdaConcurrency, true, "", func(f *flow) float64 {
+	quota("Lambda concurrency (account)", "concurrent executions", lambdaConcurrency, AWSAdjustable, "Service Quotas", func(f *flow) float64 {
 		t := 0.0
 		for _, v := range f.busySec {
 			t += v
 		}
 		return t
 	})
-	quota("Lambda concurrency reserved for rotation", "concurrent executions", float64(st.RotationConcurrency), true, "rotationConcurrency",
+	quota("Lambda concurrency reserved for rotation", "concurrent executions", float64(st.RotationConcurrency), StackSetting, "stack context `rotationConcurrency`",
 		func(f *flow) float64 { return f.busySec["rotation"] })
-	quota("API Gateway: POST /v1/verify throttle", "requests/s", st.VerifyRateLimit, true, "verifyRateLimit",
+	quota("API Gateway: POST /v1/verify throttle", "requests/s", st.VerifyRateLimit, StackSetting, "stack context `verifyRateLimit`",
 		func(f *flow) float64 {
 			return f.routes[OpVerifyFirst] + f.routes[OpVerifyAgain] + f.routes[OpVerifyFailure]
 		})
-	quota("API Gateway: create route throttle", "requests/s", st.CreateRateLimit, true, "createRateLimit",
+	quota("API Gateway: create route throttle", "requests/s", st.CreateRateLimit, StackSetting, "stack context `createRateLimit`",
 		func(f *flow) float64 { return f.routes[OpCreate] })
-	quota("API Gateway: regenerate route throttle", "requests/s", st.CreateRateLimit, true, "createRateLimit",
+	quota("API Gateway: regenerate route throttle", "requests/s", st.CreateRateLimit, StackSetting, "stack context `createRateLimit`",
 		func(f *flow) float64 { return f.routes[OpRegenerate] })
-	quota("API Gateway: list route throttle", "requests/s", st.APIRateLimit, true, "apiRateLimit",
+	quota("API Gateway: list route throttle", "requests/s", st.APIRateLimit, StackSetting, "stack context `apiRateLimit`",
 		func(f *flow) float64 { return f.routes[OpList] })
-	quota("API Gateway: revoke route throttle", "requests/s", st.APIRateLimit, true, "apiRateLimit",
+	quota("API Gateway: revoke route throttle", "requests/s", st.APIRateLimit, StackSetting, "stack context `apiRateLimit`",
 		func(f *flow) float64 { return f.routes[OpRevoke] })
-	quota("API Gateway: requests per account and Region", "requests/s", apiAccountRPS, true, "",
+	quota("API Gateway: requests per account and Region", "requests/s", apiAccountRPS, AWSAdjustable, "Service Quotas",
 		func(f *flow) float64 { return f.apiRequests })
-	quota("DynamoDB: table read units (on-demand maximum)", "RRU/s", tableUnitsPerSec, true, "",
+	quota("DynamoDB: table read units (on-demand maximum)", "RRU/s", tableUnitsPerSec, AWSAdjustable, "Service Quotas",
 		func(f *flow) float64 { return f.readUnits })
-	quota("DynamoDB: table write units (on-demand maximum)", "WRU/s", tableUnitsPerSec, true, "",
+	quota("DynamoDB: table write units (on-demand maximum)", "WRU/s", tableUnitsPerSec, AWSAdjustable, "Service Quotas",
 		func(f *flow) float64 { return f.writeUnits })
-	quota("KMS: symmetric cryptographic requests", "requests/s", kmsSymmetricPerSec, true, "", func(f *flow) float64 {
+	quota("KMS: symmetric cryptographic requests", "requests/s", kmsSymmetricPerSec, AWSAdjustable, "Service Quotas", func(f *flow) float64 {
 		return f.calls[SecretsManager+".CreateSecret"] + f.calls[SecretsManager+".PutSecretValue"] +
 			f.calls[SecretsManager+".GetSecretValue"] + f.calls[SecretsManager+".GetSecretValue (consumers)"]
 	})

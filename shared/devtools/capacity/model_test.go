@@ -28,7 +28,7 @@ func measuredFixture() Measured {
 			OpSweep:         u(1, false, 0, map[string]int{"DynamoDB.Query": 1}),
 			OpReconcile:     u(1, false, 0, map[string]int{"Secrets Manager.ListSecrets": 1, "DynamoDB.Scan": 1}),
 		},
-		ReconcileDevices: 3, ListPageSize: 100,
+		ReconcileDevices: 3, ListPageSize: 100, ReconcileTableBytes: 5000,
 		DeviceItemBytes: 1000, MailboxItemBytes: 200, AuditItemBytes: 400,
 		SecretsRoundTripSec: 0.025, ScanPageSec: 0.1,
 	}
