@@ -214,6 +214,8 @@ func devicesLabel(n float64) string {
 	switch {
 	case math.IsInf(n, 1):
 		return "never"
+	case n >= 1e8:
+		return fmt.Sprintf("%.0fM", n/1e6)
 	case n >= 1e6:
 		return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.2f", n/1e6), "0"), ".0") + "M"
 	case n >= 1e3:

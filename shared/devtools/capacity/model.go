@@ -204,14 +204,14 @@ func (k Kind) String() string {
 
 // Quota is one quota's use at a fleet size.
 type Quota struct {
-	Name       string
-	Limit      float64
-	Unit       string
-	Kind Kind
+	Name  string
+	Limit float64
+	Unit  string
+	Kind  Kind
 	// Raise says how to raise it: the stack's CDK context key, Service
 	// Quotas, or the change of design it needs; empty when it cannot be.
-	Raise string
-	Avg, Peak  float64
+	Raise     string
+	Avg, Peak float64
 	// SaturatesAt is the device count at which the peak reaches the limit
 	// (+Inf: never with this profile).
 	SaturatesAt float64
@@ -529,9 +529,7 @@ func (m Model) Fleet(devices float64) Fleet {
 	quota("Secrets Manager: GetSecretValue (devicepass and consumers)", "requests/s", 10000, AWSFixed, "", sm("GetSecretValue", "GetSecretValue (consumers)"))
 	quota("Secrets Manager: DescribeSecret", "requests/s", 40000, AWSFixed, "", sm("DescribeSecret"))
 	quota("Secrets Manager: ListSecrets (the reconciler's pages, one at a time)", "requests/s", 100, AWSFixed, "",
-		func(f *flow) float64 {
-			return min(1/m.Measured.SecretsRoundTripSec, 1e9) * boolf(f.calls[SecretsManager+".ListSecrets"] > 0)
-		})
+		func(*flow) float64 { return 1 / m.Measured.SecretsRoundTripSec })
 	quota("Reconciler run time within its function timeout", "seconds", st.ReconcilerTimeoutSec, Design,
 		"a reconciler that pages across runs (the timeout itself goes to 900 s at most)",
 		func(f *flow) float64 { return f.busySec["reconciler"] * reconcileEverySec })
@@ -581,11 +579,4 @@ func (m Model) WritesPerSecond(devices float64) (avg, peak float64) {
 		return n
 	}
 	return w(m.traffic(devices, false)), w(m.traffic(devices, true))
-}
-
-func boolf(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

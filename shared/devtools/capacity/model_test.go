@@ -181,3 +181,35 @@ func TestBusyDayThrottlesAboveTheQuota(t *testing.T) {
 		t.Errorf("%d UpdateSecretVersionStage admitted for %d regenerates done (2 each)", got, r.Done[OpRegenerate])
 	}
 }
+
+// TestBusyDayRotationsMissANarrowWindow packs more rotations into a
+// window than the rotation function's reserved concurrency can finish and
+// checks that every rotation is accounted for and the late ones counted.
+func TestBusyDayRotationsMissANarrowWindow(t *testing.T) {
+	seq, err := Calibrate(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := BusyDay{Devices: 6000, RotationEveryDays: 1, RotationWindow: 2 * time.Minute, WriteQuota: 50, RotationConcurrency: 5,
+		SecretsLatency: DefaultSecretsLatency, DynamoLatency: DefaultDynamoLatency, VerifyRate: 1, VerifyBurst: 1, Seq: seq, Seed: 11}
+	r, err := Simulate(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Done[OpRotation]+r.Failed[OpRotation] != 6000 {
+		t.Fatalf("%d rotations done and %d failed, of 6000 due", r.Done[OpRotation], r.Failed[OpRotation])
+	}
+	// Five slots of about 174 ms a rotation finish about 29 a second:
+	// 6000 take minutes, not the window's two.
+	if r.RotationsLate == 0 || r.MaxRotationWait < time.Minute {
+		t.Errorf("6000 rotations in a 2-minute window on 5 slots: %d late, longest wait %s", r.RotationsLate, r.MaxRotationWait)
+	}
+	// A wide window finishes them all in time.
+	d.RotationWindow = 24 * time.Hour
+	if r, err = Simulate(d); err != nil {
+		t.Fatal(err)
+	}
+	if r.RotationsLate != 0 || r.Done[OpRotation] != 6000 {
+		t.Errorf("6000 rotations over a day: %d late, %d done", r.RotationsLate, r.Done[OpRotation])
+	}
+}

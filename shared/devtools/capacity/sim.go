@@ -131,6 +131,7 @@ type run struct {
 	call     int           // next call
 	attempt  int           // of the current call, from 1
 	retried  bool
+	slot     bool          // rotations: holds a slot of the function's concurrency
 	at       time.Duration // when the next step happens
 	index    int
 }
@@ -217,16 +218,19 @@ func Simulate(d BusyDay) (SimResult, error) {
 		perSecond[int64(t/time.Second)]++
 		return true
 	}
+	// release ends a rotation's hold on its slot: the oldest waiting
+	// rotation takes it over at once.
 	release := func(t time.Duration) {
-		slots++
-		if len(waiting) > 0 {
-			next := waiting[0]
-			waiting = waiting[1:]
-			slots--
-			res.MaxRotationWait = max(res.MaxRotationWait, t-next.arrival)
-			next.at = t
-			heap.Push(&q, next)
+		if len(waiting) == 0 {
+			slots++
+			return
 		}
+		next := waiting[0]
+		waiting = waiting[1:]
+		next.slot = true
+		res.MaxRotationWait = max(res.MaxRotationWait, t-next.arrival)
+		next.at = t
+		heap.Push(&q, next)
 	}
 	finish := func(r *run, t time.Duration) {
 		res.Done[r.op]++
@@ -246,7 +250,7 @@ func Simulate(d BusyDay) (SimResult, error) {
 	for q.Len() > 0 {
 		r := heap.Pop(&q).(*run)
 		t := r.at
-		if r.op == OpRotation && r.call == 0 && r.attempt == 0 {
+		if r.op == OpRotation && !r.slot {
 			// Secrets Manager invokes the rotation function; with every
 			// reserved slot busy the invocation waits its turn.
 			if slots == 0 {
@@ -254,6 +258,7 @@ func Simulate(d BusyDay) (SimResult, error) {
 				continue
 			}
 			slots--
+			r.slot = true
 		}
 		c := d.Seq[r.op][r.call]
 		r.attempt++
@@ -287,6 +292,9 @@ func Simulate(d BusyDay) (SimResult, error) {
 		}
 		r.at = t + lat
 		heap.Push(&q, r)
+	}
+	if len(waiting) > 0 {
+		return res, fmt.Errorf("capacity: %d rotations still wait for a slot at the end of the day", len(waiting))
 	}
 	for _, n := range perSecond {
 		res.MaxWritesPerSecond = max(res.MaxWritesPerSecond, n)
