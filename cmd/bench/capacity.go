@@ -124,12 +124,18 @@ func renderCapacity(sec *section, m capacity.Model, days []scenario) {
 	for _, n := range capacitySizes {
 		head = append(head, devicesLabel(n)+" devices")
 	}
-	cost := table{caption: fmt.Sprintf("**Monthly cost by service**, prices of %s as of %s (`shared/devtools/capacity/prices.go`):", pr.Region, pr.AsOf), head: head}
-	services := fleets[0].ByService()
-	for i, s := range services {
-		row := []string{s.Service}
+	cost := table{caption: fmt.Sprintf("**Monthly cost**, by service and line, at the prices of %s as of %s (`shared/devtools/capacity/prices.go`):", pr.Region, pr.AsOf), head: head}
+	for i, l := range fleets[0].Cost {
+		row := []string{l.Service + ": " + l.What}
 		for _, f := range fleets {
-			row = append(row, usd(f.ByService()[i].USD))
+			row = append(row, usd(f.Cost[i].USD))
+		}
+		cost.add(row...)
+	}
+	for i, s := range fleets[0].ByService() {
+		row := []string{"**" + s.Service + "**"}
+		for _, f := range fleets {
+			row = append(row, "**"+usd(f.ByService()[i].USD)+"**")
 		}
 		cost.add(row...)
 	}

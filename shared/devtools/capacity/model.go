@@ -146,10 +146,8 @@ var (
 
 // Platform constants the model adds to what it measures.
 const (
-	monthSeconds      = 365.25 / 12 * 86400
-	daySeconds        = 86400.0
-	sweepEverySec     = 300 // infra/stack: sweep every 5 minutes
-	reconcileEverySec = 900 // infra/stack: reconciler every 15 minutes
+	monthSeconds = 365.25 / 12 * 86400
+	daySeconds   = 86400.0
 	// platformLogBytes are Lambda's START, END and REPORT lines per
 	// invocation; accessLogBytes the API's access log line per request.
 	platformLogBytes = 330
@@ -313,7 +311,7 @@ func (m Model) rates() []rate {
 	add(OpVerifyFirst, verify*(1-p.VerifyFailureShare)*p.LastUseWriteShare, p.PeakToAverage, false)
 	add(OpVerifyAgain, verify*(1-p.VerifyFailureShare)*(1-p.LastUseWriteShare), p.PeakToAverage, false)
 	add(OpVerifyFailure, verify*p.VerifyFailureShare, p.PeakToAverage, false)
-	rs = append(rs, rate{op: OpSweep, fixed: 1.0 / sweepEverySec, peak: 1, usage: ms.Ops[OpSweep]})
+	rs = append(rs, rate{op: OpSweep, fixed: 1 / (m.Stack.SweepEveryMin * 60), peak: 1, usage: ms.Ops[OpSweep]})
 	return rs
 }
 
@@ -356,25 +354,43 @@ func (f *flow) add(op Op, u Usage, n float64) {
 // traffic returns the fleet's flow at its average (peak false) or peak.
 func (m Model) traffic(devices float64, peak bool) *flow {
 	f := newFlow()
+	creates := 0.0
 	for _, r := range m.rates() {
 		n := r.perDevice*devices + r.fixed
 		if peak {
 			n *= r.peak
 		}
 		f.add(r.op, r.usage, n)
+		if r.op == OpCreate {
+			creates += n
+		}
 	}
 	// The reconciler: one run every 15 minutes whose listing and scan
 	// grow with the fleet.
 	rec := m.reconcileRun(devices)
-	f.add(OpReconcile, rec, 1.0/reconcileEverySec)
+	f.add(OpReconcile, rec, 1/m.reconcileEverySec())
 	// Stream records: those with a lifecycle event run the measured
 	// handler; the rest (last-use writes, audit entries, counters) are
 	// read and dropped. The handler's own audit write is one more record.
+	// The measured record is a device's insert, whose event also goes to
+	// the owner as a notice (SNS); other events (rotated, regenerated,
+	// revoked) make the same calls without the notice.
 	ev := m.Measured.Ops[OpStreamEvent]
 	events := f.lifecycleEvents
-	f.add(OpStreamEvent, Usage{Calls: ev.Calls, ReadUnits: ev.ReadUnits, WriteUnits: ev.WriteUnits, ItemsWritten: 0,
-		DurationMs: ev.DurationMs, LogBytes: ev.LogBytes, Notices: 0}, events)
-	f.notices += float64(ev.Notices) * events
+	calls := map[string]int{}
+	for k, c := range ev.Calls {
+		if !strings.HasPrefix(k, "SNS.") {
+			calls[k] = c
+		}
+	}
+	f.add(OpStreamEvent, Usage{Calls: calls, ReadUnits: ev.ReadUnits, WriteUnits: ev.WriteUnits,
+		DurationMs: ev.DurationMs, LogBytes: ev.LogBytes}, events)
+	f.notices += float64(ev.Notices) * creates
+	for k, c := range ev.Calls {
+		if strings.HasPrefix(k, "SNS.") {
+			f.calls[k] += float64(c) * creates
+		}
+	}
 	quiet := f.records + float64(ev.ItemsWritten)*events - events
 	f.busySec["stream"] += quiet * quietRecordMs / 1000
 	f.invocations["stream"] += (f.records + float64(ev.ItemsWritten)*events) / streamBatch
@@ -387,6 +403,9 @@ func (m Model) traffic(devices float64, peak bool) *flow {
 	f.calls[SecretsManager+".GetSecretValue (consumers)"] += consumer
 	return f
 }
+
+// reconcileEverySec is the reconciler's schedule, in seconds.
+func (m Model) reconcileEverySec() float64 { return m.Stack.ReconcileEveryMin * 60 }
 
 // reconcileRun is one reconciler run over a fleet: the measured run with
 // its listing and scan scaled from the measured table to devices.
@@ -532,7 +551,7 @@ func (m Model) Fleet(devices float64) Fleet {
 		func(*flow) float64 { return 1 / m.Measured.SecretsRoundTripSec })
 	quota("Reconciler run time within its function timeout", "seconds", st.ReconcilerTimeoutSec, Design,
 		"a reconciler that pages across runs (the timeout itself goes to 900 s at most)",
-		func(f *flow) float64 { return f.busySec["reconciler"] * reconcileEverySec })
+		func(f *flow) float64 { return f.busySec["reconciler"] * m.reconcileEverySec() })
 	quota("Lambda concurrency (account)", "concurrent executions", lambdaConcurrency, AWSAdjustable, "Service Quotas", func(f *flow) float64 {
 		t := 0.0
 		for _, v := range f.busySec {

@@ -36,7 +36,7 @@ func measuredFixture() Measured {
 
 func fixtureModel() Model {
 	return Model{Measured: measuredFixture(), Profile: DefaultProfile, Prices: USEast1,
-		Stack: Stack{MemoryMB: 256, RotationConcurrency: 5, APIRateLimit: 50, VerifyRateLimit: 200, CreateRateLimit: 5, LogRetentionDays: 30, ReconcilerTimeoutSec: 300}}
+		Stack: Stack{MemoryMB: 256, RotationConcurrency: 5, APIRateLimit: 50, VerifyRateLimit: 200, CreateRateLimit: 5, LogRetentionDays: 30, ReconcilerTimeoutSec: 300, SweepEveryMin: 5, ReconcileEveryMin: 15}}
 }
 
 func quota(t *testing.T, f Fleet, prefix string) Quota {
@@ -134,7 +134,8 @@ func TestReadStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.MemoryMB < 128 || s.VerifyRateLimit <= 0 || s.CreateRateLimit <= 0 || s.APIRateLimit <= 0 || s.RotationConcurrency <= 0 || s.LogRetentionDays <= 0 {
+	if s.MemoryMB < 128 || s.VerifyRateLimit <= 0 || s.CreateRateLimit <= 0 || s.APIRateLimit <= 0 || s.RotationConcurrency <= 0 || s.LogRetentionDays <= 0 ||
+		s.ReconcilerTimeoutSec <= 0 || s.SweepEveryMin <= 0 || s.ReconcileEveryMin <= 0 {
 		t.Errorf("stack defaults not all read: %+v", s)
 	}
 	if _, err := ReadStack(t.TempDir()); err == nil {

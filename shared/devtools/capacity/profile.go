@@ -6,7 +6,10 @@ import (
 	"go/constant"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -80,8 +83,10 @@ type Stack struct {
 	VerifyRateLimit     float64 // POST /v1/verify
 	CreateRateLimit     float64 // each route that makes devices or passwords, per route
 	LogRetentionDays    int
-	// Timeouts of the functions, in seconds, by name.
-	ReconcilerTimeoutSec float64
+	// ReconcilerTimeoutSec is the reconciler function's timeout; the
+	// schedules run the sweep and the reconciler every so many minutes.
+	ReconcilerTimeoutSec             float64
+	SweepEveryMin, ReconcileEveryMin float64
 	// Alarms the stack defines and custom metrics the reconciler emits.
 	Alarms, CustomMetrics int
 	// Source says where the figures were read.
@@ -125,7 +130,9 @@ func ReadStack(root string) (Stack, error) {
 		x, _ := constant.Float64Val(constant.ToFloat(v))
 		return x, nil
 	}
-	s := Stack{Source: "infra/stack/props.go defaults", ReconcilerTimeoutSec: 300, Alarms: 16, CustomMetrics: 6}
+	// The alarms (two per function, four more) and the reconciler's
+	// metrics, as infra/stack/alarms.go and shared/app define them.
+	s := Stack{Source: "infra/stack defaults", Alarms: 16, CustomMetrics: 6}
 	var errs []string
 	for _, x := range []struct {
 		name string
@@ -144,6 +151,27 @@ func ReadStack(root string) (Stack, error) {
 			continue
 		}
 		x.set(v)
+	}
+	// The function timeouts and schedules are literals in stack.go.
+	stackGo := filepath.Join(root, "infra", "stack", "stack.go")
+	src, err := os.ReadFile(stackGo)
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	for _, x := range []struct {
+		re  *regexp.Regexp
+		set *float64
+	}{
+		{regexp.MustCompile(`"reconciler":\s*\{"[^"]*",\s*(\d+)`), &s.ReconcilerTimeoutSec},
+		{regexp.MustCompile(`\{"sweep",\s*(\d+)\}`), &s.SweepEveryMin},
+		{regexp.MustCompile(`\{"reconciler",\s*(\d+)\}`), &s.ReconcileEveryMin},
+	} {
+		m := x.re.FindSubmatch(src)
+		if m == nil {
+			errs = append(errs, fmt.Sprintf("read the stack's schedules: %s does not match %s", stackGo, x.re))
+			continue
+		}
+		*x.set, _ = strconv.ParseFloat(string(m[1]), 64)
 	}
 	if len(errs) > 0 {
 		return s, fmt.Errorf("%s", strings.Join(errs, "; "))
