@@ -365,7 +365,7 @@ func (m Model) traffic(devices float64, peak bool) *flow {
 			creates += n
 		}
 	}
-	// The reconciler: one run every 15 minutes whose listing and scan
+	// The reconciler: one run per schedule, whose listing and scan
 	// grow with the fleet.
 	rec := m.reconcileRun(devices)
 	f.add(OpReconcile, rec, 1/m.reconcileEverySec())
