@@ -34,7 +34,7 @@ func (b *bench) capacitySection(ctx context.Context) (section, error) {
 	}
 	defer smProxy.Close()
 	defer ddbProxy.Close()
-	measured, err := b.measureOps(ctx, awsCfg, prof.DevicesPerMailbox, reps)
+	measured, err := b.measureOps(ctx, awsCfg, prof.DevicesPerMailbox, reps, !b.o.quick)
 	if err != nil {
 		return sec, err
 	}
@@ -69,7 +69,8 @@ func renderCapacity(sec *section, m capacity.Model, days []scenario) {
 		"with `ROTATION_LAMBDA_ARN` set as deployed, so a create also schedules rotation), behind the latency proxy of section 3, "+
 		"on a mailbox of %d devices (the profile's). Calls are counted by `awsx.Counter`; DynamoDB request units are what DynamoDB Local "+
 		"reports with `ReturnConsumedCapacity`; items written are stream records; duration is the median wall time of further runs with the "+
-		"injected latency (what Lambda bills); log bytes are the functions' own lines at `LOG_LEVEL=info`. The model "+
+		"injected latency (what Lambda bills); log bytes are the functions' own lines at `LOG_LEVEL=info`; the api and verify functions' memory is "+
+		"their real binaries' peak while serving real requests. The model "+
 		"(`shared/devtools/capacity`) multiplies these by the traffic profile and prices below; nothing in it is a hand-written call count.",
 		p.DevicesPerMailbox)
 	t := &sec.table
@@ -179,6 +180,10 @@ func renderCapacity(sec *section, m capacity.Model, days []scenario) {
 	if okHard {
 		sec.summary = append(sec.summary, []string{"first AWS quota that cannot be raised", fmt.Sprintf("%s, at %s devices", q1(hard), devicesLabel(hard.SaturatesAt)), "—", "—"})
 	}
+	if len(ms.PeakMemoryMB) > 0 {
+		sec.summary = append(sec.summary, []string{"peak memory serving real requests (api, verify)",
+			fmt.Sprintf("%.0f MB, %.0f MB of %d MB configured", ms.PeakMemoryMB["api"], ms.PeakMemoryMB["verify"], st.MemoryMB), "—", "—"})
+	}
 	avgW, peakW := m.WritesPerSecond(1_000_000)
 	sec.notes = append(sec.notes,
 		fmt.Sprintf("At 1 million devices: %s a month, %s per device; Secrets Manager storage alone is %s per device (%s a secret).",
@@ -186,7 +191,8 @@ func renderCapacity(sec *section, m capacity.Model, days []scenario) {
 		fmt.Sprintf("First limit to saturate at the peak: **%s** (%s) at %s devices. First AWS quota that cannot be raised: **%s** at %s devices.",
 			q1(first), first.Kind, devicesLabel(first.SaturatesAt), q1(hard), devicesLabel(hard.SaturatesAt)),
 		fmt.Sprintf("Every Secrets Manager write pooled in one 50/s quota, as the benchmark proxy counts them (stricter than AWS, which gives CreateSecret, DeleteSecret and RotateSecret their own 50/s): %.2f/s average, %.2f/s peak at 1 million devices.", avgW, peakW),
-		"Durations are wall time on this machine with the injected delays (SM 25 ms, DDB 6 ms); Lambda bills the configured memory, not the memory used, so memory is the stack's setting. "+
+		memoryNote(ms, st),
+		"Durations are wall time on this machine with the injected delays (SM 25 ms, DDB 6 ms). "+
 			"A stream record without a lifecycle event (a last-use write, an audit entry) is taken as 1 ms of the stream function; the event source mapping is taken to hand 10 records per invocation.",
 		fmt.Sprintf("Item sizes measured in this run: device %.0f B, mailbox %.0f B, audit entry %.0f B; with a year of audit entries the table holds %.0f B per device.",
 			ms.DeviceItemBytes, ms.MailboxItemBytes, ms.AuditItemBytes, m.TableBytesPerDevice()),
@@ -363,4 +369,21 @@ func renderSimulation(sec *section, days []scenario) {
 // clock formats an offset into the day as hh:mm.
 func clock(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// memoryNote says how much of the configured memory the hot functions
+// used.
+func memoryNote(ms capacity.Measured, st capacity.Stack) string {
+	if len(ms.PeakMemoryMB) == 0 {
+		return fmt.Sprintf("Function memory not measured in this run (-quick); Lambda bills the configured %d MB either way.", st.MemoryMB)
+	}
+	var parts []string
+	for _, fn := range []string{"api", "verify"} {
+		if v, ok := ms.PeakMemoryMB[fn]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.0f MB", fn, v))
+		}
+	}
+	return fmt.Sprintf("Peak resident memory of the functions' own binaries (built as `make build` builds them, for this machine) after %d real requests each "+
+		"(verifications; device lists), read from /proc: %s, of the %d MB the stack configures. Lambda bills the configured memory, so the cost uses %d MB; "+
+		"a lower setting would also lower the CPU share Lambda gives the function, trading duration for memory.", memoryRequests, strings.Join(parts, ", "), st.MemoryMB, st.MemoryMB)
 }

@@ -47,6 +47,7 @@ type capRig struct {
 	logs  *byteCounter
 	raw   *dynamodb.Client // the same table, unobserved
 	table string
+	keyID string // the verifier key's secret
 }
 
 // newCapRig provisions a table and a verifier key through awsCfg and wires
@@ -63,7 +64,7 @@ func (b *bench) newCapRig(ctx context.Context, awsCfg aws.Config) (*capRig, erro
 	if _, err := app.Provision(ctx, awsCfg, cfg.TableName, cfg.VerifierKeySecretID); err != nil {
 		return nil, err
 	}
-	r := &capRig{calls: &awsx.Counter{}, units: &unitMeter{}, logs: &byteCounter{}, table: cfg.TableName}
+	r := &capRig{calls: &awsx.Counter{}, units: &unitMeter{}, logs: &byteCounter{}, table: cfg.TableName, keyID: cfg.VerifierKeySecretID}
 	r.raw = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
 	if _, err := eventbridge.NewFromConfig(awsCfg).CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: &cfg.EventBusName}); err != nil {
 		return nil, fmt.Errorf("create the event bus: %w", err)
@@ -117,7 +118,7 @@ func durationOf(n int, op func(i int) error) (float64, error) {
 
 // measureOps measures every operation of the capacity model on a mailbox
 // of devicesPerMailbox devices, reps times each for the duration.
-func (b *bench) measureOps(ctx context.Context, awsCfg aws.Config, devicesPerMailbox, reps int) (capacity.Measured, error) {
+func (b *bench) measureOps(ctx context.Context, awsCfg aws.Config, devicesPerMailbox, reps int, memory bool) (capacity.Measured, error) {
 	m := capacity.Measured{Ops: map[capacity.Op]capacity.Usage{}}
 	r, err := b.newCapRig(ctx, awsCfg)
 	if err != nil {
@@ -307,6 +308,35 @@ func (b *bench) measureOps(ctx context.Context, awsCfg aws.Config, devicesPerMai
 	}
 	m.DeviceItemBytes, m.MailboxItemBytes, m.AuditItemBytes = sizes["device"], sizes["mailbox"], sizes["audit"]
 	m.ReconcileTableBytes = sizes[tableTotal]
+
+	if !memory {
+		return m, nil
+	}
+	// The hot functions' memory: the real binaries serving real requests
+	// on a mailbox of their own.
+	memBox, err := newBox()
+	if err != nil {
+		return m, err
+	}
+	var memDevice device.Created
+	for i := 0; i < devicesPerMailbox; i++ {
+		if memDevice, err = plain(memBox, i); err != nil {
+			return m, err
+		}
+	}
+	work := map[string][]invocation{}
+	for i := 0; i < memoryRequests; i++ {
+		work["verify"] = append(work["verify"], invocation{verifyEvent(memBox, memDevice.Password, i), `\"valid\":true`})
+		work["api"] = append(work["api"], invocation{listEvent(memBox, user.Subject, i), `\"items\"`})
+	}
+	peak, err := b.functionMemory(ctx, r.table, r.keyID, work)
+	if err != nil {
+		return m, fmt.Errorf("function memory: %w", err)
+	}
+	m.PeakMemoryMB = map[string]float64{}
+	for fn, n := range peak {
+		m.PeakMemoryMB[fn] = float64(n) / (1 << 20)
+	}
 	return m, nil
 }
 

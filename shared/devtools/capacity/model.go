@@ -130,6 +130,10 @@ type Measured struct {
 	ReconcileTableBytes float64
 	// Item sizes in bytes, as DynamoDB counts them.
 	DeviceItemBytes, MailboxItemBytes, AuditItemBytes float64
+	// PeakMemoryMB is the peak resident memory of functions (by name) that
+	// served real requests; Lambda bills the configured memory instead, so
+	// it only says whether the configured memory could be smaller.
+	PeakMemoryMB map[string]float64
 	// SecretsRoundTripSec and ScanPageSec are the assumed in-Region times
 	// of one ListSecrets page and one 1 MB Scan page (the reconciler's
 	// run time).
