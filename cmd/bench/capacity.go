@@ -359,7 +359,7 @@ func renderSimulation(sec *section, days []scenario) {
 	sec.summary = append(sec.summary, []string{"busy day at " + devicesLabel(float64(d.Devices)) + " devices (simulated): throttles; regenerate p99 at the peak; rotations",
 		fmt.Sprintf("%d throttles; %s; %s", r.Throttles, ms(r.Percentile(capacity.OpRegenerate, 99)), missed), "no rotation late", verdict(r.RotationsLate == 0 && r.Failed[capacity.OpRotation] == 0)})
 	for _, s := range days[1:] {
-		sec.notes = append(sec.notes, fmt.Sprintf("%s: %d throttles, %d operations needed a retry, %d ran out of attempts; regenerate p99 in the peak %s; %d rotations late.",
+		sec.notes = append(sec.notes, fmt.Sprintf("%s: %d throttles, %d operations needed a retry, %d ran out of attempts; regenerate p99 in the peak %s; %d rotations missed their window.",
 			s.name, s.res.Throttles, s.res.Retried[capacity.OpCreate]+s.res.Retried[capacity.OpRegenerate]+s.res.Retried[capacity.OpRotation],
 			s.res.Failed[capacity.OpCreate]+s.res.Failed[capacity.OpRegenerate]+s.res.Failed[capacity.OpRotation],
 			ms(s.res.Percentile(capacity.OpRegenerate, 99)), s.res.RotationsLate+s.res.Failed[capacity.OpRotation]))
