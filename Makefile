@@ -59,7 +59,7 @@ GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
 .PHONY: help tools standins staticcheck node cdk-cli cfn-lint run test lint build build-local \
-	bench synth diff deploy bootstrap clean distclean generate FORCE
+	bench capacity synth diff deploy bootstrap clean distclean generate FORCE
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -146,6 +146,11 @@ FORCE:
 
 bench: standins ## run the benchmarks against the stand-ins (results in bench-results/)
 	$(GO) run ./cmd/bench
+
+# Section 6 of the benchmark alone: it measures the calls it needs itself
+# (seconds, not the whole benchmark). See docs/scale.md.
+capacity: standins ## cost per month and quota use for 10k-10M devices, from calls measured now
+	$(GO) run ./cmd/bench -only 6
 
 synth: build cdk-cli cfn-lint ## synthesize the CDK app (cdk.json) into cdk.out/ and check it with cfn-lint
 	$(CDK) synth --quiet $(CDK_ARGS)

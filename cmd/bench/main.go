@@ -1,9 +1,10 @@
 // Command bench measures devicepass against the local stand-ins and prints
 // one markdown report, every figure measured in the same run: AWS calls per
 // operation, cold start and binary size of each function, API latency
-// against realistic AWS latency, the verify hot path beside Argon2id, and
-// bulk creation under Secrets Manager's write quota. It is what `make bench`
-// runs; docs/benchmarks.md describes the method.
+// against realistic AWS latency, the verify hot path beside Argon2id, bulk
+// creation under Secrets Manager's write quota, and what a fleet costs and
+// which quota it reaches first (section 6, also `make capacity`). It is what
+// `make bench` runs; docs/benchmarks.md describes the method.
 //
 //	go run ./cmd/bench            # full run, a few minutes on 2 cores
 //	go run ./cmd/bench -quick     # every section, small loads (the smoke test)
@@ -59,7 +60,7 @@ type options struct {
 	only   string // comma-separated section numbers; empty: all
 }
 
-// runs reports whether section n (1-5) is to run.
+// runs reports whether section n (1-6) is to run.
 func (o options) runs(n int) bool {
 	if o.only == "" {
 		return true

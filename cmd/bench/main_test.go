@@ -84,6 +84,16 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("section 4: verify %d ns/op, Argon2id %d ns/op", verifyNs, argonNs)
 	}
 
+	capRows := rows(t, report, titleCapacity)
+	if len(capRows) < 10 {
+		t.Fatalf("section 6 has %d rows, want every operation of the model", len(capRows))
+	}
+	for _, want := range []string{"**per device**", "peak reaches it at", "Busy days, simulated", "first limit to saturate"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("section 6 lacks %q", want)
+		}
+	}
+
 	quota := map[string]string{}
 	for _, r := range rows(t, report, titleQuota) {
 		quota[r[0]] = r[1]
