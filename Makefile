@@ -32,7 +32,7 @@ GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
 .PHONY: help tools standins staticcheck cdk-cli run test lint build build-local \
-	bench synth diff deploy clean distclean FORCE
+	checkpassword bench synth diff deploy clean distclean FORCE
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -59,7 +59,13 @@ $(TOOLS)/cdk/.installed: tools/cdk/package.json tools/cdk/package-lock.json
 run: standins ## serve the API on http://127.0.0.1:8080 (PORT overrides) with local stand-ins
 	$(GO) run ./cmd/devicepass-local
 
-test: tools lint ## install the tools, lint, then run every test against the stand-ins
+# Debian packages the tests use: a real Dovecot 2.3 for e2e/dovecot.
+# tools/ensure-debs.sh installs what is missing when it can (root on Debian
+# or Ubuntu) and otherwise fails naming the apt-get command.
+TEST_DEBS := dovecot-imapd
+
+test: tools lint ## install the tools (and Dovecot), lint, then run every test against the stand-ins
+	tools/ensure-debs.sh $(TEST_DEBS)
 	$(GO) test ./... -count=1 -timeout 20m
 
 lint: staticcheck ## check formatting (gofmt), go vet and staticcheck
@@ -80,6 +86,11 @@ build/local/%/bootstrap: FORCE
 
 build/%/bootstrap: FORCE
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $@ ./functions/$*
+
+# For the mail host, static and stripped: Dovecot runs it as is, without a
+# wrapper (contrib/dovecot/90-devicepass.conf). GOOS/GOARCH cross-compile.
+checkpassword: ## build Dovecot's checkpassword program into build/checkpassword
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o build/checkpassword ./cmd/checkpassword
 
 FORCE:
 
