@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -179,6 +180,24 @@ func TestAuthProcessLimit(t *testing.T) {
 		}
 	}
 	t.Errorf("no address space limit in /proc/%s/limits", pid)
+}
+
+// TestProgramIsStaticAndStripped: Dovecot runs the build as is, on a mail
+// host that may not have the C library it was built against.
+func TestProgramIsStaticAndStripped(t *testing.T) {
+	f, err := elf.Open(program)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("dynamically linked (%v)", p.Type)
+		}
+	}
+	if s := f.Section(".symtab"); s != nil {
+		t.Errorf("not stripped: it has a symbol table")
+	}
 }
 
 // authPID finds the master's auth process.

@@ -49,9 +49,11 @@ const (
 const sandboxEnv = "DEVICEPASS_DOVECOT_SANDBOX"
 
 var (
-	runner    *localgw.Runner
-	dove      *dovecot
-	runLogs   = &syncBuffer{}
+	runner  *localgw.Runner
+	dove    *dovecot
+	runLogs = &syncBuffer{}
+	// program is the checkpassword build Dovecot runs.
+	program   string
 	handedOut = &secretSet{}
 )
 
@@ -162,7 +164,7 @@ func startDovecot(ctx context.Context, bin, tmp, verifyURL, token string) (*dove
 		}
 	}
 	// Built as `make checkpassword` builds it: static and stripped.
-	program := filepath.Join(binDir, filepath.Base(installedProgram))
+	program = filepath.Join(binDir, filepath.Base(installedProgram))
 	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", program, "./cmd/checkpassword")
 	build.Dir = root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
