@@ -88,7 +88,9 @@ func main() {
 
 // run is main without the process: it returns the exit code.
 func run(getenv func(string) string, creds *os.File, args []string, stderr io.Writer) int {
-	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "devicepass-checkpassword: "+format+"\n", args...) }
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "devicepass-checkpassword: "+format+"\n", args...)
+	}
 	configPath, next := splitArgs(args)
 	set, err := loadSettings(configPath, getenv)
 	if err != nil {
