@@ -69,6 +69,9 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: "+format+"\n", args...)
 		return 1
 	}
+	if err := canSandbox(); err != nil {
+		return fail("%v", err)
+	}
 	if os.Geteuid() != 0 {
 		return fail("the Dovecot tests run Dovecot's master process, which needs root; run them as root")
 	}
@@ -228,9 +231,7 @@ service imap-login {
 	d.cmd = exec.Command(os.Args[0])
 	d.cmd.Env = append(os.Environ(), sandboxEnv+"="+strings.Join([]string{binDir, etcUpper, filepath.Join(tmp, "etc-work"), bin, conf}, string(filepath.ListSeparator)))
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	// A private mount namespace: Go makes its mounts private, so nothing
-	// mounted in it is seen outside.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGTERM}
+	d.cmd.SysProcAttr = namespaced()
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -240,31 +241,6 @@ service imap-login {
 		return nil, fmt.Errorf("%w\n%s", err, d.log.String())
 	}
 	return d, nil
-}
-
-// sandbox runs in the new mount namespace: it mounts the test's build at
-// /usr/local/bin and lays the settings directory over /etc, then becomes
-// Dovecot.
-func sandbox(spec string) {
-	die := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "sandbox: "+format+"\n", args...)
-		os.Exit(1)
-	}
-	p := strings.Split(spec, string(filepath.ListSeparator))
-	if len(p) != 5 {
-		die("bad %s", sandboxEnv)
-	}
-	binDir, etcUpper, etcWork, bin, conf := p[0], p[1], p[2], p[3], p[4]
-	if err := syscall.Mount(binDir, filepath.Dir(installedProgram), "", syscall.MS_BIND, ""); err != nil {
-		die("bind %s on %s: %v", binDir, filepath.Dir(installedProgram), err)
-	}
-	opts := "lowerdir=/etc,upperdir=" + etcUpper + ",workdir=" + etcWork
-	if err := syscall.Mount("overlay", "/etc", "overlay", 0, opts); err != nil {
-		die("overlay on /etc: %v", err)
-	}
-	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	err := syscall.Exec(bin, []string{"dovecot", "-F", "-c", conf}, env)
-	die("exec %s: %v", bin, err)
 }
 
 // waitReady polls the IMAP listener until Dovecot greets.
