@@ -125,6 +125,7 @@ func TestBadInputIsARefusal(t *testing.T) {
 	dev := newDevice(t, addr, nil)
 	local, _, _ := strings.Cut(addr, "@")
 	wantLogin(t, local, dev.password, fromA, refused)
+	wantLogin(t, addr, "", fromA, refused)
 	if !strings.Contains(dove.log.String(), `answered 400 (field "mailbox")`) {
 		t.Errorf("Dovecot's log does not say why the user without a domain was refused")
 	}

@@ -82,6 +82,10 @@ func run(m *testing.M) int {
 			return fail("no dovecot: install it with `tools/ensure-debs.sh dovecot-imapd` (apt-get install -y --no-install-recommends dovecot-imapd)")
 		}
 	}
+	// The shipped file is for Dovecot 2.3: 2.4 has no checkpassword passdb.
+	if out, err := exec.Command(bin, "--version").Output(); err != nil || !strings.HasPrefix(string(out), "2.3.") {
+		return fail("%s --version: %q (%v); the shipped configuration is for Dovecot 2.3 (Debian 12's dovecot-imapd)", bin, bytes.TrimSpace(out), err)
+	}
 	tmp, err := os.MkdirTemp("", "devicepass-dovecot-")
 	if err != nil {
 		return fail("%v", err)
