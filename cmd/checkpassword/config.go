@@ -47,14 +47,10 @@ type settings struct {
 	profile, configFile, credentialsFile string
 }
 
-// configError is a setup problem: the program cannot ask anything until
+// configErrorf is a setup problem: the program cannot ask anything until
 // the operator fixes it.
-type configError struct{ msg string }
-
-func (e *configError) Error() string { return e.msg }
-
 func configErrorf(format string, args ...any) error {
-	return &configError{fmt.Sprintf(format, args...)}
+	return fmt.Errorf(format, args...)
 }
 
 // loadSettings reads the settings file (none when path is empty), lets

@@ -41,4 +41,3 @@ func sandbox(spec string) {
 	err := syscall.Exec(bin, []string{"dovecot", "-F", "-c", conf}, env)
 	die("exec %s: %v", bin, err)
 }
-
