@@ -47,15 +47,15 @@ after=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" { 
 
 # Stop and disable every service the newly installed packages brought.
 for pkg in $(comm -13 <(echo "$before") <(echo "$after")); do
-	for f in $(dpkg -L "$pkg" 2>/dev/null | grep -E '^(/usr)?/lib/systemd/system/[^/@]+\.service$|^/etc/init\.d/[^/]+$' || true); do
-		name=$(basename "$f" .service)
-		if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
-			systemctl disable --now "$name" >/dev/null 2>&1 || true
-		elif [ -x "/etc/init.d/$name" ]; then
-			"/etc/init.d/$name" stop >/dev/null 2>&1 || true
-			command -v update-rc.d >/dev/null && update-rc.d "$name" disable >/dev/null 2>&1 || true
-		fi
-	done
+	dpkg -L "$pkg" 2>/dev/null | grep -E '^(/usr)?/lib/systemd/system/[^/@]+\.service$|^/etc/init\.d/[^/]+$' || true
+done | xargs -r -n1 basename | sed 's/\.service$//' | sort -u | while read -r name; do
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+		systemctl disable --now "$name" >/dev/null 2>&1 || true
+	elif [ -x "/etc/init.d/$name" ]; then
+		"/etc/init.d/$name" stop >/dev/null 2>&1 || true
+		command -v update-rc.d >/dev/null && update-rc.d "$name" disable >/dev/null 2>&1 || true
+	fi
+	echo "stopped and disabled the $name service the install brought (the tests start their own)"
 done
 for p in "${missing[@]}"; do
 	if ! installed "$p"; then
