@@ -32,26 +32,32 @@ const (
 	temporary = "NO [UNAVAILABLE]"
 )
 
-// From where the tests connect: Linux routes all of 127/8 to loopback, so
-// a client can come from another address than Dovecot listens on, and the
-// allow-list sees Dovecot's remote address.
-var (
-	fromA = net.ParseIP("127.0.0.2")
-	fromB = net.ParseIP("127.0.0.3")
-)
+// clients counts the client addresses handed out.
+var clients atomic.Int32
+
+// client returns a loopback address no login came from yet. Linux routes
+// all of 127/8 to loopback, so a client can come from another address than
+// Dovecot listens on, and the allow-list sees Dovecot's remote address. A
+// fresh address for every login also keeps Dovecot's penalty for repeated
+// failures from one address (a growing wait before each further attempt)
+// out of the tests.
+func client() net.IP {
+	n := clients.Add(1)
+	return net.IPv4(127, 1, byte(n>>8), byte(n))
+}
 
 func TestPasswordAcceptedWrongOneRefused(t *testing.T) {
 	addr, _ := newMailbox(t)
 	dev := newDevice(t, addr, nil)
-	wantLogin(t, addr, dev.password, fromA, accepted)
-	wantLogin(t, addr, dev.password+"x", fromA, refused)
-	wantLogin(t, "nobody-"+addr, dev.password, fromA, refused)
+	wantLogin(t, addr, dev.password, client(), accepted)
+	wantLogin(t, addr, dev.password+"x", client(), refused)
+	wantLogin(t, "nobody-"+addr, dev.password, client(), refused)
 }
 
 func TestRegenerate(t *testing.T) {
 	addr, owner := newMailbox(t)
 	dev := newDevice(t, addr, nil)
-	wantLogin(t, addr, dev.password, fromA, accepted)
+	wantLogin(t, addr, dev.password, client(), accepted)
 	a := do(t, "POST", "/v1/mailboxes/"+addr+"/devices/"+dev.id+"/password", owner, map[string]any{})
 	if a.status != 200 {
 		t.Fatalf("regenerate: %s", a)
@@ -59,8 +65,8 @@ func TestRegenerate(t *testing.T) {
 	var out struct{ Password string }
 	a.decode(t, &out)
 	handedOut.add("password", out.Password)
-	wantLogin(t, addr, dev.password, fromA, refused)
-	wantLogin(t, addr, out.Password, fromA, accepted)
+	wantLogin(t, addr, dev.password, client(), refused)
+	wantLogin(t, addr, out.Password, client(), accepted)
 }
 
 func TestRotationGrace(t *testing.T) {
@@ -80,41 +86,42 @@ func TestRotationGrace(t *testing.T) {
 		t.Fatalf("no new password after the rotation (%v)", err)
 	}
 	handedOut.add("password", v.Password)
-	wantLogin(t, addr, v.Password, fromA, accepted)
-	wantLogin(t, addr, dev.password, fromA, accepted) // inside the grace
+	wantLogin(t, addr, v.Password, client(), accepted)
+	wantLogin(t, addr, dev.password, client(), accepted) // inside the grace
 }
 
 func TestDisabledDeviceRefused(t *testing.T) {
 	addr, owner := newMailbox(t)
 	dev := newDevice(t, addr, nil)
-	wantLogin(t, addr, dev.password, fromA, accepted)
+	wantLogin(t, addr, dev.password, client(), accepted)
 	if a := do(t, "PATCH", "/v1/mailboxes/"+addr+"/devices/"+dev.id, owner, map[string]any{"status": "disabled"}); a.status != 200 {
 		t.Fatalf("disable: %s", a)
 	}
-	wantLogin(t, addr, dev.password, fromA, refused)
+	wantLogin(t, addr, dev.password, client(), refused)
 }
 
 func TestScopes(t *testing.T) {
 	addr, _ := newMailbox(t)
 	smtpOnly := newDevice(t, addr, map[string]any{"scopes": []string{"smtp"}})
-	wantLogin(t, addr, smtpOnly.password, fromA, refused)
+	wantLogin(t, addr, smtpOnly.password, client(), refused)
 	// Postfix's SMTP AUTH through Dovecot's SASL asks with service=smtp.
-	wantSASL(t, "smtp", addr, smtpOnly.password, fromA, true)
-	wantSASL(t, "smtp", addr, smtpOnly.password+"x", fromA, false)
-	wantSASL(t, "imap", addr, smtpOnly.password, fromA, false)
+	wantSASL(t, "smtp", addr, smtpOnly.password, client(), true)
+	wantSASL(t, "smtp", addr, smtpOnly.password+"x", client(), false)
+	wantSASL(t, "imap", addr, smtpOnly.password, client(), false)
 
 	imapOnly := newDevice(t, addr, map[string]any{"scopes": []string{"imap"}})
-	wantLogin(t, addr, imapOnly.password, fromA, accepted)
-	wantSASL(t, "smtp", addr, imapOnly.password, fromA, false)
+	wantLogin(t, addr, imapOnly.password, client(), accepted)
+	wantSASL(t, "smtp", addr, imapOnly.password, client(), false)
 }
 
 func TestAllowListOnDovecotsRemoteAddress(t *testing.T) {
 	addr, _ := newMailbox(t)
-	dev := newDevice(t, addr, map[string]any{"allowIps": []string{fromA.String() + "/32"}})
-	wantLogin(t, addr, dev.password, fromA, accepted)
-	wantLogin(t, addr, dev.password, fromB, refused)
-	wantSASL(t, "smtp", addr, dev.password, fromA, true)
-	wantSASL(t, "smtp", addr, dev.password, fromB, false)
+	allowed := client()
+	dev := newDevice(t, addr, map[string]any{"allowIps": []string{allowed.String() + "/32"}})
+	wantLogin(t, addr, dev.password, allowed, accepted)
+	wantLogin(t, addr, dev.password, client(), refused)
+	wantSASL(t, "smtp", addr, dev.password, allowed, true)
+	wantSASL(t, "smtp", addr, dev.password, client(), false)
 }
 
 // TestBadInputIsARefusal: what the endpoint answers with 400 is an
@@ -124,8 +131,8 @@ func TestBadInputIsARefusal(t *testing.T) {
 	addr, _ := newMailbox(t)
 	dev := newDevice(t, addr, nil)
 	local, _, _ := strings.Cut(addr, "@")
-	wantLogin(t, local, dev.password, fromA, refused)
-	wantLogin(t, addr, "", fromA, refused)
+	wantLogin(t, local, dev.password, client(), refused)
+	wantLogin(t, addr, "", client(), refused)
 	if !strings.Contains(dove.log.String(), `answered 400 (field "mailbox")`) {
 		t.Errorf("Dovecot's log does not say why the user without a domain was refused")
 	}
@@ -156,12 +163,12 @@ func TestEndpointDownIsTemporary(t *testing.T) {
 	if err := os.WriteFile(path, down, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	wantLogin(t, addr, dev.password, fromA, temporary)
-	wantSASL(t, "smtp", addr, dev.password, fromA, false)
+	wantLogin(t, addr, dev.password, client(), temporary)
+	wantSASL(t, "smtp", addr, dev.password, client(), false)
 	if err := os.WriteFile(path, orig, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	wantLogin(t, addr, dev.password, fromA, accepted)
+	wantLogin(t, addr, dev.password, client(), accepted)
 }
 
 // TestAuthProcessLimit checks that the shipped vsz_limit is what Dovecot
@@ -387,7 +394,7 @@ func (a answer) decode(t *testing.T, v any) {
 	}
 }
 
-var client = &http.Client{Timeout: 30 * time.Second}
+var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 func do(t *testing.T, method, path, tok string, body any) answer {
 	t.Helper()
@@ -409,7 +416,7 @@ func do(t *testing.T, method, path, tok string, body any) answer {
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := client.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
