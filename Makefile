@@ -59,7 +59,7 @@ GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
 .PHONY: help tools standins staticcheck node cdk-cli cfn-lint run test lint build build-local \
-	bench capacity synth diff deploy bootstrap clean distclean generate FORCE
+	checkpassword bench capacity synth diff deploy bootstrap clean distclean generate FORCE
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -116,8 +116,14 @@ $(CFNLINT_STAMP):
 run: standins ## serve the API on http://127.0.0.1:8080 (PORT overrides) with local stand-ins
 	$(GO) run ./cmd/devicepass-local
 
+# Debian packages the tests use: a real Dovecot 2.3 for e2e/dovecot.
+# tools/ensure-debs.sh installs what is missing when it can (root on Debian
+# or Ubuntu) and otherwise fails naming the apt-get command.
+TEST_DEBS := dovecot-imapd
+
 # JSII_NODE: the CDK stack tests synthesize through jsii on the pinned Node.
-test: tools lint ## install the tools, lint, then run every test against the stand-ins
+test: tools lint ## install the tools (and Dovecot), lint, then run every test against the stand-ins
+	tools/ensure-debs.sh $(TEST_DEBS)
 	JSII_NODE=$(NODE) $(GO) test ./... -count=1 -timeout 20m
 
 generate: ## regenerate shared/apigw/api (types, route table) from docs/openapi.yaml
@@ -141,6 +147,11 @@ build/local/%/bootstrap: FORCE
 
 build/%/bootstrap: FORCE
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $@ ./functions/$*
+
+# For the mail host, static and stripped: Dovecot runs it as is, without a
+# wrapper (contrib/dovecot/90-devicepass.conf). GOOS/GOARCH cross-compile.
+checkpassword: ## build Dovecot's checkpassword program into build/checkpassword
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o build/checkpassword ./cmd/checkpassword
 
 FORCE:
 
