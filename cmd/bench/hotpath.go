@@ -64,7 +64,7 @@ func (b *bench) hotPath(ctx context.Context) (section, error) {
 		return sec, err
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	svc, err := device.NewService(device.Config{}, device.Deps{
+	svc, err := devicetest.NewUseCases(device.Config{}, devicetest.Deps{
 		Store: devicetest.NewMemStore(), Secrets: devicetest.NewMemSecrets(), Keyed: keyed, Generator: gen,
 		Clock: func() time.Time { return now }, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})

@@ -31,11 +31,11 @@ type api struct {
 
 func startAPI(r *rig, conns int) (*api, error) {
 	logger := slog.New(slog.NewJSONHandler(r.warnings, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	mgmt, err := apigw.New(r.app.Service, apigw.Options{GroupsClaim: r.app.Config.GroupsClaim, Logger: logger})
+	mgmt, err := apigw.New(apigw.Service{Devices: r.app.Service.Devices, Enrollments: r.app.Service.Enrollments}, apigw.Options{GroupsClaim: r.app.Config.GroupsClaim, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
-	verify, err := apigw.NewVerify(r.app.Service, logger)
+	verify, err := apigw.NewVerify(r.app.Service.Verification, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -57,9 +57,15 @@ type Options struct {
 	Audit *lifecycle.Audit
 }
 
+// Service is the use cases the management API serves.
+type Service struct {
+	*device.Devices
+	*device.Enrollments
+}
+
 // Handler serves the management API's routes (Routes).
 type Handler struct {
-	svc         *device.Service
+	svc         Service
 	audit       *lifecycle.Audit
 	groupsClaim string
 	stepUp      time.Duration
@@ -84,11 +90,11 @@ type request struct {
 
 // New returns a Handler serving svc, or an error if svc is nil or an
 // option is invalid.
-func New(svc *device.Service, opts Options) (*Handler, error) {
-	if svc == nil {
-		return nil, errors.New("apigw: New needs a device service")
+func New(svc Service, opts Options) (*Handler, error) {
+	if svc.Devices == nil || svc.Enrollments == nil {
+		return nil, errors.New("apigw: New needs the device and enrollment use cases")
 	}
-	enforced := svc.Config().Policy.StepUpMaxAge
+	enforced := svc.Devices.Config().Policy.StepUpMaxAge
 	switch {
 	case opts.StepUpMaxAge == 0:
 		opts.StepUpMaxAge = enforced

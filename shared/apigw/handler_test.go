@@ -19,19 +19,19 @@ import (
 func TestNewRejectsBadDependencies(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	if _, err := apigw.New(nil, apigw.Options{}); err == nil {
+	if _, err := apigw.New(apigw.Service{}, apigw.Options{}); err == nil {
 		t.Error("New(nil service) succeeded")
 	}
 	if _, err := apigw.NewVerify(nil, nil); err == nil {
 		t.Error("NewVerify(nil service) succeeded")
 	}
-	if _, err := apigw.New(e.svc, apigw.Options{StepUpMaxAge: time.Hour}); err == nil {
+	if _, err := apigw.New(e.api(), apigw.Options{StepUpMaxAge: time.Hour}); err == nil {
 		t.Error("New accepted a step-up max age the service does not enforce")
 	}
-	if _, err := apigw.New(e.svc, apigw.Options{MaxBody: -1}); err == nil {
+	if _, err := apigw.New(e.api(), apigw.Options{MaxBody: -1}); err == nil {
 		t.Error("New accepted a negative max body")
 	}
-	if _, err := apigw.New(e.svc, apigw.Options{StepUpMaxAge: stepUpMaxAge}); err != nil {
+	if _, err := apigw.New(e.api(), apigw.Options{StepUpMaxAge: stepUpMaxAge}); err != nil {
 		t.Errorf("New with the service's max age: %v", err)
 	}
 }
@@ -556,7 +556,7 @@ func TestGroupsClaimFormats(t *testing.T) {
 
 	// Another claim name.
 	e := newEnv(t)
-	h, err := apigw.New(e.svc, apigw.Options{GroupsClaim: "groups", Logger: newLogger(&syncBuffer{}), Clock: e.clock.Now})
+	h, err := apigw.New(e.api(), apigw.Options{GroupsClaim: "groups", Logger: newLogger(&syncBuffer{}), Clock: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -712,11 +712,11 @@ func TestInternalErrorsAreGeneric(t *testing.T) {
 			e := newEnv(t)
 			logs := &syncBuffer{}
 			gen, _ := password.New(password.DefaultLength)
-			svc, err := device.NewService(device.Config{}, device.Deps{Store: failingStore{devicetest.NewMemStore(), tt.err}, Secrets: e.secrets, Keyed: e.keyed, Generator: gen})
+			svc, err := devicetest.NewUseCases(device.Config{}, devicetest.Deps{Store: failingStore{devicetest.NewMemStore(), tt.err}, Secrets: e.secrets, Keyed: e.keyed, Generator: gen})
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := apigw.New(svc, apigw.Options{Logger: newLogger(logs)})
+			h, err := apigw.New(apigw.Service{Devices: svc.Devices, Enrollments: svc.Enrollments}, apigw.Options{Logger: newLogger(logs)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -74,12 +74,17 @@ type env struct {
 	store   *devicetest.MemStore
 	secrets *devicetest.MemSecrets
 	keyed   *verifier.Keyed
-	svc     *device.Service
+	svc     *devicetest.UseCases
 	h       *apigw.Handler
 	verify  *apigw.VerifyHandler
 	audit   *memAudit
 	logs    *syncBuffer
 	n       int
+}
+
+// api is the use cases the management handler serves.
+func (e *env) api() apigw.Service {
+	return apigw.Service{Devices: e.svc.Devices, Enrollments: e.svc.Enrollments}
 }
 
 func newEnv(tb testing.TB) *env {
@@ -94,8 +99,8 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.svc, err = device.NewService(device.Config{MaxLiveDevices: 10, Policy: device.Policy{StepUpMaxAge: stepUpMaxAge}},
-		device.Deps{Store: e.store, Secrets: e.secrets, Scheduler: e.secrets, Keyed: e.keyed, Generator: gen, Clock: e.clock.Now, Logger: logger})
+	e.svc, err = devicetest.NewUseCases(device.Config{MaxLiveDevices: 10, Policy: device.Policy{StepUpMaxAge: stepUpMaxAge}},
+		devicetest.Deps{Store: e.store, Secrets: e.secrets, Scheduler: e.secrets, Keyed: e.keyed, Generator: gen, Clock: e.clock.Now, Logger: logger})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -104,10 +109,10 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if e.h, err = apigw.New(e.svc, apigw.Options{Logger: logger, Clock: e.clock.Now, Audit: audit}); err != nil {
+	if e.h, err = apigw.New(e.api(), apigw.Options{Logger: logger, Clock: e.clock.Now, Audit: audit}); err != nil {
 		tb.Fatal(err)
 	}
-	if e.verify, err = apigw.NewVerify(e.svc, logger); err != nil {
+	if e.verify, err = apigw.NewVerify(e.svc.Verification, logger); err != nil {
 		tb.Fatal(err)
 	}
 	return e

@@ -20,16 +20,16 @@ import (
 // without the IAM authorizer's context is refused (403). The body
 // holds a password: it is never logged or echoed, and no error quotes it.
 type VerifyHandler struct {
-	svc     *device.Service
+	svc     *device.Verification
 	log     *slog.Logger
 	maxBody int
 }
 
 // NewVerify returns a VerifyHandler serving svc; logger nil means JSON on
 // stderr.
-func NewVerify(svc *device.Service, logger *slog.Logger) (*VerifyHandler, error) {
+func NewVerify(svc *device.Verification, logger *slog.Logger) (*VerifyHandler, error) {
 	if svc == nil {
-		return nil, errors.New("apigw: NewVerify needs a device service")
+		return nil, errors.New("apigw: NewVerify needs the verify use case")
 	}
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))

@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -62,16 +63,38 @@ const RegenerateHold = 15 * time.Minute
 // no state between steps: the secret's staging labels and the device item
 // are the state.
 type Engine struct {
-	store     Store
-	secrets   Secrets
-	keyed     *verifier.Keyed
-	gen       *password.Generator
-	now       func() time.Time
-	log       *slog.Logger
-	grace     time.Duration
-	verify    *Service
-	scheduler Scheduler
-	prefix    string
+	base
+	store      RotationStore
+	candidates CandidateReader
+	secrets    RotationSecrets
+	keyed      *verifier.Keyed
+	gen        *password.Generator
+}
+
+// EngineDeps are the collaborators of Engine.
+type EngineDeps struct {
+	Store RotationStore
+	// Candidates is the verify path's read, through which testSecret
+	// checks the pending password.
+	Candidates CandidateReader
+	Secrets    RotationSecrets
+	Keyed      *verifier.Keyed
+	Generator  *password.Generator
+	Clock      func() time.Time // default time.Now
+	Logger     *slog.Logger     // default slog.Default()
+}
+
+// NewEngine returns the rotation engine, or an error if a dependency is
+// missing or the configuration is invalid.
+func NewEngine(cfg Config, d EngineDeps) (*Engine, error) {
+	if missing(d.Store, d.Candidates, d.Secrets, d.Keyed, d.Generator) {
+		return nil, errors.New("device: NewEngine needs a rotation store, a candidate reader, secrets, a keyed hasher and a generator")
+	}
+	b, err := newBase("NewEngine", cfg, d.Clock, d.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{base: b, store: d.Store, candidates: d.Candidates, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator}, nil
 }
 
 // target names a device from its secret.
@@ -108,11 +131,9 @@ func ParseSecretID(prefix, secretID string) (mailbox, id string, err error) {
 }
 
 func (e *Engine) target(secretID string) (target, error) {
-	m, id, err := ParseSecretID(e.prefix, secretID)
+	m, id, err := ParseSecretID(e.cfg.SecretPrefix, secretID)
 	return target{secretID: secretID, mailbox: m, id: id}, err
 }
-
-func (e *Engine) clock() time.Time { return e.now().UTC() }
 
 // refuse logs why a step refuses and returns the error Secrets Manager
 // records as the rotation's failure.
@@ -267,7 +288,7 @@ func (e *Engine) testSecret(ctx context.Context, t target, token string) error {
 	if err != nil || done {
 		return err
 	}
-	ok, err := e.verify.verifyPending(ctx, t.mailbox, t.id, token, sv.Value.Password)
+	ok, err := e.verifyPending(ctx, t.mailbox, t.id, token, sv.Value.Password)
 	if err != nil {
 		return err
 	}
@@ -413,6 +434,16 @@ func (e *Engine) finishRegenerate(ctx context.Context, t target, token, base, pw
 	out.RotatedAt = now
 	out.Version = prior.Version
 	return pw, out, nil
+}
+
+// verifyPending reports whether password is the pending version of a
+// device, through the verify path's read and matcher (testSecret).
+func (e *Engine) verifyPending(ctx context.Context, mailbox, id, version, password string) (bool, error) {
+	c, err := e.candidates.Candidates(ctx, mailbox)
+	if err != nil {
+		return false, fmt.Errorf("read candidates: %w", err)
+	}
+	return match(c.Devices, e.keyed.Password(password), e.clock(), admit{pendingDevice: id, pendingVersion: version}) >= 0, nil
 }
 
 func messageOf(err error) string {

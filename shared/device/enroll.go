@@ -3,10 +3,14 @@ package device
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/devicepass/devicepass/shared/apperr"
+	"github.com/devicepass/devicepass/shared/password"
+	"github.com/devicepass/devicepass/shared/verifier"
 )
 
 // EnrollmentStatus is an enrollment link's state.
@@ -56,8 +60,11 @@ func (e Enrollment) EffectiveStatus(now time.Time) EnrollmentStatus {
 	return e.Status
 }
 
-// EnrollmentStore keeps enrollment links. Codes as Store's.
+// EnrollmentStore is what the enrollment use cases (Enrollments) need:
+// the links, and the mailbox and devices they add to.
 type EnrollmentStore interface {
+	MailboxReader
+
 	// PutEnrollment stores a new link; Conflict if its id exists.
 	PutEnrollment(ctx context.Context, e Enrollment) error
 	// GetEnrollment reads a link by id; NotFound if absent.
@@ -65,6 +72,46 @@ type EnrollmentStore interface {
 	// CancelEnrollment cancels an open link of mailbox; NotFound if the
 	// mailbox has no such link, Conflict if it is not open.
 	CancelEnrollment(ctx context.Context, mailbox, id string, now time.Time) (Enrollment, error)
+
+	// RedeemDevice puts d as DeviceStore.CreateDevice does (no idempotency
+	// record) and, in the same transaction, marks the enrollment used by
+	// use, if it is still open, of d's mailbox and unexpired at use.At.
+	// Conflict if it is not (used, cancelled, expired, or redeemed
+	// concurrently); otherwise CreateDevice's codes.
+	RedeemDevice(ctx context.Context, d Device, owner string, maxLive int, use EnrollmentUse) error
+}
+
+// Enrollments is the enrollment-link use cases: an administrator creates
+// or cancels a link, its holder redeems it for one device.
+type Enrollments struct {
+	base
+	store   EnrollmentStore
+	secrets EnrollmentSecrets
+	keyed   *verifier.Keyed
+	gen     *password.Generator
+}
+
+// EnrollmentsDeps are the collaborators of Enrollments.
+type EnrollmentsDeps struct {
+	Store     EnrollmentStore
+	Secrets   EnrollmentSecrets
+	Keyed     *verifier.Keyed
+	Generator *password.Generator
+	Clock     func() time.Time // default time.Now
+	Logger    *slog.Logger     // default slog.Default()
+}
+
+// NewEnrollments returns the enrollment use cases, or an error if a
+// dependency is missing or the configuration is invalid.
+func NewEnrollments(cfg Config, d EnrollmentsDeps) (*Enrollments, error) {
+	if missing(d.Store, d.Secrets, d.Keyed, d.Generator) {
+		return nil, errors.New("device: NewEnrollments needs a store, secrets, a keyed hasher and a generator")
+	}
+	b, err := newBase("NewEnrollments", cfg, d.Clock, d.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Enrollments{base: b, store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator}, nil
 }
 
 // EnrollmentInput is a new link as an administrator describes it.
@@ -79,7 +126,7 @@ type EnrollmentInput struct {
 
 // CreateEnrollment makes an enrollment link for a mailbox; only an
 // administrator of its domain may. The token is returned once.
-func (s *Service) CreateEnrollment(ctx context.Context, c Caller, address string, in EnrollmentInput) (Enrollment, string, error) {
+func (s *Enrollments) CreateEnrollment(ctx context.Context, c Caller, address string, in EnrollmentInput) (Enrollment, string, error) {
 	ctx = WithActor(ctx, c.Actor())
 	now := s.clock()
 	addr, err := NormalizeAddress("address", address)
@@ -146,7 +193,7 @@ func (s *Service) CreateEnrollment(ctx context.Context, c Caller, address string
 // CancelEnrollment cancels an open link of a mailbox; only an
 // administrator of its domain may. NotFound if the mailbox has no link of
 // that id, Conflict if the link is not open (used, cancelled, expired).
-func (s *Service) CancelEnrollment(ctx context.Context, c Caller, address, id string) (Enrollment, error) {
+func (s *Enrollments) CancelEnrollment(ctx context.Context, c Caller, address, id string) (Enrollment, error) {
 	ctx = WithActor(ctx, c.Actor())
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
@@ -203,7 +250,7 @@ func errBadLink() error {
 
 // RedeemEnrollment creates the device an enrollment link describes, for
 // the authenticated caller holding its token, exactly once (F8).
-func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) (Created, error) {
+func (s *Enrollments) RedeemEnrollment(ctx context.Context, c Caller, token string) (Created, error) {
 	ctx = WithActor(ctx, c.Actor())
 	if c.Subject == "" {
 		return Created{}, apperr.New(apperr.Unauthenticated, "a bearer token is required")
@@ -265,7 +312,7 @@ func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) 
 	case err == nil:
 	case apperr.Is(err, apperr.Conflict), apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound):
 		// Each attempt made its own secret: this one lost, so undo it.
-		s.undoSecret(ctx, name, d)
+		undoSecret(ctx, s.log, s.secrets, name, d)
 		if apperr.Is(err, apperr.Conflict) {
 			return Created{}, s.lostRedemption(ctx, e, now)
 		}
@@ -284,7 +331,7 @@ func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) 
 		if !apperr.Is(gerr, apperr.NotFound) {
 			return Created{}, fmt.Errorf("store device: %w", err)
 		}
-		s.undoSecret(ctx, name, d)
+		undoSecret(ctx, s.log, s.secrets, name, d)
 		if cur, rerr := s.store.GetEnrollment(ctx, e.ID); rerr == nil && cur.EffectiveStatus(now) != EnrollmentOpen {
 			return Created{}, closedLink(cur, now)
 		}
@@ -297,7 +344,7 @@ func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) 
 
 // lostRedemption answers a redemption whose transaction found the link no
 // longer open: it says why, from the link as it is now.
-func (s *Service) lostRedemption(ctx context.Context, e Enrollment, now time.Time) error {
+func (s *Enrollments) lostRedemption(ctx context.Context, e Enrollment, now time.Time) error {
 	cur, err := s.store.GetEnrollment(ctx, e.ID)
 	if err != nil {
 		return apperr.New(apperr.Conflict, "this enrollment link was used already")

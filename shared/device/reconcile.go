@@ -45,7 +45,7 @@ type ReconcileReport struct {
 // both older than minAge so that operations in flight are left alone, plus
 // rotations stopped between the table and Secrets Manager. It is
 // idempotent; each repair is logged.
-func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner DeviceScanner, minAge time.Duration) (ReconcileReport, error) {
+func (s *Repair) Reconcile(ctx context.Context, lister SecretLister, scanner DeviceScanner, minAge time.Duration) (ReconcileReport, error) {
 	ctx = WithActor(ctx, Actor{Kind: ActorSystem, Subject: "reconciler"})
 	var rep ReconcileReport
 	now := s.clock()
@@ -126,7 +126,7 @@ func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner De
 
 // reconcileVersions finishes a rotation that promoted in the table but
 // never moved AWSCURRENT, and clears AWSPENDING that no rotation will use.
-func (s *Service) reconcileVersions(ctx context.Context, d Device, sec SecretSummary, now time.Time, rep *ReconcileReport, fail func(string, Device, error)) {
+func (s *Repair) reconcileVersions(ctx context.Context, d Device, sec SecretSummary, now time.Time, rep *ReconcileReport, fail func(string, Device, error)) {
 	st := SecretState{Versions: sec.Versions}
 	cur, pend := st.Current(), st.Pending()
 	if d.Current != nil && d.Current.Version != cur && d.Previous != nil && d.Previous.Version == cur {

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// DueExpirer ends devices whose expiry has passed; device.Service is one.
+// DueExpirer ends devices whose expiry has passed; device.Repair is one.
 type DueExpirer interface {
 	// ExpireDue ends up to limit due devices and returns how many it ended,
 	// with the first error met (the others are still attempted).

@@ -18,13 +18,13 @@ import (
 	"github.com/devicepass/devicepass/shared/verifier"
 )
 
-// StoreSuite runs the contract of device.Store against the stores
+// StoreSuite runs the contract of Store against the stores
 // newStore returns. Every subtest uses its own mailboxes, so newStore may
 // return one store (one table) for all of them; subtests run in parallel.
-func StoreSuite(t *testing.T, newStore func(t *testing.T) device.Store) {
+func StoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s device.Store)
+		run  func(t *testing.T, s Store)
 	}{
 		{"SaveMailbox", testSaveMailbox},
 		{"Lookup", testLookup},
@@ -118,7 +118,7 @@ func mustOK(t testing.TB, err error, what string) {
 	}
 }
 
-func seedMailbox(t *testing.T, s device.Store, owner string) string {
+func seedMailbox(t *testing.T, s Store, owner string) string {
 	t.Helper()
 	mbx := uniqueMailbox(t)
 	_, _, err := s.SaveMailbox(context.Background(), mbx, owner, "admin", baseTime)
@@ -141,13 +141,13 @@ func newDevice(t *testing.T, mbx string) device.Device {
 	}
 }
 
-func createDevice(t *testing.T, s device.Store, d device.Device) device.Device {
+func createDevice(t *testing.T, s Store, d device.Device) device.Device {
 	t.Helper()
 	mustOK(t, s.CreateDevice(context.Background(), d, "owner", 50, nil), "create device")
 	return d
 }
 
-func liveCount(t *testing.T, s device.Store, mbx string) int {
+func liveCount(t *testing.T, s Store, mbx string) int {
 	t.Helper()
 	lr, err := s.Lookup(context.Background(), device.LookupQuery{Mailbox: mbx})
 	mustOK(t, err, "lookup")
@@ -157,7 +157,7 @@ func liveCount(t *testing.T, s device.Store, mbx string) int {
 	return lr.Mailbox.Live
 }
 
-func getDevice(t *testing.T, s device.Store, mbx, id string) device.Device {
+func getDevice(t *testing.T, s Store, mbx, id string) device.Device {
 	t.Helper()
 	d, err := s.GetDevice(context.Background(), mbx, id)
 	mustOK(t, err, "get device")
@@ -193,7 +193,7 @@ func wantTime(t *testing.T, what string, got, want time.Time) {
 
 // --- mailboxes and lookups ---
 
-func testSaveMailbox(t *testing.T, s device.Store) {
+func testSaveMailbox(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := uniqueMailbox(t)
 	m, created, err := s.SaveMailbox(ctx, mbx, "owner-1", "admin-1", baseTime)
@@ -219,7 +219,7 @@ func testSaveMailbox(t *testing.T, s device.Store) {
 	}
 }
 
-func testLookup(t *testing.T, s device.Store) {
+func testLookup(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := uniqueMailbox(t)
 	lr, err := s.Lookup(ctx, device.LookupQuery{Mailbox: mbx, DeviceID: NewID(t), Idempotency: verifier.Hash("k-" + randomHex(t, 8))})
@@ -257,7 +257,7 @@ func testLookup(t *testing.T, s device.Store) {
 
 // --- creating devices ---
 
-func testCreateRoundTrip(t *testing.T, s device.Store) {
+func testCreateRoundTrip(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	d := newDevice(t, mbx)
@@ -306,7 +306,7 @@ func testCreateRoundTrip(t *testing.T, s device.Store) {
 	}
 }
 
-func testCreateRefusals(t *testing.T, s device.Store) {
+func testCreateRefusals(t *testing.T, s Store) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -368,7 +368,7 @@ func testCreateRefusals(t *testing.T, s device.Store) {
 	})
 }
 
-func testCapConcurrent(t *testing.T, s device.Store) {
+func testCapConcurrent(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	const tries, limit = 20, 5
@@ -411,7 +411,7 @@ func testCapConcurrent(t *testing.T, s device.Store) {
 	}
 }
 
-func testCapFreedByEnd(t *testing.T, s device.Store) {
+func testCapFreedByEnd(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	first := newDevice(t, mbx)
@@ -422,7 +422,7 @@ func testCapFreedByEnd(t *testing.T, s device.Store) {
 	mustOK(t, s.CreateDevice(ctx, newDevice(t, mbx), "owner", 1, nil), "create after end")
 }
 
-func testGetNotFound(t *testing.T, s device.Store) {
+func testGetNotFound(t *testing.T, s Store) {
 	mbx := seedMailbox(t, s, "owner")
 	_, err := s.GetDevice(context.Background(), mbx, NewID(t))
 	WantCode(t, err, apperr.NotFound)
@@ -430,7 +430,7 @@ func testGetNotFound(t *testing.T, s device.Store) {
 
 // --- listing ---
 
-func testListPagination(t *testing.T, s device.Store) {
+func testListPagination(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	other := seedMailbox(t, s, "owner")
@@ -484,7 +484,7 @@ func testListPagination(t *testing.T, s device.Store) {
 	}
 }
 
-func testListBadCursor(t *testing.T, s device.Store) {
+func testListBadCursor(t *testing.T, s Store) {
 	mbx := seedMailbox(t, s, "owner")
 	createDevice(t, s, newDevice(t, mbx))
 	enc := base64.RawURLEncoding.EncodeToString
@@ -504,7 +504,7 @@ func testListBadCursor(t *testing.T, s device.Store) {
 
 // --- updating and ending ---
 
-func testUpdateDevice(t *testing.T, s device.Store) {
+func testUpdateDevice(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	d := newDevice(t, mbx)
@@ -545,7 +545,7 @@ func testUpdateDevice(t *testing.T, s device.Store) {
 	}
 }
 
-func testUpdateConflicts(t *testing.T, s device.Store) {
+func testUpdateConflicts(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	d := createDevice(t, s, newDevice(t, mbx))
@@ -580,7 +580,7 @@ func testUpdateConflicts(t *testing.T, s device.Store) {
 	}
 }
 
-func testEndDevice(t *testing.T, s device.Store) {
+func testEndDevice(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	d := createDevice(t, s, newDevice(t, mbx))
@@ -642,7 +642,7 @@ func testEndDevice(t *testing.T, s device.Store) {
 
 // --- rotation ---
 
-func testRotationGrace(t *testing.T, s device.Store) {
+func testRotationGrace(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	d := createDevice(t, s, newDevice(t, mbx)) // grace 90m
@@ -719,7 +719,7 @@ func testRotationGrace(t *testing.T, s device.Store) {
 	wantTime(t, "previous until after close", getDevice(t, s, mbx, d.ID).PreviousUntil, now.Add(time.Second))
 }
 
-func testRotationFixedUntil(t *testing.T, s device.Store) {
+func testRotationFixedUntil(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	d := createDevice(t, s, newDevice(t, mbx))
@@ -745,7 +745,7 @@ func testRotationFixedUntil(t *testing.T, s device.Store) {
 	wantTime(t, "previous until (fixed)", after.PreviousUntil, until)
 }
 
-func testRotationTakeover(t *testing.T, s device.Store) {
+func testRotationTakeover(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	d := createDevice(t, s, newDevice(t, mbx))
@@ -768,7 +768,7 @@ func testRotationTakeover(t *testing.T, s device.Store) {
 	wantVerifier(t, "current after the old rotation's steps", g.Current, v1, d.Current.Hash)
 }
 
-func testRegenerateHold(t *testing.T, s device.Store) {
+func testRegenerateHold(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	d := createDevice(t, s, newDevice(t, mbx))
@@ -817,7 +817,7 @@ func testRegenerateHold(t *testing.T, s device.Store) {
 	mustOK(t, err, "scheduled begin right after a promoted regenerate")
 }
 
-func testBeginRefusals(t *testing.T, s device.Store) {
+func testBeginRefusals(t *testing.T, s Store) {
 	ctx := context.Background()
 	now := baseTime.Add(24 * time.Hour)
 	tests := []struct {
@@ -865,7 +865,7 @@ func testBeginRefusals(t *testing.T, s device.Store) {
 	})
 }
 
-func testRotationMissing(t *testing.T, s device.Store) {
+func testRotationMissing(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	id, v := NewID(t), NewVersion(t)
@@ -884,7 +884,7 @@ func testRotationMissing(t *testing.T, s device.Store) {
 
 // --- the verify path ---
 
-func testCandidates(t *testing.T, s device.Store) {
+func testCandidates(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	c, err := s.Candidates(ctx, mbx)
@@ -928,7 +928,7 @@ func testCandidates(t *testing.T, s device.Store) {
 	wantTime(t, "window start", c.WindowStart, window)
 }
 
-func testRecordFailure(t *testing.T, s device.Store) {
+func testRecordFailure(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	w1 := baseTime.Truncate(10 * time.Minute)
@@ -968,7 +968,7 @@ func testRecordFailure(t *testing.T, s device.Store) {
 	}
 }
 
-func testRecordFailureConcurrent(t *testing.T, s device.Store) {
+func testRecordFailureConcurrent(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	w := baseTime.Truncate(10 * time.Minute)
@@ -1000,7 +1000,7 @@ func testRecordFailureConcurrent(t *testing.T, s device.Store) {
 	}
 }
 
-func testTouchLastUsed(t *testing.T, s device.Store) {
+func testTouchLastUsed(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	d := createDevice(t, s, newDevice(t, mbx))

@@ -335,11 +335,13 @@ func provision(ctx context.Context, cfg aws.Config) (string, error) {
 
 // wire builds the handlers, the gateway and the scheduler.
 func (r *Runner) wire(o Options, cfg config.Config) error {
-	api, err := app.APIHandler(r.app, apigw.Options{Logger: o.Logger, Clock: o.Clock})
+	m := r.app.Management
+	api, err := apigw.New(apigw.Service{Devices: m.Devices, Enrollments: m.Enrollments},
+		apigw.Options{Logger: o.Logger, Clock: o.Clock, GroupsClaim: cfg.GroupsClaim, Audit: m.Audit})
 	if err != nil {
 		return err
 	}
-	verify, err := apigw.NewVerify(r.app.Service, o.Logger)
+	verify, err := apigw.NewVerify(r.app.Service.Verification, o.Logger)
 	if err != nil {
 		return err
 	}
