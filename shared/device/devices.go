@@ -219,13 +219,9 @@ func (s *Devices) CreateDevice(ctx context.Context, c Caller, address string, in
 	}
 	d.CreatedBy = c.Subject
 	d.LastActor = c.Actor()
-	var idem *IdempotencyRecord
-	if idemKey != "" {
-		if err := ValidIdempotencyKey(idemKey); err != nil {
-			return Created{}, err
-		}
-		key := s.keyed.Idempotency("key", c.Subject, addr, idemKey)
-		idem = &IdempotencyRecord{Key: key, Mailbox: addr, Fingerprint: s.fingerprint(d, in.ValidFor), Expires: now.Add(s.cfg.IdempotencyTTL)}
+	idem, err := s.idempotency(c, addr, d, in.ValidFor, idemKey, now)
+	if err != nil {
+		return Created{}, err
 	}
 	if c.Subject == "" {
 		return Created{}, apperr.New(apperr.Unauthenticated, "a bearer token is required")
@@ -270,59 +266,97 @@ func (s *Devices) CreateDevice(ctx context.Context, c Caller, address string, in
 		return Created{}, fmt.Errorf("generate password: %w", err)
 	}
 	name := SecretName(s.cfg.SecretPrefix, addr, d.ID)
-	ref, err := s.secrets.Create(ctx, SecretInput{
-		Name:  name,
-		Token: token,
-		Value: SecretValue{Username: addr, Password: pw, Device: d.ID},
-		Tags:  SecretTags(addr, d.ID),
-	})
-	if apperr.Is(err, apperr.Conflict) && idem != nil {
-		// An earlier attempt with this key made the secret and stopped:
-		// adopt it, with the password it holds.
-		sv, rerr := s.secrets.Read(ctx, name, "")
-		if rerr != nil {
-			return Created{}, fmt.Errorf("read secret of earlier attempt: %w", rerr)
-		}
-		if sv.Value.Device != d.ID || sv.Value.Username != addr {
-			return Created{}, apperr.Wrap(err, apperr.Internal, "secret %s belongs to another device", name)
-		}
-		pw, ref, err = sv.Value.Password, SecretRef{ARN: sv.ARN, Version: sv.Version}, nil
-	}
+	pw, ref, err := s.createSecret(ctx, name, token, d, pw, idem != nil)
 	if err != nil {
-		return Created{}, fmt.Errorf("create secret: %w", err)
+		return Created{}, err
 	}
 	d.SecretARN = ref.ARN
 	d.Current = &Verifier{Version: ref.Version, Hash: s.keyed.Password(pw)}
 	d.Version = 1
 
-	err = s.store.CreateDevice(ctx, d, lr.Mailbox.Owner, s.cfg.MaxLiveDevices, idem)
-	switch {
-	case err == nil:
-	case apperr.Is(err, apperr.Conflict) && idem != nil:
-		// A concurrent retry with the same key won the race; both made the
-		// same secret, so answer as it did.
-		return s.replay(ctx, addr, d.ID)
-	case apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound), apperr.Is(err, apperr.Conflict):
-		undoSecret(ctx, s.log, s.secrets, name, d)
-		if apperr.Is(err, apperr.NotFound) {
-			return Created{}, errNoAccess()
+	if replayed, err := s.storeNew(ctx, d, name, lr.Mailbox.Owner, idem); replayed != nil || err != nil {
+		if replayed != nil {
+			return *replayed, nil
 		}
 		return Created{}, err
-	default:
-		// The outcome is unknown (a timeout may hide a commit): read back
-		// before undoing anything.
-		if _, gerr := s.store.GetDevice(ctx, addr, d.ID); gerr == nil {
-			break
-		} else if apperr.Is(gerr, apperr.NotFound) {
-			undoSecret(ctx, s.log, s.secrets, name, d)
-		}
-		return Created{}, fmt.Errorf("store device: %w", err)
 	}
 	s.log.InfoContext(ctx, "device created", "mailbox", addr, "device", d.ID, "request_id", c.RequestID)
 	if d.Rotation != nil {
 		s.applySchedule(ctx, d)
 	}
 	return Created{Device: d, Password: pw}, nil
+}
+
+// idempotency returns the idempotency record of a create with idemKey, or
+// nil without a key.
+func (s *Devices) idempotency(c Caller, addr string, d Device, validFor, idemKey string, now time.Time) (*IdempotencyRecord, error) {
+	if idemKey == "" {
+		return nil, nil
+	}
+	if err := ValidIdempotencyKey(idemKey); err != nil {
+		return nil, err
+	}
+	key := s.keyed.Idempotency("key", c.Subject, addr, idemKey)
+	return &IdempotencyRecord{Key: key, Mailbox: addr, Fingerprint: s.fingerprint(d, validFor), Expires: now.Add(s.cfg.IdempotencyTTL)}, nil
+}
+
+// createSecret makes the new device's secret holding pw. With an
+// idempotency key (adopt), a secret that an earlier attempt with the same
+// key made and left is adopted, with the password it holds.
+func (s *Devices) createSecret(ctx context.Context, name, token string, d Device, pw string, adopt bool) (string, SecretRef, error) {
+	ref, err := s.secrets.Create(ctx, SecretInput{
+		Name:  name,
+		Token: token,
+		Value: SecretValue{Username: d.Mailbox, Password: pw, Device: d.ID},
+		Tags:  SecretTags(d.Mailbox, d.ID),
+	})
+	if apperr.Is(err, apperr.Conflict) && adopt {
+		sv, rerr := s.secrets.Read(ctx, name, "")
+		if rerr != nil {
+			return "", SecretRef{}, fmt.Errorf("read secret of earlier attempt: %w", rerr)
+		}
+		if sv.Value.Device != d.ID || sv.Value.Username != d.Mailbox {
+			return "", SecretRef{}, apperr.Wrap(err, apperr.Internal, "secret %s belongs to another device", name)
+		}
+		return sv.Value.Password, SecretRef{ARN: sv.ARN, Version: sv.Version}, nil
+	}
+	if err != nil {
+		return "", SecretRef{}, fmt.Errorf("create secret: %w", err)
+	}
+	return pw, ref, nil
+}
+
+// storeNew stores the new device d whose secret name exists, undoing the
+// secret if the store refuses the device. It answers the earlier request's
+// result when a concurrent retry with the same key stored it first.
+func (s *Devices) storeNew(ctx context.Context, d Device, name, owner string, idem *IdempotencyRecord) (*Created, error) {
+	err := s.store.CreateDevice(ctx, d, owner, s.cfg.MaxLiveDevices, idem)
+	switch {
+	case err == nil:
+		return nil, nil
+	case apperr.Is(err, apperr.Conflict) && idem != nil:
+		// A concurrent retry with the same key won the race; both made the
+		// same secret, so answer as it did.
+		c, err := s.replay(ctx, d.Mailbox, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &c, nil
+	case apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound), apperr.Is(err, apperr.Conflict):
+		undoSecret(ctx, s.log, s.secrets, name, d)
+		if apperr.Is(err, apperr.NotFound) {
+			return nil, errNoAccess()
+		}
+		return nil, err
+	}
+	// The outcome is unknown (a timeout may hide a commit): read back
+	// before undoing anything.
+	if _, gerr := s.store.GetDevice(ctx, d.Mailbox, d.ID); gerr == nil {
+		return nil, nil
+	} else if apperr.Is(gerr, apperr.NotFound) {
+		undoSecret(ctx, s.log, s.secrets, name, d)
+	}
+	return nil, fmt.Errorf("store device: %w", err)
 }
 
 func errLimit(n int) error {
@@ -459,44 +493,8 @@ func (s *Devices) UpdateDevice(ctx context.Context, c Caller, address, id string
 		return Device{}, apperr.New(apperr.Conflict, "device %s is %s and can no longer change", d.ID, d.EffectiveStatus(now))
 	}
 	before := d
-	if p.Name != nil {
-		if d.Name, err = NormalizeName("name", *p.Name); err != nil {
-			return Device{}, err
-		}
-	}
-	if p.Note != nil {
-		if d.Note, err = NormalizeNote("note", *p.Note); err != nil {
-			return Device{}, err
-		}
-	}
-	if p.Status != nil {
-		switch Status(*p.Status) {
-		case StatusActive, StatusDisabled:
-			d.Status = Status(*p.Status)
-		default:
-			return Device{}, apperr.Field("status", "must be active or disabled (revoke with DELETE)")
-		}
-	}
-	if p.Scopes != nil {
-		if *p.Scopes == nil {
-			return Device{}, apperr.Field("scopes", "must be an array of scopes")
-		}
-		if d.Scopes, err = NormalizeScopes("scopes", *p.Scopes); err != nil {
-			return Device{}, err
-		}
-	}
-	if p.AllowIPs != nil {
-		if d.AllowIPs, err = NormalizeAllowIPs("allowIps", *p.AllowIPs); err != nil {
-			return Device{}, err
-		}
-	}
-	if p.Rotation != nil {
-		if d.Rotation, err = NormalizeRotation("rotation", p.Rotation, s.cfg.RotationGrace); err != nil {
-			return Device{}, err
-		}
-	}
-	if p.RemoveRotation {
-		d.Rotation = nil
+	if d, err = s.patched(d, p); err != nil {
+		return Device{}, err
 	}
 	d.Grace = s.graceOf(d.Rotation)
 	d.UpdatedAt = now
@@ -507,6 +505,51 @@ func (s *Devices) UpdateDevice(ctx context.Context, c Caller, address, id string
 	s.log.InfoContext(ctx, "device updated", "mailbox", d.Mailbox, "device", d.ID, "status", d.Status, "request_id", c.RequestID)
 	if !samePolicy(before.Rotation, d.Rotation) || before.Status != d.Status {
 		s.applySchedule(ctx, d)
+	}
+	return d, nil
+}
+
+// patched returns d with p applied, each field validated.
+func (s *Devices) patched(d Device, p Patch) (Device, error) {
+	var err error
+	if p.Name != nil {
+		if d.Name, err = NormalizeName("name", *p.Name); err != nil {
+			return d, err
+		}
+	}
+	if p.Note != nil {
+		if d.Note, err = NormalizeNote("note", *p.Note); err != nil {
+			return d, err
+		}
+	}
+	if p.Status != nil {
+		switch Status(*p.Status) {
+		case StatusActive, StatusDisabled:
+			d.Status = Status(*p.Status)
+		default:
+			return d, apperr.Field("status", "must be active or disabled (revoke with DELETE)")
+		}
+	}
+	if p.Scopes != nil {
+		if *p.Scopes == nil {
+			return d, apperr.Field("scopes", "must be an array of scopes")
+		}
+		if d.Scopes, err = NormalizeScopes("scopes", *p.Scopes); err != nil {
+			return d, err
+		}
+	}
+	if p.AllowIPs != nil {
+		if d.AllowIPs, err = NormalizeAllowIPs("allowIps", *p.AllowIPs); err != nil {
+			return d, err
+		}
+	}
+	if p.Rotation != nil {
+		if d.Rotation, err = NormalizeRotation("rotation", p.Rotation, s.cfg.RotationGrace); err != nil {
+			return d, err
+		}
+	}
+	if p.RemoveRotation {
+		d.Rotation = nil
 	}
 	return d, nil
 }

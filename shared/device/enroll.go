@@ -139,40 +139,9 @@ func (s *Enrollments) CreateEnrollment(ctx context.Context, c Caller, address st
 	if !s.cfg.Policy.IsAdmin(c, DomainOf(addr)) {
 		return Enrollment{}, "", apperr.New(apperr.Forbidden, "only an administrator of %s may create enrollment links", DomainOf(addr))
 	}
-	e := Enrollment{Mailbox: addr, CreatedAt: now, CreatedBy: c.Subject, Status: EnrollmentOpen, LastActor: c.Actor()}
-	if e.Name, err = NormalizeName("name", in.Name); err != nil {
+	e, err := newEnrollment(Enrollment{Mailbox: addr, CreatedAt: now, CreatedBy: c.Subject, Status: EnrollmentOpen, LastActor: c.Actor()}, in, now)
+	if err != nil {
 		return Enrollment{}, "", err
-	}
-	if e.User, err = NormalizeSubject("user", in.User); err != nil {
-		return Enrollment{}, "", err
-	}
-	if e.Scopes, err = NormalizeScopes("scopes", in.Scopes); err != nil {
-		return Enrollment{}, "", err
-	}
-	switch {
-	case in.ExpiresAt != "" && in.ValidFor != "":
-		return Enrollment{}, "", apperr.Field("validFor", "give expiresAt or validFor, not both")
-	case in.ExpiresAt != "":
-		if e.DeviceExpiresAt, err = NormalizeExpiry(now, in.ExpiresAt, ""); err != nil {
-			return Enrollment{}, "", err
-		}
-	case in.ValidFor != "":
-		t, err := NormalizeExpiry(now, "", in.ValidFor)
-		if err != nil {
-			return Enrollment{}, "", err
-		}
-		e.DeviceValidFor = t.Sub(now)
-	}
-	validity := DefaultEnrollmentValidity
-	if in.TokenValidFor != "" {
-		validity, err = time.ParseDuration(in.TokenValidFor)
-		if err != nil || validity <= 0 || validity > MaxEnrollmentValidity {
-			return Enrollment{}, "", apperr.Field("tokenValidFor", "must be a duration from 1s to 168h (7 days)")
-		}
-	}
-	e.ExpiresAt = now.Add(validity)
-	if !e.DeviceExpiresAt.IsZero() && !e.DeviceExpiresAt.After(e.ExpiresAt) {
-		return Enrollment{}, "", apperr.Field("expiresAt", "the device would expire before the link does")
 	}
 	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr})
 	if err != nil {
@@ -188,6 +157,47 @@ func (s *Enrollments) CreateEnrollment(ctx context.Context, c Caller, address st
 	}
 	s.log.InfoContext(ctx, "enrollment created", "mailbox", addr, "enrollment", e.ID, "request_id", c.RequestID)
 	return e, token, nil
+}
+
+// newEnrollment returns e with the link in describes, each field
+// validated, made at now.
+func newEnrollment(e Enrollment, in EnrollmentInput, now time.Time) (Enrollment, error) {
+	var err error
+	if e.Name, err = NormalizeName("name", in.Name); err != nil {
+		return e, err
+	}
+	if e.User, err = NormalizeSubject("user", in.User); err != nil {
+		return e, err
+	}
+	if e.Scopes, err = NormalizeScopes("scopes", in.Scopes); err != nil {
+		return e, err
+	}
+	switch {
+	case in.ExpiresAt != "" && in.ValidFor != "":
+		return e, apperr.Field("validFor", "give expiresAt or validFor, not both")
+	case in.ExpiresAt != "":
+		if e.DeviceExpiresAt, err = NormalizeExpiry(now, in.ExpiresAt, ""); err != nil {
+			return e, err
+		}
+	case in.ValidFor != "":
+		t, err := NormalizeExpiry(now, "", in.ValidFor)
+		if err != nil {
+			return e, err
+		}
+		e.DeviceValidFor = t.Sub(now)
+	}
+	validity := DefaultEnrollmentValidity
+	if in.TokenValidFor != "" {
+		validity, err = time.ParseDuration(in.TokenValidFor)
+		if err != nil || validity <= 0 || validity > MaxEnrollmentValidity {
+			return e, apperr.Field("tokenValidFor", "must be a duration from 1s to 168h (7 days)")
+		}
+	}
+	e.ExpiresAt = now.Add(validity)
+	if !e.DeviceExpiresAt.IsZero() && !e.DeviceExpiresAt.After(e.ExpiresAt) {
+		return e, apperr.Field("expiresAt", "the device would expire before the link does")
+	}
+	return e, nil
 }
 
 // CancelEnrollment cancels an open link of a mailbox; only an
@@ -307,39 +317,48 @@ func (s *Enrollments) RedeemEnrollment(ctx context.Context, c Caller, token stri
 	d.SecretARN = ref.ARN
 	d.Current = &Verifier{Version: ref.Version, Hash: s.keyed.Password(pw)}
 	d.Version = 1
-	err = s.store.RedeemDevice(ctx, d, lr.Mailbox.Owner, s.cfg.MaxLiveDevices, EnrollmentUse{ID: e.ID, By: c.Subject, At: now})
-	switch {
-	case err == nil:
-	case apperr.Is(err, apperr.Conflict), apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound):
-		// Each attempt made its own secret: this one lost, so undo it.
-		undoSecret(ctx, s.log, s.secrets, name, d)
-		if apperr.Is(err, apperr.Conflict) {
-			return Created{}, s.lostRedemption(ctx, e, now)
-		}
-		if apperr.Is(err, apperr.NotFound) {
-			return Created{}, errBadLink()
-		}
+	if err := s.storeRedeemed(ctx, d, name, lr.Mailbox.Owner, e, c.Subject, now); err != nil {
 		return Created{}, err
-	default:
-		// The outcome is unknown (a timeout may hide a commit) or the
-		// transaction collided with a concurrent redemption of the same
-		// link: read back before undoing anything.
-		_, gerr := s.store.GetDevice(ctx, d.Mailbox, d.ID)
-		if gerr == nil {
-			break
-		}
-		if !apperr.Is(gerr, apperr.NotFound) {
-			return Created{}, fmt.Errorf("store device: %w", err)
-		}
-		undoSecret(ctx, s.log, s.secrets, name, d)
-		if cur, rerr := s.store.GetEnrollment(ctx, e.ID); rerr == nil && cur.EffectiveStatus(now) != EnrollmentOpen {
-			return Created{}, closedLink(cur, now)
-		}
-		return Created{}, fmt.Errorf("store device: %w", err)
 	}
 	created := Created{Device: d, Password: pw}
 	s.log.InfoContext(ctx, "enrollment used", "mailbox", e.Mailbox, "enrollment", e.ID, "device", created.Device.ID, "request_id", c.RequestID)
 	return created, nil
+}
+
+// storeRedeemed stores the device d a redemption of e by subject made,
+// whose secret name exists, and marks e used, in one transaction; if the
+// store refuses, it undoes the secret and says why.
+func (s *Enrollments) storeRedeemed(ctx context.Context, d Device, name, owner string, e Enrollment, subject string, now time.Time) error {
+	err := s.store.RedeemDevice(ctx, d, owner, s.cfg.MaxLiveDevices, EnrollmentUse{ID: e.ID, By: subject, At: now})
+	switch {
+	case err == nil:
+		return nil
+	case apperr.Is(err, apperr.Conflict), apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound):
+		// Each attempt made its own secret: this one lost, so undo it.
+		undoSecret(ctx, s.log, s.secrets, name, d)
+		if apperr.Is(err, apperr.Conflict) {
+			return s.lostRedemption(ctx, e, now)
+		}
+		if apperr.Is(err, apperr.NotFound) {
+			return errBadLink()
+		}
+		return err
+	}
+	// The outcome is unknown (a timeout may hide a commit) or the
+	// transaction collided with a concurrent redemption of the same link:
+	// read back before undoing anything.
+	_, gerr := s.store.GetDevice(ctx, d.Mailbox, d.ID)
+	if gerr == nil {
+		return nil
+	}
+	if !apperr.Is(gerr, apperr.NotFound) {
+		return fmt.Errorf("store device: %w", err)
+	}
+	undoSecret(ctx, s.log, s.secrets, name, d)
+	if cur, rerr := s.store.GetEnrollment(ctx, e.ID); rerr == nil && cur.EffectiveStatus(now) != EnrollmentOpen {
+		return closedLink(cur, now)
+	}
+	return fmt.Errorf("store device: %w", err)
 }
 
 // lostRedemption answers a redemption whose transaction found the link no
