@@ -116,7 +116,7 @@ func (s *MemStore) unlock(err *error, after error) {
 	settle(err, after)
 }
 
-// SaveMailbox implements Store.
+// SaveMailbox implements device.DeviceStore.
 func (s *MemStore) SaveMailbox(ctx context.Context, address, owner, by string, now time.Time) (_ device.Mailbox, _ bool, err error) {
 	after, err := s.lockedCall(ctx, "SaveMailbox")
 	if err != nil {
@@ -134,7 +134,7 @@ func (s *MemStore) SaveMailbox(ctx context.Context, address, owner, by string, n
 	return *m, m.Version == 1, nil
 }
 
-// Lookup implements Store.
+// Lookup implements device.MailboxReader.
 func (s *MemStore) Lookup(ctx context.Context, q device.LookupQuery) (_ device.LookupResult, err error) {
 	after, err := s.lockedCall(ctx, "Lookup")
 	if err != nil {
@@ -162,7 +162,7 @@ func (s *MemStore) Lookup(ctx context.Context, q device.LookupQuery) (_ device.L
 	return res, nil
 }
 
-// CreateDevice implements Store. The conditions are checked in the
+// CreateDevice implements device.DeviceStore. The conditions are checked in the
 // order of the adapter's transaction items (device, mailbox, idempotency
 // record) and the first that fails decides the error; nothing is written
 // unless all hold.
@@ -219,7 +219,7 @@ func (s *MemStore) put(ctx context.Context, d device.Device) {
 	m.Version++
 }
 
-// GetDevice implements Store.
+// GetDevice implements device.MailboxReader.
 func (s *MemStore) GetDevice(ctx context.Context, mailbox, id string) (_ device.Device, err error) {
 	after, err := s.lockedCall(ctx, "GetDevice")
 	if err != nil {
@@ -233,7 +233,7 @@ func (s *MemStore) GetDevice(ctx context.Context, mailbox, id string) (_ device.
 	return clone(*d), nil
 }
 
-// ListDevices implements Store, with the adapter's cursor format.
+// ListDevices implements device.DeviceStore, with the adapter's cursor format.
 func (s *MemStore) ListDevices(ctx context.Context, mailbox, cursor string, limit int) (_ []device.Device, _ string, err error) {
 	after, err := s.call(ctx, "ListDevices")
 	if err != nil {
@@ -263,7 +263,7 @@ func (s *MemStore) ListDevices(ctx context.Context, mailbox, cursor string, limi
 	return out, "", nil
 }
 
-// UpdateDevice implements Store.
+// UpdateDevice implements device.DeviceStore with device.CheckUpdate.
 func (s *MemStore) UpdateDevice(ctx context.Context, d device.Device) (_ device.Device, err error) {
 	after, err := s.lockedCall(ctx, "UpdateDevice")
 	if err != nil {
@@ -285,7 +285,7 @@ func (s *MemStore) UpdateDevice(ctx context.Context, d device.Device) (_ device.
 	return clone(*cur), nil
 }
 
-// EndDevice implements Store. Like the adapter, it answers d as
+// EndDevice implements device.DeviceEnder with device.CheckEnd. Like the adapter, it answers d as
 // given with the ended status, now, the next version and no verifiers.
 func (s *MemStore) EndDevice(ctx context.Context, d device.Device, status device.Status, by string, now time.Time) (_ device.Device, err error) {
 	after, err := s.lockedCall(ctx, "EndDevice")
@@ -402,7 +402,7 @@ func (s *MemStore) ClosePrevious(ctx context.Context, mailbox, id, version strin
 	return nil
 }
 
-// Candidates implements Store.
+// Candidates implements device.CandidateReader.
 func (s *MemStore) Candidates(ctx context.Context, mailbox string) (_ device.Candidates, err error) {
 	after, err := s.lockedCall(ctx, "Candidates")
 	if err != nil {
@@ -418,7 +418,7 @@ func (s *MemStore) Candidates(ctx context.Context, mailbox string) (_ device.Can
 	return c, nil
 }
 
-// RecordFailure implements Store: each window has its own counter,
+// RecordFailure implements device.VerifyStore: each window has its own counter,
 // as each has its own item in the adapter.
 func (s *MemStore) RecordFailure(ctx context.Context, mailbox string, windowStart, expires time.Time) (_ int, err error) {
 	after, err := s.lockedCall(ctx, "RecordFailure")
@@ -434,7 +434,7 @@ func (s *MemStore) RecordFailure(ctx context.Context, mailbox string, windowStar
 	return s.fails[mailbox][w], nil
 }
 
-// TouchLastUsed implements Store.
+// TouchLastUsed implements device.VerifyStore with device.CheckTouchLastUsed.
 func (s *MemStore) TouchLastUsed(ctx context.Context, mailbox, id string, at time.Time, protocol device.Scope, ip string, notAfter time.Time) (err error) {
 	after, err := s.lockedCall(ctx, "TouchLastUsed")
 	if err != nil {
