@@ -203,7 +203,7 @@ func ValidIdempotencyKey(k string) error {
 	return nil
 }
 
-// CreateDevice adds a device to a mailbox (F1) and returns it with its
+// CreateDevice adds a device to a mailbox and returns it with its
 // password. With an idempotency key, a retry by the same caller yields the
 // same device.
 func (s *Devices) CreateDevice(ctx context.Context, c Caller, address string, in CreateInput, idemKey string) (Created, error) {
@@ -405,7 +405,7 @@ const (
 	MaxPageSize     = 100
 )
 
-// ListDevices returns a page of a mailbox's devices (F2).
+// ListDevices returns a page of a mailbox's devices.
 func (s *Devices) ListDevices(ctx context.Context, c Caller, address, cursor string, limit int) (Page, error) {
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
@@ -461,7 +461,7 @@ func (s *Devices) lookupDevice(ctx context.Context, c Caller, address, id string
 	return *lr.Device, nil
 }
 
-// GetDevice returns one device (F2).
+// GetDevice returns one device.
 func (s *Devices) GetDevice(ctx context.Context, c Caller, address, id string) (Device, error) {
 	return s.lookupDevice(ctx, c, address, id)
 }
@@ -578,7 +578,7 @@ func (s *Devices) applySchedule(ctx context.Context, d Device) {
 	}
 }
 
-// Regenerate gives a device a new password at once (F3) and returns it.
+// Regenerate gives a device a new password at once and returns it.
 // The old password stops working after grace (default 0: at once).
 func (s *Devices) Regenerate(ctx context.Context, c Caller, address, id string, grace time.Duration) (Created, error) {
 	ctx = WithActor(ctx, c.Actor())
@@ -601,7 +601,7 @@ func (s *Devices) Regenerate(ctx context.Context, c Caller, address, id string, 
 	return Created{Device: d, Password: pw}, nil
 }
 
-// Revoke ends a device (F4): its password stops at once, its secret is
+// Revoke ends a device: its password stops at once, its secret is
 // scheduled for deletion, and its metadata stays as revoked. Revoking a
 // revoked device again finishes any step a failure left undone.
 func (s *Devices) Revoke(ctx context.Context, c Caller, address, id string) (Device, error) {

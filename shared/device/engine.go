@@ -357,7 +357,7 @@ func (e *Engine) moveCurrent(ctx context.Context, t target, token, base string) 
 	return nil
 }
 
-// Regenerate replaces a device's password at once (F3) with the same steps
+// Regenerate replaces a device's password at once with the same steps
 // as a rotation, run in process with the password held in memory. The old
 // password stays valid for grace (0: stops at once). A scheduled rotation
 // in flight is taken over: its pending version loses AWSPENDING and its

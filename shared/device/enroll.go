@@ -32,7 +32,7 @@ const (
 )
 
 // Enrollment is a one-time link a domain administrator makes so that its
-// holder can add one device to a mailbox (F8). Only the keyed hash of its
+// holder can add one device to a mailbox. Only the keyed hash of its
 // token is stored; that hash is the enrollment's id.
 type Enrollment struct {
 	ID              string
@@ -259,7 +259,7 @@ func errBadLink() error {
 }
 
 // RedeemEnrollment creates the device an enrollment link describes, for
-// the authenticated caller holding its token, exactly once (F8).
+// the authenticated caller holding its token, exactly once.
 func (s *Enrollments) RedeemEnrollment(ctx context.Context, c Caller, token string) (Created, error) {
 	ctx = WithActor(ctx, c.Actor())
 	if c.Subject == "" {

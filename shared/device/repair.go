@@ -70,8 +70,8 @@ func endDevice(ctx context.Context, store endStore, secrets SecretDeleter, days 
 	return d, nil
 }
 
-// ExpireDue ends up to limit devices whose expiry has passed (the sweep,
-// F10): the same steps as a revoke, recorded as expired. Verification
+// ExpireDue ends up to limit devices whose expiry has passed (the
+// sweep): the same steps as a revoke, recorded as expired. Verification
 // refuses them from the expiry instant on, whether or not the sweep ran.
 func (s *Repair) ExpireDue(ctx context.Context, limit int) (int, error) {
 	ctx = WithActor(ctx, Actor{Kind: ActorSystem, Subject: "sweep"})

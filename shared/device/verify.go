@@ -54,7 +54,7 @@ type VerifyRequest struct {
 // MaxPasswordLen bounds what verification hashes.
 const MaxPasswordLen = 1024
 
-// Verify answers a mail server (F9). It returns false for every reason to
+// Verify answers a mail server. It returns false for every reason to
 // refuse, without saying which; RateLimited once the mailbox has had too
 // many failures in the current window. Every device of the mailbox is
 // compared in constant time, and an unknown mailbox costs the same read and

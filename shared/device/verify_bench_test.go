@@ -15,7 +15,7 @@ import (
 	"github.com/devicepass/devicepass/shared/verifier"
 )
 
-// BenchmarkVerifyMailboxOf50 measures the verify hot path (F9) over a
+// BenchmarkVerifyMailboxOf50 measures the verify hot path over a
 // mailbox of 50 devices on the in-memory store: input checks, one keyed
 // hash, the constant-time match against every verifier. The last use is
 // recorded before the loop and the clock stands still, so no write. `make
