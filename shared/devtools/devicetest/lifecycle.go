@@ -121,6 +121,7 @@ func (s *MemStore) RestoreExpired(ctx context.Context, d device.Device, now time
 	d.Status, d.UpdatedAt = device.StatusExpired, now
 	d.Current, d.Previous, d.Pending = nil, nil, nil
 	stored := encoded(d)
+	stored.LastActor = device.Actor{Kind: device.ActorSystem, Subject: "ttl"} // as the adapter records it
 	if s.devices[d.Mailbox] == nil {
 		s.devices[d.Mailbox] = map[string]*device.Device{}
 	}

@@ -98,6 +98,9 @@ func testRestoreExpired(t *testing.T, s Store) {
 	wantVerifier(t, "previous", got.Previous, "", "")
 	wantVerifier(t, "pending", got.Pending, "", "")
 	wantTime(t, "updatedAt", got.UpdatedAt, now)
+	if want := (device.Actor{Kind: device.ActorSystem, Subject: "ttl"}); got.LastActor != want {
+		t.Fatalf("restored device's last actor = %+v, want %+v", got.LastActor, want)
+	}
 	if n := liveCount(t, s, mbx); n != 0 {
 		t.Fatalf("live = %d after the restore, want 0", n)
 	}
