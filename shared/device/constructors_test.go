@@ -48,76 +48,47 @@ func TestConstructorsRefuseBadDependencies(t *testing.T) {
 	}
 	ctors := []ctor{
 		{"NewDevices", func(cfg device.Config, drop string) error {
-			d := device.DevicesDeps{Store: store, Secrets: secrets, Keyed: keyed, Generator: gen, Engine: eng, Scheduler: secrets}
-			switch drop {
-			case "store":
-				d.Store = nilStore
-			case "secrets":
-				d.Secrets = nil
-			case "keyed":
-				d.Keyed = nil
-			case "generator":
-				d.Generator = nil
-			case "engine":
-				d.Engine = nil
-			case "scheduler":
-				d.Scheduler = nilSecrets
-			}
-			_, err := device.NewDevices(cfg, d)
+			_, err := device.NewDevices(cfg, device.DevicesDeps{
+				Store:     or[device.DeviceStore](drop, "store", store, nilStore),
+				Secrets:   or[device.DeviceSecrets](drop, "secrets", secrets, nil),
+				Keyed:     or(drop, "keyed", keyed, nil),
+				Generator: or(drop, "generator", gen, nil),
+				Engine:    or[device.Regenerator](drop, "engine", eng, nil),
+				Scheduler: or[device.Scheduler](drop, "scheduler", secrets, nilSecrets),
+			})
 			return err
 		}, []string{"store", "secrets", "keyed", "generator", "engine", "scheduler"}},
 		{"NewEngine", func(cfg device.Config, drop string) error {
-			d := device.EngineDeps{Store: store, Candidates: store, Secrets: secrets, Keyed: keyed, Generator: gen}
-			switch drop {
-			case "store":
-				d.Store = nil
-			case "candidates":
-				d.Candidates = nilStore
-			case "secrets":
-				d.Secrets = nilSecrets
-			case "keyed":
-				d.Keyed = nil
-			case "generator":
-				d.Generator = nil
-			}
-			_, err := device.NewEngine(cfg, d)
+			_, err := device.NewEngine(cfg, device.EngineDeps{
+				Store:      or[device.RotationStore](drop, "store", store, nil),
+				Candidates: or[device.CandidateReader](drop, "candidates", store, nilStore),
+				Secrets:    or[device.RotationSecrets](drop, "secrets", secrets, nilSecrets),
+				Keyed:      or(drop, "keyed", keyed, nil),
+				Generator:  or(drop, "generator", gen, nil),
+			})
 			return err
 		}, []string{"store", "candidates", "secrets", "keyed", "generator"}},
 		{"NewVerification", func(cfg device.Config, drop string) error {
-			d := device.VerificationDeps{Store: store, Keyed: keyed}
-			switch drop {
-			case "store":
-				d.Store = nil
-			case "keyed":
-				d.Keyed = nil
-			}
-			_, err := device.NewVerification(cfg, d)
+			_, err := device.NewVerification(cfg, device.VerificationDeps{
+				Store: or[device.VerifyStore](drop, "store", store, nil),
+				Keyed: or(drop, "keyed", keyed, nil),
+			})
 			return err
 		}, []string{"store", "keyed"}},
 		{"NewEnrollments", func(cfg device.Config, drop string) error {
-			d := device.EnrollmentsDeps{Store: store, Secrets: secrets, Keyed: keyed, Generator: gen}
-			switch drop {
-			case "store":
-				d.Store = nilStore
-			case "secrets":
-				d.Secrets = nil
-			case "keyed":
-				d.Keyed = nil
-			case "generator":
-				d.Generator = nil
-			}
-			_, err := device.NewEnrollments(cfg, d)
+			_, err := device.NewEnrollments(cfg, device.EnrollmentsDeps{
+				Store:     or[device.EnrollmentStore](drop, "store", store, nilStore),
+				Secrets:   or[device.EnrollmentSecrets](drop, "secrets", secrets, nil),
+				Keyed:     or(drop, "keyed", keyed, nil),
+				Generator: or(drop, "generator", gen, nil),
+			})
 			return err
 		}, []string{"store", "secrets", "keyed", "generator"}},
 		{"NewRepair", func(cfg device.Config, drop string) error {
-			d := device.RepairDeps{Store: store, Secrets: secrets}
-			switch drop {
-			case "store":
-				d.Store = nil
-			case "secrets":
-				d.Secrets = nilSecrets
-			}
-			_, err := device.NewRepair(cfg, d)
+			_, err := device.NewRepair(cfg, device.RepairDeps{
+				Store:   or[device.RepairStore](drop, "store", store, nil),
+				Secrets: or[device.RepairSecrets](drop, "secrets", secrets, nilSecrets),
+			})
 			return err
 		}, []string{"store", "secrets"}},
 	}
@@ -138,4 +109,12 @@ func TestConstructorsRefuseBadDependencies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// or is v, or none when drop names it.
+func or[T any](drop, name string, v, none T) T {
+	if drop == name {
+		return none
+	}
+	return v
 }
