@@ -42,7 +42,7 @@ func (r *rig) count(op func() error) (counted, error) {
 func (b *bench) calls(ctx context.Context) (section, error) {
 	sec := section{
 		title: titleCalls,
-		intro: "Each operation run once through the domain service wired as the functions wire it (`app.Build`), " +
+		intro: "Each operation run once through the domain service wired from the constructors the functions compose (`shared/app/wire`, through `app.Build`), " +
 			"against the stand-ins, its AWS calls counted by the `awsx.Counter` SDK middleware (operations, not retry attempts). " +
 			"Sequential round trips are `Counter.RoundTrips`: calls that overlap count once. The mailbox holds 50 devices.",
 		table: table{head: []string{"operation", "Secrets Manager", "DynamoDB", "sequential round trips", "calls in order", "target", "met"}},

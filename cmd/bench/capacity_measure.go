@@ -342,7 +342,7 @@ func (b *bench) measureOps(ctx context.Context, awsCfg aws.Config, devicesPerMai
 
 // rotate runs the four steps of a scheduled rotation, as Secrets
 // Manager's invocations of the rotation function do.
-func rotate(ctx context.Context, svc *device.Service, arn string) error {
+func rotate(ctx context.Context, svc interface{ Engine() *device.Engine }, arn string) error {
 	if _, step, err := svc.Engine().RotateNow(ctx, arn); err != nil {
 		return fmt.Errorf("%s: %w", step, err)
 	}

@@ -40,7 +40,7 @@ func setBenchTime(d time.Duration) error {
 func (b *bench) hotPath(ctx context.Context) (section, error) {
 	sec := section{
 		title: titleHotPath,
-		intro: "Go benchmarks (`testing.Benchmark`) in this process. `Service.Verify` runs the whole domain path on the in-memory store " +
+		intro: "Go benchmarks (`testing.Benchmark`) in this process. `Verification.Verify` runs the whole domain path on the in-memory store " +
 			"(`devicetest.MemStore`, which copies the mailbox's 50 devices out on each read as the DynamoDB adapter decodes them): " +
 			"input checks, one HMAC-SHA-256 of the presented password, and the constant-time comparison against every verifier of all 50 devices; " +
 			"the last use is already recorded, so no write. Argon2id hashes one password at OWASP's parameters (m = 19 MiB, t = 2, p = 1), " +
@@ -64,7 +64,7 @@ func (b *bench) hotPath(ctx context.Context) (section, error) {
 		return sec, err
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	svc, err := device.NewService(device.Config{}, device.Deps{
+	svc, err := devicetest.NewUseCases(device.Config{}, devicetest.Deps{
 		Store: devicetest.NewMemStore(), Secrets: devicetest.NewMemSecrets(), Keyed: keyed, Generator: gen,
 		Clock: func() time.Time { return now }, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
@@ -119,7 +119,7 @@ func (b *bench) hotPath(ctx context.Context) (section, error) {
 	add := func(name string, r testing.BenchmarkResult) {
 		sec.table.add(name, fmt.Sprintf("%d", r.NsPerOp()), fmt.Sprintf("%d", r.AllocedBytesPerOp()), fmt.Sprintf("%d", r.AllocsPerOp()), fmt.Sprintf("%d", r.N))
 	}
-	add("`Service.Verify`, mailbox of 50 devices (HMAC + match over all 50)", verify)
+	add("`Verification.Verify`, mailbox of 50 devices (HMAC + match over all 50)", verify)
 	add("HMAC-SHA-256 of one password alone (`verifier.Keyed.Password`)", hmacOnly)
 	add("Argon2id, one password, m = 19 MiB, t = 2, p = 1", argon)
 	if verify.NsPerOp() > 0 {

@@ -33,11 +33,11 @@ type api struct {
 
 func startAPI(r *rig, conns int) (*api, error) {
 	logger := slog.New(slog.NewJSONHandler(r.warnings, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	mgmt, err := apigw.New(app.APIDeps(r.app), apigw.Options{GroupsClaim: r.app.Config.GroupsClaim, Logger: logger})
+	mgmt, err := apigw.New(app.APIDeps(r.app.Management), apigw.Options{GroupsClaim: r.app.Config.GroupsClaim, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
-	verify, err := app.VerifyHandler(r.app, logger)
+	verify, err := app.VerifyHandler(r.app.Service.Verification, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -160,8 +160,9 @@ func (b *bench) proxies(ctx context.Context, smThrottle *benchproxy.Throttle) (s
 	return sm, ddb, cfg, err
 }
 
-// rig is the service wired as a function wires it (app.Build), on its own
-// table, verifier key and secret prefix, with its AWS calls observed.
+// rig is every use case wired from the functions' constructors
+// (app.Build), on its own table, verifier key and secret prefix, with its
+// AWS calls observed.
 type rig struct {
 	app      *app.App
 	calls    *awsx.Counter

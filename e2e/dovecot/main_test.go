@@ -36,6 +36,7 @@ import (
 	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 	"github.com/devicepass/devicepass/shared/devtools/localrun"
+	"github.com/devicepass/devicepass/shared/devtools/logbuf"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
@@ -53,7 +54,7 @@ const sandboxEnv = "DEVICEPASS_DOVECOT_SANDBOX"
 var (
 	runner  *localrun.Runner
 	dove    *dovecot
-	runLogs = &syncBuffer{}
+	runLogs = &logbuf.Buffer{}
 	// program is the checkpassword build Dovecot runs.
 	program   string
 	handedOut = &secretSet{}
@@ -120,7 +121,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "stop Dovecot:", err)
 	}
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- Dovecot's log:\n%s\n--- last lines of the runner's log:\n%s\n", dove.log.String(), runLogs.tail(30))
+		fmt.Fprintf(os.Stderr, "--- Dovecot's log:\n%s\n--- last lines of the runner's log:\n%s\n", dove.log.String(), runLogs.Tail(30))
 	}
 	return code
 }
@@ -130,7 +131,7 @@ type dovecot struct {
 	cmd      *exec.Cmd
 	conf     string // the test-only top configuration
 	imapPort int
-	log      *syncBuffer
+	log      *logbuf.Buffer
 	exited   chan error
 }
 
@@ -233,7 +234,7 @@ service imap-login {
 		return nil, err
 	}
 
-	d := &dovecot{conf: conf, imapPort: port, log: &syncBuffer{}, exited: make(chan error, 1)}
+	d := &dovecot{conf: conf, imapPort: port, log: &logbuf.Buffer{}, exited: make(chan error, 1)}
 	d.cmd = exec.Command(os.Args[0])
 	d.cmd.Env = append(os.Environ(), sandboxEnv+"="+strings.Join([]string{binDir, etcUpper, filepath.Join(tmp, "etc-work"), bin, conf}, string(filepath.ListSeparator)))
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
@@ -307,32 +308,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer is a log sink the tests can read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // secretSet collects every password and token handed out, for the leak

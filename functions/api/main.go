@@ -4,16 +4,32 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/devicepass/devicepass/shared/apigw"
-	"github.com/devicepass/devicepass/shared/app"
+	"github.com/devicepass/devicepass/shared/app/wire"
 )
 
 func main() {
-	a := app.MustFromEnv(context.Background())
-	h, err := app.APIHandler(a, apigw.Options{})
-	a.Must(err, "build API handler")
+	ctx := context.Background()
+	env, err := wire.FromEnv(ctx)
+	exitOn(env, err, "read environment")
+	m, err := wire.API(ctx, env)
+	exitOn(env, err, "wire the API's use cases")
+	deps := apigw.Deps{Mailboxes: m.Devices, Devices: m.Devices, Enrollments: m.Enrollments, Audit: m.Audit,
+		StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
+	h, err := apigw.New(deps, apigw.Options{GroupsClaim: env.Config.GroupsClaim, Logger: env.Logger})
+	exitOn(env, err, "build API handler")
 	lambda.Start(h.Handle)
+}
+
+// exitOn logs why the function cannot start and exits, so the Lambda
+// service reports an init failure instead of serving half-wired.
+func exitOn(env wire.Env, err error, what string) {
+	if err != nil {
+		env.Logger.Error(what, "error", err.Error())
+		os.Exit(1)
+	}
 }

@@ -4,16 +4,30 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/devicepass/devicepass/shared/app"
+	"github.com/devicepass/devicepass/shared/app/wire"
 	"github.com/devicepass/devicepass/shared/rotation"
 )
 
 func main() {
-	a := app.MustFromEnv(context.Background())
-	h, err := rotation.New(a.Service.Engine(), a.Logger)
-	a.Must(err, "build rotation handler")
+	ctx := context.Background()
+	env, err := wire.FromEnv(ctx)
+	exitOn(env, err, "read environment")
+	eng, err := wire.Rotation(ctx, env)
+	exitOn(env, err, "wire the rotation engine")
+	h, err := rotation.New(eng, env.Logger)
+	exitOn(env, err, "build rotation handler")
 	lambda.Start(h.Handle)
+}
+
+// exitOn logs why the function cannot start and exits, so the Lambda
+// service reports an init failure instead of serving half-wired.
+func exitOn(env wire.Env, err error, what string) {
+	if err != nil {
+		env.Logger.Error(what, "error", err.Error())
+		os.Exit(1)
+	}
 }

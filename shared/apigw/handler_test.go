@@ -13,6 +13,7 @@ import (
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/devicetest"
+	"github.com/devicepass/devicepass/shared/devtools/logbuf"
 	"github.com/devicepass/devicepass/shared/password"
 )
 
@@ -571,7 +572,7 @@ func TestGroupsClaimFormats(t *testing.T) {
 
 	// Another claim name.
 	e := newEnv(t)
-	h, err := apigw.New(deviceDeps(e.svc), apigw.Options{GroupsClaim: "groups", Logger: newLogger(&syncBuffer{}), Clock: e.clock.Now})
+	h, err := apigw.New(deviceDeps(e.svc), apigw.Options{GroupsClaim: "groups", Logger: newLogger(&logbuf.Buffer{}), Clock: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -725,9 +726,9 @@ func TestInternalErrorsAreGeneric(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			logs := &syncBuffer{}
+			logs := &logbuf.Buffer{}
 			gen, _ := password.New(password.DefaultLength)
-			svc, err := device.NewService(device.Config{}, device.Deps{Store: failingStore{devicetest.NewMemStore(), tt.err}, Secrets: e.secrets, Keyed: e.keyed, Generator: gen})
+			svc, err := devicetest.NewUseCases(device.Config{}, devicetest.Deps{Store: failingStore{devicetest.NewMemStore(), tt.err}, Secrets: e.secrets, Keyed: e.keyed, Generator: gen})
 			if err != nil {
 				t.Fatal(err)
 			}

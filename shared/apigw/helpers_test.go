@@ -20,6 +20,7 @@ import (
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/devicetest"
+	"github.com/devicepass/devicepass/shared/devtools/logbuf"
 	"github.com/devicepass/devicepass/shared/lifecycle"
 	"github.com/devicepass/devicepass/shared/password"
 	"github.com/devicepass/devicepass/shared/verifier"
@@ -48,24 +49,6 @@ var (
 	stranger   = &identity{sub: "user-9", groups: "[users]"}
 )
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is the domain service on shared/device/devicetest's in-memory
 // fakes, behind the handlers.
 type env struct {
@@ -74,17 +57,17 @@ type env struct {
 	store   *devicetest.MemStore
 	secrets *devicetest.MemSecrets
 	keyed   *verifier.Keyed
-	svc     *device.Service
+	svc     *devicetest.UseCases
 	h       *apigw.Handler
 	verify  *apigw.VerifyHandler
 	audit   *memAudit
-	logs    *syncBuffer
+	logs    *logbuf.Buffer
 	n       int
 }
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	e := &env{tb: tb, clock: devicetest.NewClock(t0), store: devicetest.NewMemStore(), secrets: devicetest.NewMemSecrets(), logs: &syncBuffer{}}
+	e := &env{tb: tb, clock: devicetest.NewClock(t0), store: devicetest.NewMemStore(), secrets: devicetest.NewMemSecrets(), logs: &logbuf.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	if e.keyed, err = verifier.New(bytes.Repeat([]byte{7}, 32)); err != nil {
@@ -94,8 +77,8 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.svc, err = device.NewService(device.Config{MaxLiveDevices: 10, Policy: device.Policy{StepUpMaxAge: stepUpMaxAge}},
-		device.Deps{Store: e.store, Secrets: e.secrets, Scheduler: e.secrets, Keyed: e.keyed, Generator: gen, Clock: e.clock.Now, Logger: logger})
+	e.svc, err = devicetest.NewUseCases(device.Config{MaxLiveDevices: 10, Policy: device.Policy{StepUpMaxAge: stepUpMaxAge}},
+		devicetest.Deps{Store: e.store, Secrets: e.secrets, Scheduler: e.secrets, Keyed: e.keyed, Generator: gen, Clock: e.clock.Now, Logger: logger})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -117,7 +100,7 @@ func newEnv(tb testing.TB) *env {
 
 // deviceDeps are the management API's use cases, all served by svc, without
 // an audit trail.
-func deviceDeps(svc *device.Service) apigw.Deps {
+func deviceDeps(svc *devicetest.UseCases) apigw.Deps {
 	return apigw.Deps{Mailboxes: svc, Devices: svc, Enrollments: svc, StepUpMaxAge: svc.Config().Policy.StepUpMaxAge}
 }
 
@@ -278,7 +261,7 @@ func loadEvent(tb testing.TB, name string) events.APIGatewayV2HTTPRequest {
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-func newLogger(w *syncBuffer) *slog.Logger {
+func newLogger(w *logbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 

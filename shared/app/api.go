@@ -4,38 +4,20 @@ import (
 	"log/slog"
 
 	"github.com/devicepass/devicepass/shared/apigw"
-	"github.com/devicepass/devicepass/shared/lifecycle"
+	"github.com/devicepass/devicepass/shared/app/wire"
+	"github.com/devicepass/devicepass/shared/device"
 )
 
-// APIHandler builds the management API's handler for a: the Lambda and
-// the local runner serve the same one. Logger and Clock of opts are kept;
-// the groups claim and the audit service come from a.
-func APIHandler(a *App, opts apigw.Options) (*apigw.Handler, error) {
-	audit, err := lifecycle.NewAudit(a.Store, a.Store, a.Service.Config().Policy)
-	if err != nil {
-		return nil, err
-	}
-	opts.GroupsClaim = a.Config.GroupsClaim
-	if opts.Logger == nil {
-		opts.Logger = a.Logger
-	}
-	deps := APIDeps(a)
-	deps.Audit = audit
-	return apigw.New(deps, opts)
+// APIDeps hands the management use cases to the API handler: the device
+// use cases serve both the mailbox and the device routes. The API function
+// builds the same value in its main; the local runner and the benchmark
+// use this one.
+func APIDeps(m wire.Management) apigw.Deps {
+	return apigw.Deps{Mailboxes: m.Devices, Devices: m.Devices, Enrollments: m.Enrollments, Audit: m.Audit,
+		StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
 }
 
-// APIDeps are the management API's use cases of a, without the audit
-// trail.
-func APIDeps(a *App) apigw.Deps {
-	return apigw.Deps{Mailboxes: a.Service, Devices: a.Service, Enrollments: a.Service,
-		StepUpMaxAge: a.Service.Config().Policy.StepUpMaxAge}
-}
-
-// VerifyHandler builds the verify function's handler for a; logger nil
-// means a's.
-func VerifyHandler(a *App, logger *slog.Logger) (*apigw.VerifyHandler, error) {
-	if logger == nil {
-		logger = a.Logger
-	}
-	return apigw.NewVerify(apigw.VerifyDeps{Verifier: a.Service, Window: a.Service.Config().Verify.Window}, logger)
+// VerifyHandler builds the verify route's handler on v.
+func VerifyHandler(v *device.Verification, logger *slog.Logger) (*apigw.VerifyHandler, error) {
+	return apigw.NewVerify(apigw.VerifyDeps{Verifier: v, Window: v.Config().Verify.Window}, logger)
 }

@@ -1,34 +1,32 @@
-// Package app wires a function: from its configuration and the SDK
-// configuration to the domain service and its adapters. Every
-// functions/<name>/main.go calls Build once per cold start, outside the
-// handler, and so does the local runner.
+// Package app wires every use case at once on one table and one Secrets
+// Manager, from the constructors of shared/app/wire: for the stream
+// function, the local runner, the benchmarks and the tests that drive
+// several use cases against the stand-ins. The other functions compose
+// only what they use from shared/app/wire in their own main.go.
 package app
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/devicepass/devicepass/shared/awsx"
+	"github.com/devicepass/devicepass/shared/app/wire"
 	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/dynamo"
-	"github.com/devicepass/devicepass/shared/password"
+	"github.com/devicepass/devicepass/shared/lifecycle"
 	"github.com/devicepass/devicepass/shared/secrets"
 	"github.com/devicepass/devicepass/shared/verifier"
 )
 
-// App is a wired function.
+// App is every use case wired on its clients and adapters.
 type App struct {
 	Config         config.Config
 	AWSConfig      aws.Config
@@ -38,8 +36,28 @@ type App struct {
 	Store          *dynamo.Store
 	Secrets        *secrets.Secrets
 	Keyed          *verifier.Keyed
-	Service        *device.Service
+	Service        *UseCases
+	// Management is what the management API serves (the device and
+	// enrollment use cases of Service, and the audit trail).
+	Management wire.Management
+
+	env wire.Env
 }
+
+// UseCases is every use case of package device, on the same adapters.
+type UseCases struct {
+	*device.Devices
+	*device.Verification
+	*device.Enrollments
+	*device.Repair
+	engine *device.Engine
+}
+
+// Engine returns the rotation engine the device use cases regenerate with.
+func (u *UseCases) Engine() *device.Engine { return u.engine }
+
+// Config returns the effective configuration (the same in every use case).
+func (u *UseCases) Config() device.Config { return u.Devices.Config() }
 
 // Options adjust Build for tests and the local runner.
 type Options struct {
@@ -50,86 +68,70 @@ type Options struct {
 }
 
 // NewLogger returns the JSON logger every function uses.
-func NewLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
-}
+func NewLogger(w io.Writer, level string) *slog.Logger { return wire.NewLogger(w, level) }
 
-// Build wires the service. It reads the verifier key from its secret once.
+// Build wires every use case. It reads the verifier key from its secret once.
 func Build(ctx context.Context, cfg config.Config, awsCfg aws.Config, logger *slog.Logger, opts Options) (*App, error) {
 	if logger == nil {
 		return nil, errors.New("app: nil logger")
 	}
-	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		if opts.Local {
-			o.DisableValidateResponseChecksum = true
-		}
-	})
-	sm := secretsmanager.NewFromConfig(awsCfg)
-	store, err := dynamo.New(ddb, cfg.TableName)
+	env := wire.Env{Config: cfg, AWS: awsCfg, Logger: logger, Clock: opts.Clock, Local: opts.Local}
+	ad, err := env.NewAdapters(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	sec, err := secrets.New(sm, secrets.Config{KMSKeyID: cfg.KMSKeyID, RotationLambdaARN: cfg.Device.RotationLambdaARN})
-	if err != nil {
+	u := &UseCases{}
+	if u.engine, err = env.Engine(ad.Store, ad.Secrets, ad.Keyed); err != nil {
 		return nil, err
 	}
-	key, err := ReadVerifierKey(ctx, sm, cfg.VerifierKeySecretID)
-	if err != nil {
+	if u.Devices, err = env.Devices(ad.Store, ad.Secrets, ad.Keyed, u.engine); err != nil {
 		return nil, err
 	}
-	keyed, err := verifier.New(key)
-	if err != nil {
+	if u.Enrollments, err = env.Enrollments(ad.Store, ad.Secrets, ad.Keyed); err != nil {
 		return nil, err
 	}
-	gen, err := password.New(password.DefaultLength)
-	if err != nil {
+	mgmt := wire.Management{Devices: u.Devices, Enrollments: u.Enrollments}
+	if mgmt.Audit, err = lifecycle.NewAudit(ad.Store, ad.Store, u.Config().Policy); err != nil {
 		return nil, err
 	}
-	deps := device.Deps{Store: store, Secrets: sec, Keyed: keyed, Generator: gen, Clock: opts.Clock, Logger: logger}
-	if cfg.Device.RotationLambdaARN != "" {
-		deps.Scheduler = sec
-	}
-	svc, err := device.NewService(cfg.Device, deps)
-	if err != nil {
+	if u.Verification, err = env.Verification(ad.Store, ad.Keyed); err != nil {
 		return nil, err
 	}
-	return &App{Config: cfg, AWSConfig: awsCfg, Logger: logger, DynamoDB: ddb, SecretsManager: sm, Store: store, Secrets: sec, Keyed: keyed, Service: svc}, nil
+	if u.Repair, err = env.Repair(ad.Store, ad.Secrets); err != nil {
+		return nil, err
+	}
+	return &App{
+		Config: cfg, AWSConfig: awsCfg, Logger: logger,
+		DynamoDB: ad.DynamoDB, SecretsManager: ad.SecretsManager, Store: ad.Store, Secrets: ad.Secrets, Keyed: ad.Keyed,
+		Service: u, Management: mgmt, env: env,
+	}, nil
 }
 
-// ReadVerifierKey reads the HMAC key from its secret: base64 of at least
-// 32 bytes, or any string of at least 32 characters (as CDK generates).
-func ReadVerifierKey(ctx context.Context, sm interface {
-	GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}, secretID string) ([]byte, error) {
-	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &secretID})
-	if err != nil {
-		return nil, fmt.Errorf("read verifier key %s: %w", secretID, err)
-	}
-	s := strings.TrimSpace(aws.ToString(out.SecretString))
-	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) >= verifier.KeySize {
-		return b, nil
-	}
-	if len(s) >= verifier.KeySize {
-		return []byte(s), nil
-	}
-	return nil, fmt.Errorf("verifier key %s is shorter than %d bytes", secretID, verifier.KeySize)
+// NewReconciler wires the reconciler's handler on a's clients; metrics
+// receives the EMF lines.
+func (a *App) NewReconciler(metrics io.Writer, minAge time.Duration) (*lifecycle.Reconciler, error) {
+	return a.env.NewReconciler(wire.Adapters{DynamoDB: a.DynamoDB, SecretsManager: a.SecretsManager, Store: a.Store, Secrets: a.Secrets, Keyed: a.Keyed}, metrics, minAge)
 }
 
-// MustFromEnv wires a Lambda function from its environment once per cold
-// start. On a configuration or wiring error it logs why and exits, so the
-// Lambda service reports an init failure instead of serving half-wired.
+// The reconciler's metric names and minimum age, which the stack's alarms
+// and the local runner share.
+const (
+	MetricNamespace = lifecycle.MetricNamespace
+	ReconcileMinAge = lifecycle.ReconcileMinAge
+)
+
+// ReconcileMetrics are the names of the reconciler's metrics.
+var ReconcileMetrics = lifecycle.ReconcileMetrics
+
+// MustFromEnv wires every use case from a Lambda function's environment
+// once per cold start. On a configuration or wiring error it logs why and
+// exits, so the Lambda service reports an init failure instead of serving
+// half-wired.
 func MustFromEnv(ctx context.Context) *App {
-	cfg, err := config.Load(os.Getenv)
-	logger := NewLogger(os.Stdout, cfg.LogLevel)
-	exitOn(logger, err, "invalid configuration")
-	awsCfg, err := awsx.Load(ctx)
-	exitOn(logger, err, "load AWS configuration")
-	a, err := Build(ctx, cfg, awsCfg, logger, Options{})
-	exitOn(logger, err, "wire function")
+	env, err := wire.FromEnv(ctx)
+	exitOn(env.Logger, err, "read environment")
+	a, err := Build(ctx, env.Config, env.AWS, env.Logger, Options{})
+	exitOn(env.Logger, err, "wire function")
 	return a
 }
 

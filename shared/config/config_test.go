@@ -162,7 +162,7 @@ func TestAcceptedConfigBuildsAService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := device.Deps{Store: devicetest.NewMemStore(), Secrets: devicetest.NewMemSecrets(), Keyed: keyed, Generator: gen}
+	deps := devicetest.Deps{Store: devicetest.NewMemStore(), Secrets: devicetest.NewMemSecrets(), Keyed: keyed, Generator: gen}
 	for _, k := range config.Keys() {
 		for _, v := range cases[k].good {
 			e := base()
@@ -171,7 +171,7 @@ func TestAcceptedConfigBuildsAService(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s=%q: %v", k, v, err)
 			}
-			if _, err := device.NewService(c.Device, deps); err != nil {
+			if _, err := devicetest.NewUseCases(c.Device, deps); err != nil {
 				t.Errorf("%s=%q passes Load but the domain refuses it: %v", k, v, err)
 			}
 		}

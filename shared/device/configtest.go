@@ -40,19 +40,19 @@ const (
 // testPending reads the mailbox's devices once, through the verify path's
 // read, and says how the password of version token of device id compares
 // with what the table holds. It writes nothing.
-func (s *Service) testPending(ctx context.Context, mailbox, id, token, password string) (pendingVerdict, error) {
-	c, err := s.store.Candidates(ctx, mailbox)
+func (e *Engine) testPending(ctx context.Context, mailbox, id, token, password string) (pendingVerdict, error) {
+	c, err := e.candidates.Candidates(ctx, mailbox)
 	if err != nil {
 		return configTestFails, fmt.Errorf("read candidates: %w", err)
 	}
-	h := s.keyed.Password(password)
+	h := e.keyed.Password(password)
 	for i := range c.Devices {
 		d := &c.Devices[i]
 		if d.ID != id {
 			continue
 		}
 		if d.Pending != nil && d.Pending.Version == token && d.Pending.Hash != "" {
-			if match(c.Devices, h, s.clock(), admit{pendingDevice: id, pendingVersion: token}) >= 0 {
+			if match(c.Devices, h, e.clock(), admit{pendingDevice: id, pendingVersion: token}) >= 0 {
 				return pendingVerifies, nil
 			}
 			return pendingMismatch, nil

@@ -45,7 +45,7 @@ func SecretDescription(name, mailbox string) string {
 // describeSecret makes the secret's Description name the device as it is
 // named now, after a rename: one Secrets Manager call. A failure is logged;
 // the rename stands, and the reconciler repairs the Description.
-func (s *Service) describeSecret(ctx context.Context, d Device) {
+func (s *Devices) describeSecret(ctx context.Context, d Device) {
 	if err := s.secrets.SetDescription(ctx, d.SecretARN, SecretDescription(d.Name, d.Mailbox)); err != nil {
 		s.log.WarnContext(ctx, "could not update the secret's description; the reconciler will", "mailbox", d.Mailbox, "device", d.ID, "error", err)
 	}
@@ -56,7 +56,7 @@ func (s *Service) describeSecret(ctx context.Context, d Device) {
 // Descriptions named devices). The listing carries the Description, so
 // this costs no call unless it differs. Devices changed within minAge are
 // left to the request changing them.
-func (s *Service) reconcileDescription(ctx context.Context, d Device, sec SecretSummary, now time.Time, minAge time.Duration, rep *ReconcileReport, fail func(string, Device, error)) {
+func (s *Repair) reconcileDescription(ctx context.Context, d Device, sec SecretSummary, now time.Time, minAge time.Duration, rep *ReconcileReport, fail func(string, Device, error)) {
 	want := SecretDescription(d.Name, d.Mailbox)
 	if sec.Description == want || now.Sub(lastChange(d)) < minAge {
 		return

@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -62,16 +63,38 @@ const RegenerateHold = 15 * time.Minute
 // no state between steps: the secret's staging labels and the device item
 // are the state.
 type Engine struct {
-	store     Store
-	secrets   Secrets
-	keyed     *verifier.Keyed
-	gen       *password.Generator
-	now       func() time.Time
-	log       *slog.Logger
-	grace     time.Duration
-	verify    *Service
-	scheduler Scheduler
-	prefix    string
+	base
+	store      RotationStore
+	candidates CandidateReader
+	secrets    RotationSecrets
+	keyed      *verifier.Keyed
+	gen        *password.Generator
+}
+
+// EngineDeps are the collaborators of Engine.
+type EngineDeps struct {
+	Store RotationStore
+	// Candidates is the verify path's read, through which testSecret
+	// checks the pending password.
+	Candidates CandidateReader
+	Secrets    RotationSecrets
+	Keyed      *verifier.Keyed
+	Generator  *password.Generator
+	Clock      func() time.Time // default time.Now
+	Logger     *slog.Logger     // default slog.Default()
+}
+
+// NewEngine returns the rotation engine, or an error if a dependency is
+// missing or the configuration is invalid.
+func NewEngine(cfg Config, d EngineDeps) (*Engine, error) {
+	if missing(d.Store, d.Candidates, d.Secrets, d.Keyed, d.Generator) {
+		return nil, errors.New("device: NewEngine needs a rotation store, a candidate reader, secrets, a keyed hasher and a generator")
+	}
+	b, err := newBase("NewEngine", cfg, d.Clock, d.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{base: b, store: d.Store, candidates: d.Candidates, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator}, nil
 }
 
 // target names a device from its secret.
@@ -108,11 +131,9 @@ func ParseSecretID(prefix, secretID string) (mailbox, id string, err error) {
 }
 
 func (e *Engine) target(secretID string) (target, error) {
-	m, id, err := ParseSecretID(e.prefix, secretID)
+	m, id, err := ParseSecretID(e.cfg.SecretPrefix, secretID)
 	return target{secretID: secretID, mailbox: m, id: id}, err
 }
-
-func (e *Engine) clock() time.Time { return e.now().UTC() }
 
 // refuse logs why a step refuses and returns the error Secrets Manager
 // records as the rotation's failure.
@@ -277,7 +298,7 @@ func (e *Engine) testSecret(ctx context.Context, t target, token string) error {
 	}
 	// A token this function never began may be Secrets Manager's rotation
 	// configuration test (configtest.go): it passes on the current password.
-	v, err := e.verify.testPending(ctx, t.mailbox, t.id, token, sv.Value.Password)
+	v, err := e.testPending(ctx, t.mailbox, t.id, token, sv.Value.Password)
 	if err != nil {
 		return err
 	}
@@ -342,7 +363,7 @@ func (e *Engine) moveCurrent(ctx context.Context, t target, token, base string) 
 	return nil
 }
 
-// Regenerate replaces a device's password at once (F3) with the same steps
+// Regenerate replaces a device's password at once with the same steps
 // as a rotation, run in process with the password held in memory. The old
 // password stays valid for grace (0: stops at once). A scheduled rotation
 // in flight is taken over: its pending version loses AWSPENDING and its

@@ -3,10 +3,14 @@ package device
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/devicepass/devicepass/shared/apperr"
+	"github.com/devicepass/devicepass/shared/password"
+	"github.com/devicepass/devicepass/shared/verifier"
 )
 
 // EnrollmentStatus is an enrollment link's state.
@@ -28,7 +32,7 @@ const (
 )
 
 // Enrollment is a one-time link a domain administrator makes so that its
-// holder can add one device to a mailbox (F8). Only the keyed hash of its
+// holder can add one device to a mailbox. Only the keyed hash of its
 // token is stored; that hash is the enrollment's id.
 type Enrollment struct {
 	ID              string
@@ -56,8 +60,11 @@ func (e Enrollment) EffectiveStatus(now time.Time) EnrollmentStatus {
 	return e.Status
 }
 
-// EnrollmentStore keeps enrollment links. Codes as Store's.
+// EnrollmentStore is what the enrollment use cases (Enrollments) need:
+// the links, and the mailbox and devices they add to.
 type EnrollmentStore interface {
+	MailboxReader
+
 	// PutEnrollment stores a new link; Conflict if its id exists.
 	PutEnrollment(ctx context.Context, e Enrollment) error
 	// GetEnrollment reads a link by id; NotFound if absent.
@@ -65,6 +72,46 @@ type EnrollmentStore interface {
 	// CancelEnrollment cancels an open link of mailbox; NotFound if the
 	// mailbox has no such link, Conflict if it is not open.
 	CancelEnrollment(ctx context.Context, mailbox, id string, now time.Time) (Enrollment, error)
+
+	// RedeemDevice puts d as DeviceStore.CreateDevice does (no idempotency
+	// record) and, in the same transaction, marks the enrollment used by
+	// use, if it is still open, of d's mailbox and unexpired at use.At.
+	// Conflict if it is not (used, cancelled, expired, or redeemed
+	// concurrently); otherwise CreateDevice's codes.
+	RedeemDevice(ctx context.Context, d Device, owner string, maxLive int, use EnrollmentUse) error
+}
+
+// Enrollments is the enrollment-link use cases: an administrator creates
+// or cancels a link, its holder redeems it for one device.
+type Enrollments struct {
+	base
+	store   EnrollmentStore
+	secrets EnrollmentSecrets
+	keyed   *verifier.Keyed
+	gen     *password.Generator
+}
+
+// EnrollmentsDeps are the collaborators of Enrollments.
+type EnrollmentsDeps struct {
+	Store     EnrollmentStore
+	Secrets   EnrollmentSecrets
+	Keyed     *verifier.Keyed
+	Generator *password.Generator
+	Clock     func() time.Time // default time.Now
+	Logger    *slog.Logger     // default slog.Default()
+}
+
+// NewEnrollments returns the enrollment use cases, or an error if a
+// dependency is missing or the configuration is invalid.
+func NewEnrollments(cfg Config, d EnrollmentsDeps) (*Enrollments, error) {
+	if missing(d.Store, d.Secrets, d.Keyed, d.Generator) {
+		return nil, errors.New("device: NewEnrollments needs a store, secrets, a keyed hasher and a generator")
+	}
+	b, err := newBase("NewEnrollments", cfg, d.Clock, d.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Enrollments{base: b, store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator}, nil
 }
 
 // EnrollmentInput is a new link as an administrator describes it.
@@ -79,7 +126,7 @@ type EnrollmentInput struct {
 
 // CreateEnrollment makes an enrollment link for a mailbox; only an
 // administrator of its domain may. The token is returned once.
-func (s *Service) CreateEnrollment(ctx context.Context, c Caller, address string, in EnrollmentInput) (Enrollment, string, error) {
+func (s *Enrollments) CreateEnrollment(ctx context.Context, c Caller, address string, in EnrollmentInput) (Enrollment, string, error) {
 	ctx = WithActor(ctx, c.Actor())
 	now := s.clock()
 	addr, err := NormalizeAddress("address", address)
@@ -92,40 +139,9 @@ func (s *Service) CreateEnrollment(ctx context.Context, c Caller, address string
 	if !s.cfg.Policy.IsAdmin(c, DomainOf(addr)) {
 		return Enrollment{}, "", apperr.New(apperr.Forbidden, "only an administrator of %s may create enrollment links", DomainOf(addr))
 	}
-	e := Enrollment{Mailbox: addr, CreatedAt: now, CreatedBy: c.Subject, Status: EnrollmentOpen, LastActor: c.Actor()}
-	if e.Name, err = NormalizeName("name", in.Name); err != nil {
+	e, err := newEnrollment(Enrollment{Mailbox: addr, CreatedAt: now, CreatedBy: c.Subject, Status: EnrollmentOpen, LastActor: c.Actor()}, in, now)
+	if err != nil {
 		return Enrollment{}, "", err
-	}
-	if e.User, err = NormalizeSubject("user", in.User); err != nil {
-		return Enrollment{}, "", err
-	}
-	if e.Scopes, err = NormalizeScopes("scopes", in.Scopes); err != nil {
-		return Enrollment{}, "", err
-	}
-	switch {
-	case in.ExpiresAt != "" && in.ValidFor != "":
-		return Enrollment{}, "", apperr.Field("validFor", "give expiresAt or validFor, not both")
-	case in.ExpiresAt != "":
-		if e.DeviceExpiresAt, err = NormalizeExpiry(now, in.ExpiresAt, ""); err != nil {
-			return Enrollment{}, "", err
-		}
-	case in.ValidFor != "":
-		t, err := NormalizeExpiry(now, "", in.ValidFor)
-		if err != nil {
-			return Enrollment{}, "", err
-		}
-		e.DeviceValidFor = t.Sub(now)
-	}
-	validity := DefaultEnrollmentValidity
-	if in.TokenValidFor != "" {
-		validity, err = time.ParseDuration(in.TokenValidFor)
-		if err != nil || validity <= 0 || validity > MaxEnrollmentValidity {
-			return Enrollment{}, "", apperr.Field("tokenValidFor", "must be a duration from 1s to 168h (7 days)")
-		}
-	}
-	e.ExpiresAt = now.Add(validity)
-	if !e.DeviceExpiresAt.IsZero() && !e.DeviceExpiresAt.After(e.ExpiresAt) {
-		return Enrollment{}, "", apperr.Field("expiresAt", "the device would expire before the link does")
 	}
 	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr})
 	if err != nil {
@@ -143,10 +159,51 @@ func (s *Service) CreateEnrollment(ctx context.Context, c Caller, address string
 	return e, token, nil
 }
 
+// newEnrollment returns e with the link in describes, each field
+// validated, made at now.
+func newEnrollment(e Enrollment, in EnrollmentInput, now time.Time) (Enrollment, error) {
+	var err error
+	if e.Name, err = NormalizeName("name", in.Name); err != nil {
+		return e, err
+	}
+	if e.User, err = NormalizeSubject("user", in.User); err != nil {
+		return e, err
+	}
+	if e.Scopes, err = NormalizeScopes("scopes", in.Scopes); err != nil {
+		return e, err
+	}
+	switch {
+	case in.ExpiresAt != "" && in.ValidFor != "":
+		return e, apperr.Field("validFor", "give expiresAt or validFor, not both")
+	case in.ExpiresAt != "":
+		if e.DeviceExpiresAt, err = NormalizeExpiry(now, in.ExpiresAt, ""); err != nil {
+			return e, err
+		}
+	case in.ValidFor != "":
+		t, err := NormalizeExpiry(now, "", in.ValidFor)
+		if err != nil {
+			return e, err
+		}
+		e.DeviceValidFor = t.Sub(now)
+	}
+	validity := DefaultEnrollmentValidity
+	if in.TokenValidFor != "" {
+		validity, err = time.ParseDuration(in.TokenValidFor)
+		if err != nil || validity <= 0 || validity > MaxEnrollmentValidity {
+			return e, apperr.Field("tokenValidFor", "must be a duration from 1s to 168h (7 days)")
+		}
+	}
+	e.ExpiresAt = now.Add(validity)
+	if !e.DeviceExpiresAt.IsZero() && !e.DeviceExpiresAt.After(e.ExpiresAt) {
+		return e, apperr.Field("expiresAt", "the device would expire before the link does")
+	}
+	return e, nil
+}
+
 // CancelEnrollment cancels an open link of a mailbox; only an
 // administrator of its domain may. NotFound if the mailbox has no link of
 // that id, Conflict if the link is not open (used, cancelled, expired).
-func (s *Service) CancelEnrollment(ctx context.Context, c Caller, address, id string) (Enrollment, error) {
+func (s *Enrollments) CancelEnrollment(ctx context.Context, c Caller, address, id string) (Enrollment, error) {
 	ctx = WithActor(ctx, c.Actor())
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
@@ -202,8 +259,8 @@ func errBadLink() error {
 }
 
 // RedeemEnrollment creates the device an enrollment link describes, for
-// the authenticated caller holding its token, exactly once (F8).
-func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) (Created, error) {
+// the authenticated caller holding its token, exactly once.
+func (s *Enrollments) RedeemEnrollment(ctx context.Context, c Caller, token string) (Created, error) {
 	ctx = WithActor(ctx, c.Actor())
 	if c.Subject == "" {
 		return Created{}, apperr.New(apperr.Unauthenticated, "a bearer token is required")
@@ -261,44 +318,53 @@ func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) 
 	d.SecretARN = ref.ARN
 	d.Current = &Verifier{Version: ref.Version, Hash: s.keyed.Password(pw)}
 	d.Version = 1
-	err = s.store.RedeemDevice(ctx, d, lr.Mailbox.Owner, s.cfg.MaxLiveDevices, EnrollmentUse{ID: e.ID, By: c.Subject, At: now})
-	switch {
-	case err == nil:
-	case apperr.Is(err, apperr.Conflict), apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound):
-		// Each attempt made its own secret: this one lost, so undo it.
-		s.undoSecret(ctx, name, d)
-		if apperr.Is(err, apperr.Conflict) {
-			return Created{}, s.lostRedemption(ctx, e, now)
-		}
-		if apperr.Is(err, apperr.NotFound) {
-			return Created{}, errBadLink()
-		}
+	if err := s.storeRedeemed(ctx, d, name, lr.Mailbox.Owner, e, c.Subject, now); err != nil {
 		return Created{}, err
-	default:
-		// The outcome is unknown (a timeout may hide a commit) or the
-		// transaction collided with a concurrent redemption of the same
-		// link: read back before undoing anything.
-		_, gerr := s.store.GetDevice(ctx, d.Mailbox, d.ID)
-		if gerr == nil {
-			break
-		}
-		if !apperr.Is(gerr, apperr.NotFound) {
-			return Created{}, fmt.Errorf("store device: %w", err)
-		}
-		s.undoSecret(ctx, name, d)
-		if cur, rerr := s.store.GetEnrollment(ctx, e.ID); rerr == nil && cur.EffectiveStatus(now) != EnrollmentOpen {
-			return Created{}, closedLink(cur, now)
-		}
-		return Created{}, fmt.Errorf("store device: %w", err)
 	}
 	created := Created{Device: d, Password: pw}
 	s.log.InfoContext(ctx, "enrollment used", "mailbox", e.Mailbox, "enrollment", e.ID, "device", created.Device.ID, "request_id", c.RequestID)
 	return created, nil
 }
 
+// storeRedeemed stores the device d a redemption of e by subject made,
+// whose secret name exists, and marks e used, in one transaction; if the
+// store refuses, it undoes the secret and says why.
+func (s *Enrollments) storeRedeemed(ctx context.Context, d Device, name, owner string, e Enrollment, subject string, now time.Time) error {
+	err := s.store.RedeemDevice(ctx, d, owner, s.cfg.MaxLiveDevices, EnrollmentUse{ID: e.ID, By: subject, At: now})
+	switch {
+	case err == nil:
+		return nil
+	case apperr.Is(err, apperr.Conflict), apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound):
+		// Each attempt made its own secret: this one lost, so undo it.
+		undoSecret(ctx, s.log, s.secrets, name, d)
+		if apperr.Is(err, apperr.Conflict) {
+			return s.lostRedemption(ctx, e, now)
+		}
+		if apperr.Is(err, apperr.NotFound) {
+			return errBadLink()
+		}
+		return err
+	}
+	// The outcome is unknown (a timeout may hide a commit) or the
+	// transaction collided with a concurrent redemption of the same link:
+	// read back before undoing anything.
+	_, gerr := s.store.GetDevice(ctx, d.Mailbox, d.ID)
+	if gerr == nil {
+		return nil
+	}
+	if !apperr.Is(gerr, apperr.NotFound) {
+		return fmt.Errorf("store device: %w", err)
+	}
+	undoSecret(ctx, s.log, s.secrets, name, d)
+	if cur, rerr := s.store.GetEnrollment(ctx, e.ID); rerr == nil && cur.EffectiveStatus(now) != EnrollmentOpen {
+		return closedLink(cur, now)
+	}
+	return fmt.Errorf("store device: %w", err)
+}
+
 // lostRedemption answers a redemption whose transaction found the link no
 // longer open: it says why, from the link as it is now.
-func (s *Service) lostRedemption(ctx context.Context, e Enrollment, now time.Time) error {
+func (s *Enrollments) lostRedemption(ctx context.Context, e Enrollment, now time.Time) error {
 	cur, err := s.store.GetEnrollment(ctx, e.ID)
 	if err != nil {
 		return apperr.New(apperr.Conflict, "this enrollment link was used already")

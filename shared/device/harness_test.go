@@ -27,7 +27,7 @@ const (
 	prefix  = "devicepass"
 )
 
-// harness is a Service on the in-memory fakes with a controllable clock.
+// harness is every use case on the in-memory fakes with a controllable clock.
 type harness struct {
 	t       *testing.T
 	store   *devicetest.MemStore
@@ -35,7 +35,7 @@ type harness struct {
 	faults  *devicetest.Faults
 	clock   *devicetest.Clock
 	keyed   *verifier.Keyed
-	svc     *device.Service
+	svc     *devicetest.UseCases
 
 	logMu sync.Mutex
 	logs  *bytes.Buffer
@@ -69,7 +69,7 @@ func newHarness(t *testing.T, cfg device.Config) *harness {
 		cfg.Verify.MaxFailures = 1000
 	}
 	logger := slog.New(slog.NewJSONHandler(lockedWriter{&h.logMu, h.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.svc, err = device.NewService(cfg, device.Deps{
+	h.svc, err = devicetest.NewUseCases(cfg, devicetest.Deps{
 		Store: h.store, Secrets: h.secrets, Keyed: h.keyed, Generator: gen,
 		Clock: h.clock.Now, Logger: logger, Scheduler: h.secrets,
 	})

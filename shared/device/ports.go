@@ -7,16 +7,40 @@ import (
 	"github.com/devicepass/devicepass/shared/verifier"
 )
 
-// Store keeps mailboxes, devices and their verifiers. Every method returns
+// The ports: what each use case needs of the stores, one small interface
+// per use case, so that a use case's constructor names exactly what it
+// uses and a fake implements only that. The DynamoDB adapter
+// (shared/dynamo) implements all of them. Every method returns
 // *apperr.Error with code NotFound, Conflict, LimitReached or Unavailable
 // for the expected failures; anything else is Internal.
-type Store interface {
-	// SaveMailbox creates the mailbox or changes its owner, and returns it.
-	SaveMailbox(ctx context.Context, address, owner, by string, now time.Time) (Mailbox, bool, error)
 
+// MailboxReader reads a mailbox with, optionally, a device and an
+// idempotency record, and single devices.
+type MailboxReader interface {
 	// Lookup reads, in one round trip, the mailbox and optionally one device
 	// and one idempotency record. Missing items are nil, not errors.
 	Lookup(ctx context.Context, q LookupQuery) (LookupResult, error)
+
+	// GetDevice reads one device (strongly consistent). NotFound if absent.
+	GetDevice(ctx context.Context, mailbox, id string) (Device, error)
+}
+
+// DeviceEnder ends a live device.
+type DeviceEnder interface {
+	// EndDevice sets live device d's status to revoked or expired, removes
+	// its verifiers and decrements the mailbox's live count, atomically, and
+	// returns the device as ended. Conflict if the device is no longer live.
+	EndDevice(ctx context.Context, d Device, status Status, by string, now time.Time) (Device, error)
+}
+
+// DeviceStore is what the device use cases (Devices) need: mailboxes and
+// the devices' metadata.
+type DeviceStore interface {
+	MailboxReader
+	DeviceEnder
+
+	// SaveMailbox creates the mailbox or changes its owner, and returns it.
+	SaveMailbox(ctx context.Context, address, owner, by string, now time.Time) (Mailbox, bool, error)
 
 	// CreateDevice atomically puts d, increments the mailbox's live count if
 	// it is below maxLive and its owner is still owner, and puts the
@@ -25,45 +49,39 @@ type Store interface {
 	// that the mailbox is gone or its owner changed.
 	CreateDevice(ctx context.Context, d Device, owner string, maxLive int, idem *IdempotencyRecord) error
 
-	// RedeemDevice is CreateDevice for an enrollment link: the same
-	// transaction marks the enrollment used by use, if it is still open and
-	// unexpired at use.At. Conflict if it is not (used, cancelled, expired,
-	// or redeemed concurrently).
-	RedeemDevice(ctx context.Context, d Device, owner string, maxLive int, use EnrollmentUse) error
-
-	// ExpiringDevices returns up to limit live devices whose expiry is at or
-	// before now, for the expiry sweep.
-	ExpiringDevices(ctx context.Context, now time.Time, limit int) ([]Device, error)
-
-	// RestoreExpired records a live device that DynamoDB's TTL removed as
-	// expired, without verifiers, and stops counting it in its mailbox. A
-	// device recorded already is left as it is.
-	RestoreExpired(ctx context.Context, d Device, now time.Time) error
-
-	// GetDevice reads one device (strongly consistent). NotFound if absent.
-	GetDevice(ctx context.Context, mailbox, id string) (Device, error)
-
 	// ListDevices returns one page of a mailbox's devices in id order and the
 	// cursor of the next page ("" at the end). Invalid for a bad cursor.
 	ListDevices(ctx context.Context, mailbox, cursor string, limit int) ([]Device, string, error)
 
 	// UpdateDevice writes the metadata fields of d (name, note, user,
 	// scopes, allow-list, rotation, status, updatedAt) if the stored version
-	// is still d.Version; Conflict otherwise. It returns the stored device.
+	// is still d.Version and the device is live (CheckUpdate); Conflict
+	// otherwise. It returns the stored device.
 	UpdateDevice(ctx context.Context, d Device) (Device, error)
-
-	// EndDevice sets live device d's status to revoked or expired, removes
-	// its verifiers and decrements the mailbox's live count, atomically, and
-	// returns the device as ended. Conflict if the device is no longer live.
-	EndDevice(ctx context.Context, d Device, status Status, by string, now time.Time) (Device, error)
-
-	RotationStore
-	VerifyStore
-	EnrollmentStore
 }
 
-// RotationStore is the part of the Store the rotation engine needs. Each
-// method is one conditional write.
+// RepairStore is what the repairs (Repair: expiry and reconciliation) need.
+type RepairStore interface {
+	DeviceEnder
+
+	// GetDevice reads one device (strongly consistent). NotFound if absent.
+	GetDevice(ctx context.Context, mailbox, id string) (Device, error)
+
+	// ExpiringDevices returns up to limit live devices whose expiry is at or
+	// before now, soonest first, for the expiry sweep.
+	ExpiringDevices(ctx context.Context, now time.Time, limit int) ([]Device, error)
+
+	// RestoreExpired records a live device that DynamoDB's TTL removed as
+	// expired, without verifiers, and stops counting it in its mailbox. A
+	// device recorded already is left as it is.
+	RestoreExpired(ctx context.Context, d Device, now time.Time) error
+}
+
+// RotationStore is what the rotation engine writes. Each method is one
+// conditional write whose condition is the rule of the same name in
+// guards.go (CheckBeginRotation, CheckSetPending, CheckPromote,
+// CheckClosePrevious); on Conflict the adapter explains the refusal with
+// that rule.
 type RotationStore interface {
 	// BeginRotation records version as pending, starting from base, and
 	// answers with the device after the write; if version was pending
@@ -94,18 +112,24 @@ type RotationStore interface {
 	ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) error
 }
 
-// VerifyStore is the part of the Store the verify path needs.
-type VerifyStore interface {
+// CandidateReader is the verify path's read, which testSecret shares.
+type CandidateReader interface {
 	// Candidates reads, in one round trip, every device of a mailbox and its
 	// verify failure counter.
 	Candidates(ctx context.Context, mailbox string) (Candidates, error)
+}
+
+// VerifyStore is what verification (Verification) needs.
+type VerifyStore interface {
+	CandidateReader
 
 	// RecordFailure counts a failed verification in the window that starts
 	// at windowStart and returns the count.
 	RecordFailure(ctx context.Context, mailbox string, windowStart time.Time, expires time.Time) (int, error)
 
-	// TouchLastUsed records a use if the stored last use is older than
-	// notAfter (so concurrent logins write once).
+	// TouchLastUsed records a use if the device is active and its stored
+	// last use is older than notAfter (so concurrent logins write once);
+	// Conflict otherwise (CheckTouchLastUsed).
 	TouchLastUsed(ctx context.Context, mailbox, id string, at time.Time, protocol Scope, ip string, notAfter time.Time) error
 }
 
@@ -140,16 +164,72 @@ type Candidates struct {
 	WindowStart time.Time
 }
 
-// Secrets keeps device passwords in Secrets Manager. NotFound when the
-// secret does not exist; Conflict as each method says.
+// Secrets keeps device passwords in Secrets Manager; the shared/secrets
+// adapter implements it. Each use case takes only the part it calls:
+// DeviceSecrets, EnrollmentSecrets, RotationSecrets or RepairSecrets.
 type Secrets interface {
+	DeviceSecrets
+	RotationSecrets
+	RepairSecrets
+}
+
+// SecretCreator makes device secrets and undoes one whose device could not
+// be stored.
+type SecretCreator interface {
 	// Create makes a device's secret with its first version, token. Conflict
 	// if a secret of that name exists already.
 	Create(ctx context.Context, in SecretInput) (SecretRef, error)
 
+	// ForceDelete deletes the secret at once; a missing secret succeeds.
+	ForceDelete(ctx context.Context, secretID string) error
+}
+
+// EnrollmentSecrets is what redeeming an enrollment link calls.
+type EnrollmentSecrets = SecretCreator
+
+// SecretReader reads a version of a secret.
+type SecretReader interface {
 	// Read returns a version's value and stages; version "" reads AWSCURRENT.
 	// NotFound if that version has no value.
 	Read(ctx context.Context, secretID, version string) (SecretVersion, error)
+}
+
+// SecretDeleter schedules an ended device's secret for deletion.
+type SecretDeleter interface {
+	// ScheduleDeletion deletes the secret after a recovery window of days.
+	// Deleting a secret already scheduled for deletion succeeds.
+	ScheduleDeletion(ctx context.Context, secretID string, days int) error
+}
+
+// StageMover moves the staging labels of a rotation.
+type StageMover interface {
+	// MoveCurrent moves AWSCURRENT from version from to version to.
+	// Conflict if from is not the current version.
+	MoveCurrent(ctx context.Context, secretID, to, from string) error
+
+	// RemovePending removes AWSPENDING from version.
+	RemovePending(ctx context.Context, secretID, version string) error
+}
+
+// DeviceSecrets is what the device use cases call: create (and adopt an
+// earlier attempt's secret), undo, and delete on revoke.
+type DeviceSecrets interface {
+	SecretCreator
+	SecretReader
+	SecretDeleter
+	SecretDescriber
+}
+
+// SecretDescriber names a device in its secret's Description.
+type SecretDescriber interface {
+	// SetDescription replaces the secret's Description (no new version).
+	SetDescription(ctx context.Context, secretID, description string) error
+}
+
+// RotationSecrets is what the rotation engine calls.
+type RotationSecrets interface {
+	SecretReader
+	StageMover
 
 	// Describe returns the secret's versions and their stages.
 	Describe(ctx context.Context, secretID string) (SecretState, error)
@@ -157,23 +237,17 @@ type Secrets interface {
 	// PutPending stores value as version token with stage AWSPENDING.
 	// Conflict if that version exists already with another value.
 	PutPending(ctx context.Context, secretID, token string, value SecretValue) error
+}
 
-	// MoveCurrent moves AWSCURRENT from version from to version to.
-	// Conflict if from is not the current version.
-	MoveCurrent(ctx context.Context, secretID, to, from string) error
-
-	// RemovePending removes AWSPENDING from version.
-	RemovePending(ctx context.Context, secretID, version string) error
-
-	// ScheduleDeletion deletes the secret after a recovery window of days.
-	// Deleting a secret already scheduled for deletion succeeds.
-	ScheduleDeletion(ctx context.Context, secretID string, days int) error
+// RepairSecrets is what expiry and the reconciler call.
+type RepairSecrets interface {
+	SecretDeleter
+	StageMover
 
 	// ForceDelete deletes the secret at once; a missing secret succeeds.
 	ForceDelete(ctx context.Context, secretID string) error
 
-	// SetDescription replaces the secret's Description (no new version).
-	SetDescription(ctx context.Context, secretID, description string) error
+	SecretDescriber
 }
 
 // SecretInput is a new device secret.

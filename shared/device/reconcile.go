@@ -51,7 +51,7 @@ type ReconcileReport struct {
 // rotations stopped between the table and Secrets Manager, and rotation
 // schedules that differ from the devices' policies. It is
 // idempotent; each repair is logged.
-func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner DeviceScanner, minAge time.Duration) (ReconcileReport, error) {
+func (s *Repair) Reconcile(ctx context.Context, lister SecretLister, scanner DeviceScanner, minAge time.Duration) (ReconcileReport, error) {
 	ctx = WithActor(ctx, Actor{Kind: ActorSystem, Subject: "reconciler"})
 	var rep ReconcileReport
 	now := s.clock()
@@ -134,7 +134,7 @@ func (s *Service) Reconcile(ctx context.Context, lister SecretLister, scanner De
 
 // reconcileVersions finishes a rotation that promoted in the table but
 // never moved AWSCURRENT, and clears AWSPENDING that no rotation will use.
-func (s *Service) reconcileVersions(ctx context.Context, d Device, sec SecretSummary, now time.Time, rep *ReconcileReport, fail func(string, Device, error)) {
+func (s *Repair) reconcileVersions(ctx context.Context, d Device, sec SecretSummary, now time.Time, rep *ReconcileReport, fail func(string, Device, error)) {
 	st := SecretState{Versions: sec.Versions}
 	cur, pend := st.Current(), st.Pending()
 	if d.Current != nil && d.Current.Version != cur && d.Previous != nil && d.Previous.Version == cur {

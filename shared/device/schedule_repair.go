@@ -55,8 +55,8 @@ func scheduleMatches(p *RotationPolicy, st SecretSchedule, fn string) bool {
 // its policy applied again, or its schedule cancelled. The listing carries
 // the schedule, so this costs no call unless there is drift. Devices
 // changed within minAge are left to the request changing them.
-func (s *Service) reconcileSchedule(ctx context.Context, d Device, sec SecretSummary, now time.Time, minAge time.Duration, rep *ReconcileReport, fail func(string, Device, error)) {
-	if s.engine.scheduler == nil {
+func (s *Repair) reconcileSchedule(ctx context.Context, d Device, sec SecretSummary, now time.Time, minAge time.Duration, rep *ReconcileReport, fail func(string, Device, error)) {
+	if s.scheduler == nil {
 		return // schedules are not Secrets Manager's here (no rotation function)
 	}
 	if now.Sub(lastChange(d)) < minAge {
@@ -66,7 +66,7 @@ func (s *Service) reconcileSchedule(ctx context.Context, d Device, sec SecretSum
 	if scheduleMatches(want, sec.Schedule, s.cfg.RotationLambdaARN) {
 		return
 	}
-	if err := s.engine.scheduler.SetSchedule(ctx, sec.ARN, want); err != nil {
+	if err := s.scheduler.SetSchedule(ctx, sec.ARN, want); err != nil {
 		fail("repair a rotation schedule", d, err)
 		return
 	}

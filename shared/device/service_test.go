@@ -12,37 +12,6 @@ import (
 	"github.com/devicepass/devicepass/shared/password"
 )
 
-func TestNewServiceRefusesBadDependencies(t *testing.T) {
-	h := newHarness(t, device.Config{})
-	gen, _ := password.New(password.DefaultLength)
-	full := device.Deps{Store: h.store, Secrets: h.secrets, Keyed: h.keyed, Generator: gen}
-	tests := []struct {
-		name string
-		cfg  device.Config
-		deps func(d device.Deps) device.Deps
-	}{
-		{"no store", device.Config{}, func(d device.Deps) device.Deps { d.Store = nil; return d }},
-		{"no secrets", device.Config{}, func(d device.Deps) device.Deps { d.Secrets = nil; return d }},
-		{"no keyed hasher", device.Config{}, func(d device.Deps) device.Deps { d.Keyed = nil; return d }},
-		{"no generator", device.Config{}, func(d device.Deps) device.Deps { d.Generator = nil; return d }},
-		{"recovery window", device.Config{RecoveryWindowDays: 31}, func(d device.Deps) device.Deps { return d }},
-		{"cap", device.Config{MaxLiveDevices: 1001}, func(d device.Deps) device.Deps { return d }},
-		{"grace", device.Config{RotationGrace: time.Minute}, func(d device.Deps) device.Deps { return d }},
-		{"prefix", device.Config{SecretPrefix: "a/"}, func(d device.Deps) device.Deps { return d }},
-		{"admin pattern", device.Config{Policy: device.Policy{AdminGroupPattern: "admins"}}, func(d device.Deps) device.Deps { return d }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if _, err := device.NewService(tc.cfg, tc.deps(full)); err == nil {
-				t.Fatal("NewService succeeded")
-			}
-		})
-	}
-	if _, err := device.NewService(device.Config{}, full); err != nil {
-		t.Fatalf("NewService with every dependency: %v", err)
-	}
-}
-
 func TestRegisterMailbox(t *testing.T) {
 	h := newHarness(t, device.Config{})
 	ctx := context.Background()

@@ -3,7 +3,9 @@ package device
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -11,23 +13,33 @@ import (
 	"github.com/devicepass/devicepass/shared/verifier"
 )
 
-// VerifyConfig tunes verification.
-type VerifyConfig struct {
-	MaxFailures   int           // failed attempts per mailbox and window before 429; default 20
-	Window        time.Duration // the rate-limit window; default 10m
-	LastUsedEvery time.Duration // last-use writes at most this often per device; default 5m
+// Verification answers mail servers: is this password valid for this
+// mailbox, protocol and client?
+type Verification struct {
+	base
+	store VerifyStore
+	keyed *verifier.Keyed
 }
 
-func (c *VerifyConfig) setDefaults() {
-	if c.MaxFailures == 0 {
-		c.MaxFailures = 20
+// VerificationDeps are the collaborators of Verification.
+type VerificationDeps struct {
+	Store  VerifyStore
+	Keyed  *verifier.Keyed
+	Clock  func() time.Time // default time.Now
+	Logger *slog.Logger     // default slog.Default()
+}
+
+// NewVerification returns the verify use case, or an error if a
+// dependency is missing or the configuration is invalid.
+func NewVerification(cfg Config, d VerificationDeps) (*Verification, error) {
+	if missing(d.Store, d.Keyed) {
+		return nil, errors.New("device: NewVerification needs a store and a keyed hasher")
 	}
-	if c.Window == 0 {
-		c.Window = 10 * time.Minute
+	b, err := newBase("NewVerification", cfg, d.Clock, d.Logger)
+	if err != nil {
+		return nil, err
 	}
-	if c.LastUsedEvery == 0 {
-		c.LastUsedEvery = 5 * time.Minute
-	}
+	return &Verification{base: b, store: d.Store, keyed: d.Keyed}, nil
 }
 
 // VerifyRequest is a mail server's question: is this password valid for
@@ -42,12 +54,12 @@ type VerifyRequest struct {
 // MaxPasswordLen bounds what verification hashes.
 const MaxPasswordLen = 1024
 
-// Verify answers a mail server (F9). It returns false for every reason to
+// Verify answers a mail server. It returns false for every reason to
 // refuse, without saying which; RateLimited once the mailbox has had too
 // many failures in the current window. Every device of the mailbox is
 // compared in constant time, and an unknown mailbox costs the same read and
 // write as a wrong password.
-func (s *Service) Verify(ctx context.Context, req VerifyRequest) (bool, error) {
+func (s *Verification) Verify(ctx context.Context, req VerifyRequest) (bool, error) {
 	addr, err := NormalizeAddress("mailbox", req.Mailbox)
 	if err != nil {
 		return false, err

@@ -15,7 +15,7 @@ import (
 	"github.com/devicepass/devicepass/shared/verifier"
 )
 
-// BenchmarkVerifyMailboxOf50 measures the verify hot path (F9) over a
+// BenchmarkVerifyMailboxOf50 measures the verify hot path over a
 // mailbox of 50 devices on the in-memory store: input checks, one keyed
 // hash, the constant-time match against every verifier. The last use is
 // recorded before the loop and the clock stands still, so no write. `make
@@ -34,7 +34,7 @@ func BenchmarkVerifyMailboxOf50(b *testing.B) {
 	}
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 	const mbx, owner = "bench@bench.example", "bench-owner"
-	svc, err := device.NewService(device.Config{}, device.Deps{
+	svc, err := devicetest.NewUseCases(device.Config{}, devicetest.Deps{
 		Store: devicetest.NewMemStore(), Secrets: devicetest.NewMemSecrets(), Keyed: keyed, Generator: gen,
 		Clock: func() time.Time { return now }, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})

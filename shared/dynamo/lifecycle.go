@@ -47,7 +47,7 @@ func decodeActor(m item) device.Actor {
 	return device.Actor{Kind: getS(m, "kind"), Subject: getS(m, "sub"), SourceIP: getS(m, "ip"), UserAgent: getS(m, "ua"), RequestID: getS(m, "req")}
 }
 
-// ExpiringDevices implements device.Store with a Query of the sparse index.
+// ExpiringDevices implements device.RepairStore with a Query of the sparse index.
 func (s *Store) ExpiringDevices(ctx context.Context, now time.Time, limit int) ([]device.Device, error) {
 	out, err := s.api.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 &s.table,

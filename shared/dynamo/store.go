@@ -1,4 +1,4 @@
-// Package dynamo implements device.Store on Amazon DynamoDB, in one table
+// Package dynamo implements the device store ports on Amazon DynamoDB, in one table
 // whose design docs/architecture.md describes. Every write that depends on
 // an item's state is conditional, and the cap on live devices is enforced
 // in the same transaction that puts a device.
@@ -34,13 +34,21 @@ type API interface {
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
-// Store is device.Store on one DynamoDB table.
+// Store implements every store port of package device (DeviceStore,
+// EnrollmentStore, RotationStore, VerifyStore, RepairStore) on one
+// DynamoDB table.
 type Store struct {
 	api   API
 	table string
 }
 
-var _ device.Store = (*Store)(nil)
+var (
+	_ device.DeviceStore     = (*Store)(nil)
+	_ device.EnrollmentStore = (*Store)(nil)
+	_ device.RotationStore   = (*Store)(nil)
+	_ device.VerifyStore     = (*Store)(nil)
+	_ device.RepairStore     = (*Store)(nil)
+)
 
 // New returns a Store on table.
 func New(api API, table string) (*Store, error) {
@@ -70,7 +78,7 @@ func deviceKey(address, id string) item { return key(mailboxPK(address), deviceP
 
 func idemKey(h verifier.Hash) item { return key(idemPrefix+string(h), idemSK) }
 
-// SaveMailbox implements device.Store.
+// SaveMailbox implements device.DeviceStore.
 func (s *Store) SaveMailbox(ctx context.Context, address, owner, by string, now time.Time) (device.Mailbox, bool, error) {
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table,
@@ -107,7 +115,7 @@ func decodeMailbox(it item) device.Mailbox {
 	}
 }
 
-// Lookup implements device.Store with one BatchGetItem.
+// Lookup implements device.MailboxReader with one BatchGetItem.
 func (s *Store) Lookup(ctx context.Context, q device.LookupQuery) (device.LookupResult, error) {
 	keys := []item{mailboxKey(q.Mailbox)}
 	if q.DeviceID != "" {
@@ -285,7 +293,7 @@ func decodeDevice(it item) device.Device {
 	return d
 }
 
-// CreateDevice implements device.Store with one TransactWriteItems.
+// CreateDevice implements device.DeviceStore with one TransactWriteItems.
 func (s *Store) CreateDevice(ctx context.Context, d device.Device, owner string, maxLive int, idem *device.IdempotencyRecord) error {
 	var extra *types.TransactWriteItem
 	if idem != nil {
@@ -304,7 +312,7 @@ func (s *Store) CreateDevice(ctx context.Context, d device.Device, owner string,
 	return s.putDevice(ctx, d, owner, maxLive, extra, "the device exists already")
 }
 
-// RedeemDevice implements device.Store: CreateDevice's transaction plus the
+// RedeemDevice implements device.EnrollmentStore: CreateDevice's transaction plus the
 // enrollment's conditional update.
 func (s *Store) RedeemDevice(ctx context.Context, d device.Device, owner string, maxLive int, use device.EnrollmentUse) error {
 	extra := &types.TransactWriteItem{Update: &types.Update{
@@ -367,7 +375,7 @@ func (s *Store) putDevice(ctx context.Context, d device.Device, owner string, ma
 	return translate(err, "create device")
 }
 
-// GetDevice implements device.Store.
+// GetDevice implements device.MailboxReader.
 func (s *Store) GetDevice(ctx context.Context, mailbox, id string) (device.Device, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.table,
@@ -383,7 +391,7 @@ func (s *Store) GetDevice(ctx context.Context, mailbox, id string) (device.Devic
 	return decodeDevice(out.Item), nil
 }
 
-// ListDevices implements device.Store. The cursor is the last device id of
+// ListDevices implements device.DeviceStore. The cursor is the last device id of
 // the previous page, so it cannot reach outside the mailbox.
 func (s *Store) ListDevices(ctx context.Context, mailbox, cursor string, limit int) ([]device.Device, string, error) {
 	var start item
@@ -431,7 +439,8 @@ func decodeCursor(c string) (string, error) {
 	return id, nil
 }
 
-// UpdateDevice implements device.Store.
+// UpdateDevice implements device.DeviceStore; its condition is
+// device.CheckUpdate.
 func (s *Store) UpdateDevice(ctx context.Context, d device.Device) (device.Device, error) {
 	set := []string{"#name = :name", "scopes = :scopes", "allowIps = :ips", "#status = :status", "updatedAt = :now", "graceMs = :grace", "ver = ver + :one", "actor = :actor"}
 	var remove []string
@@ -478,7 +487,8 @@ func (s *Store) UpdateDevice(ctx context.Context, d device.Device) (device.Devic
 	return decodeDevice(out.Attributes), nil
 }
 
-// EndDevice implements device.Store with one TransactWriteItems.
+// EndDevice implements device.DeviceEnder with one TransactWriteItems; the
+// device's condition is device.CheckEnd.
 func (s *Store) EndDevice(ctx context.Context, d device.Device, status device.Status, by string, now time.Time) (device.Device, error) {
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
@@ -514,7 +524,11 @@ func (s *Store) EndDevice(ctx context.Context, d device.Device, status device.St
 	return d, nil
 }
 
-// BeginRotation implements device.Store.
+// BeginRotation implements device.RotationStore with one conditional
+// UpdateItem. The condition is device.CheckBeginRotation written as a
+// condition expression; when DynamoDB refuses it, the guard run on the
+// item DynamoDB returns says why (or that an earlier run began this
+// rotation already, which succeeds).
 func (s *Store) BeginRotation(ctx context.Context, mailbox, id, version, base string, manual bool, now time.Time) (device.Device, error) {
 	vals := item{":v": str(version), ":base": str(base), ":now": num(ms(now)),
 		":active": str(string(device.StatusActive))}
@@ -541,33 +555,52 @@ func (s *Store) BeginRotation(ctx context.Context, mailbox, id, version, base st
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	d, err := s.guarded(out, err, "begin rotation", func(d device.Device) error {
+		return device.CheckBeginRotation(d, version, manual, now)
+	})
+	if errors.Is(err, device.ErrAlreadyPending) {
+		return d, nil // an earlier run began this rotation
+	}
+	return d, err
+}
+
+// guarded decodes a conditional UpdateItem's answer: the returned item on
+// success; on a refused condition, the item as it is with the Conflict
+// that check (the write's guard) gives for it, or NotFound if there is no
+// item. A guard that passes on the refused item (it changed between the
+// condition and the read, which one request cannot see) still answers
+// Conflict.
+func (s *Store) guarded(out *dynamodb.UpdateItemOutput, err error, op string, check func(device.Device) error) (device.Device, error) {
 	if err == nil {
 		return decodeDevice(out.Attributes), nil
 	}
 	var ccf *types.ConditionalCheckFailedException
 	if !errors.As(err, &ccf) {
-		return device.Device{}, translate(err, "begin rotation")
+		return device.Device{}, translate(err, op)
 	}
 	if ccf.Item == nil {
-		return device.Device{}, apperr.Wrap(err, apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
+		return device.Device{}, apperr.Wrap(err, apperr.NotFound, "%s: no such device", op)
 	}
 	d := decodeDevice(ccf.Item)
-	switch {
-	case d.Pending != nil && d.Pending.Version == version:
-		return d, nil // an earlier run began this rotation
-	case d.Status == device.StatusDisabled && !manual:
-		return d, apperr.Wrap(err, apperr.Conflict, "the device is disabled")
-	case !d.Status.Live():
-		return d, apperr.Wrap(err, apperr.Conflict, "the device is %s", d.Status)
-	case d.Expired(now):
-		return d, apperr.Wrap(err, apperr.Conflict, "the device expired at %s", d.ExpiresAt.Format(time.RFC3339))
-	case !manual && getBool(ccf.Item, "pendManual"):
-		return d, apperr.Wrap(err, apperr.Conflict, "a manual regenerate is in progress")
+	why := check(d)
+	if errors.Is(why, device.ErrAlreadyPending) {
+		return d, why
 	}
-	return d, apperr.Wrap(err, apperr.Conflict, "version %s was used before on this device", version)
+	if why == nil {
+		return d, apperr.Wrap(err, apperr.Conflict, "%s: the device changed meanwhile", op)
+	}
+	return d, apperr.Wrap(err, apperr.Conflict, "%s", messageOf(why))
 }
 
-// SetPending implements device.Store.
+func messageOf(err error) string {
+	if e, ok := apperr.As(err); ok {
+		return e.Message
+	}
+	return err.Error()
+}
+
+// SetPending implements device.RotationStore; its condition is
+// device.CheckSetPending.
 func (s *Store) SetPending(ctx context.Context, mailbox, id, version string, hash verifier.Hash) (device.Device, error) {
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           &s.table,
@@ -578,26 +611,11 @@ func (s *Store) SetPending(ctx context.Context, mailbox, id, version string, has
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	return s.rotationResult(out, err, "set pending verifier", func(o *dynamodb.UpdateItemOutput) item { return o.Attributes })
+	return s.guarded(out, err, "set pending verifier", func(d device.Device) error { return device.CheckSetPending(d, version, hash) })
 }
 
-// rotationResult decodes an UpdateItem's answer: the returned item on
-// success, the current item with Conflict when the condition failed.
-func (s *Store) rotationResult(out *dynamodb.UpdateItemOutput, err error, op string, attrs func(*dynamodb.UpdateItemOutput) item) (device.Device, error) {
-	if err == nil {
-		return decodeDevice(attrs(out)), nil
-	}
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		if ccf.Item == nil {
-			return device.Device{}, apperr.Wrap(err, apperr.NotFound, "%s: no such device", op)
-		}
-		return decodeDevice(ccf.Item), apperr.Wrap(err, apperr.Conflict, "%s: the version is not pending", op)
-	}
-	return device.Device{}, translate(err, op)
-}
-
-// Promote implements device.Store.
+// Promote implements device.RotationStore; its condition is
+// device.CheckPromote.
 func (s *Store) Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (device.Device, error) {
 	until := ":now + graceMs"
 	vals := item{":v": str(version), ":at": str(timeStr(now)), ":actor": encodeActor(device.ActorFrom(ctx))}
@@ -617,22 +635,29 @@ func (s *Store) Promote(ctx context.Context, mailbox, id, version string, now, f
 		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	return s.rotationResult(out, err, "promote verifier", func(o *dynamodb.UpdateItemOutput) item { return o.Attributes })
+	return s.guarded(out, err, "promote verifier", func(d device.Device) error { return device.CheckPromote(d, version) })
 }
 
-// ClosePrevious implements device.Store.
+// ClosePrevious implements device.RotationStore; its condition is
+// device.CheckClosePrevious.
 func (s *Store) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) error {
-	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       deviceKey(mailbox, id),
-		UpdateExpression:          aws.String("SET prevUntil = :u"),
-		ConditionExpression:       aws.String("prevV = :v"),
-		ExpressionAttributeValues: item{":u": num(ms(until)), ":v": str(version)},
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           &s.table,
+		Key:                                 deviceKey(mailbox, id),
+		UpdateExpression:                    aws.String("SET prevUntil = :u"),
+		ConditionExpression:                 aws.String("prevV = :v"),
+		ExpressionAttributeValues:           item{":u": num(ms(until)), ":v": str(version)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	return translate(err, "close previous verifier")
+	_, err = s.guarded(out, err, "close previous verifier", func(d device.Device) error { return device.CheckClosePrevious(d, version) })
+	if apperr.Is(err, apperr.NotFound) {
+		// As the fake: a missing device has no previous version to close.
+		return apperr.Wrap(err, apperr.Conflict, "close previous verifier: no such device")
+	}
+	return err
 }
 
-// Candidates implements device.Store with one strongly consistent Query of
+// Candidates implements device.CandidateReader with one strongly consistent Query of
 // the mailbox's partition: its devices and its failure counter together.
 func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidates, error) {
 	var c device.Candidates
@@ -667,7 +692,7 @@ func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidat
 	}
 }
 
-// RecordFailure implements device.Store with one UpdateItem: each window
+// RecordFailure implements device.VerifyStore with one UpdateItem: each window
 // has its own counter item (SK "#FAILS#<window start ms>"), created by the
 // first failure and expired by TTL, so counting needs no condition and no
 // second call when a window opens.
@@ -686,7 +711,8 @@ func (s *Store) RecordFailure(ctx context.Context, mailbox string, windowStart, 
 	return int(getN(out.Attributes, "count")), nil
 }
 
-// TouchLastUsed implements device.Store.
+// TouchLastUsed implements device.VerifyStore; its condition is
+// device.CheckTouchLastUsed.
 func (s *Store) TouchLastUsed(ctx context.Context, mailbox, id string, at time.Time, protocol device.Scope, ip string, notAfter time.Time) error {
 	expr := "SET lastUsedMs = :at, lastUsedProto = :p"
 	vals := item{":at": num(ms(at)), ":p": str(string(protocol)), ":na": num(ms(notAfter)), ":active": str(string(device.StatusActive))}

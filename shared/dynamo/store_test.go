@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/devicetest"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 	"github.com/devicepass/devicepass/shared/devtools/standins/standinstest"
@@ -57,7 +56,7 @@ func newTableWithClient(t *testing.T) (*dynamo.Store, *dynamodb.Client, string) 
 
 func TestStoreSuite(t *testing.T) {
 	s := newTable(t)
-	devicetest.StoreSuite(t, func(*testing.T) device.Store { return s })
+	devicetest.StoreSuite(t, func(*testing.T) devicetest.Store { return s })
 }
 
 func TestNewRefusesMissingDependencies(t *testing.T) {

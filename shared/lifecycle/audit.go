@@ -17,7 +17,7 @@ type AuditStore interface {
 	ListAudit(ctx context.Context, mailbox, cursor string, limit int) ([]Event, string, error)
 }
 
-// Lookup is the part of device.Store the audit service needs.
+// Lookup is the part of device.MailboxReader the audit service needs.
 type Lookup interface {
 	Lookup(ctx context.Context, q device.LookupQuery) (device.LookupResult, error)
 }

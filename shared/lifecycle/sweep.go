@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// DueExpirer ends devices whose expiry has passed; device.Service is one.
+// DueExpirer ends devices whose expiry has passed; device.Repair is one.
 type DueExpirer interface {
 	// ExpireDue ends up to limit due devices and returns how many it ended,
 	// with the first error met (the others are still attempted).
@@ -34,7 +34,7 @@ type SweepReport struct {
 	Truncated bool `json:"truncated"`
 }
 
-// Sweep is the backstop of expiry (F10): it ends due devices batch by
+// Sweep is the backstop of expiry: it ends due devices batch by
 // batch until a batch comes back short, ctx's deadline nears, or a batch
 // fails (the next sweep retries). Verification refuses an expired device
 // from its expiry instant whether or not a sweep ran; the sweep records

@@ -37,7 +37,7 @@ type AuditWriter interface {
 }
 
 // Expirer records a device DynamoDB's TTL removed as expired and has its
-// secret deleted, idempotently; device.Service is one.
+// secret deleted, idempotently; device.Repair is one.
 type Expirer interface {
 	ExpireRemoved(ctx context.Context, d device.Device) error
 }
@@ -56,7 +56,7 @@ type Notifier interface {
 
 var (
 	_ AuditWriter = (*dynamo.Store)(nil)
-	_ Expirer     = (*device.Service)(nil)
+	_ Expirer     = (*device.Repair)(nil)
 )
 
 // Options configure a Handler. Audit, Expirer, Retention and Logger are

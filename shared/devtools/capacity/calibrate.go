@@ -79,8 +79,8 @@ func Calibrate(devicesPerMailbox int) (Sequences, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := device.NewService(device.Config{RotationLambdaARN: "arn:aws:lambda:us-east-1:123456789012:function:rotation"},
-		device.Deps{Store: store, Secrets: secrets, Scheduler: secrets, Keyed: keyed, Generator: gen, Clock: clock.Now,
+	svc, err := devicetest.NewUseCases(device.Config{RotationLambdaARN: "arn:aws:lambda:us-east-1:123456789012:function:rotation"},
+		devicetest.Deps{Store: store, Secrets: secrets, Scheduler: secrets, Keyed: keyed, Generator: gen, Clock: clock.Now,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err

@@ -17,7 +17,7 @@ func (s *MemStore) enrollmentsOf() map[string]*device.Enrollment {
 	return s.enrollments
 }
 
-// RedeemDevice implements device.Store: CreateDevice's conditions, then the
+// RedeemDevice implements device.EnrollmentStore: CreateDevice's conditions, then the
 // enrollment's, all or nothing.
 func (s *MemStore) RedeemDevice(ctx context.Context, d device.Device, owner string, maxLive int, use device.EnrollmentUse) (err error) {
 	after, err := s.lockedCall(ctx, "RedeemDevice")
@@ -37,7 +37,7 @@ func (s *MemStore) RedeemDevice(ctx context.Context, d device.Device, owner stri
 	return nil
 }
 
-// ExpiringDevices implements device.Store.
+// ExpiringDevices implements device.RepairStore.
 func (s *MemStore) ExpiringDevices(ctx context.Context, now time.Time, limit int) (_ []device.Device, err error) {
 	after, err := s.lockedCall(ctx, "ExpiringDevices")
 	if err != nil {
@@ -108,7 +108,7 @@ func (s *MemStore) CancelEnrollment(ctx context.Context, mailbox, id string, now
 	return *e, nil
 }
 
-// RestoreExpired implements device.Store.
+// RestoreExpired implements device.RepairStore.
 func (s *MemStore) RestoreExpired(ctx context.Context, d device.Device, now time.Time) (err error) {
 	after, err := s.lockedCall(ctx, "RestoreExpired")
 	if err != nil {
@@ -121,6 +121,7 @@ func (s *MemStore) RestoreExpired(ctx context.Context, d device.Device, now time
 	d.Status, d.UpdatedAt = device.StatusExpired, now
 	d.Current, d.Previous, d.Pending = nil, nil, nil
 	stored := encoded(d)
+	stored.LastActor = device.Actor{Kind: device.ActorSystem, Subject: "ttl"} // as the adapter records it
 	if s.devices[d.Mailbox] == nil {
 		s.devices[d.Mailbox] = map[string]*device.Device{}
 	}

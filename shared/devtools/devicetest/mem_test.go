@@ -13,7 +13,7 @@ import (
 
 func TestMemStore(t *testing.T) {
 	shared := devicetest.NewMemStore()
-	devicetest.StoreSuite(t, func(*testing.T) device.Store { return shared })
+	devicetest.StoreSuite(t, func(*testing.T) devicetest.Store { return shared })
 }
 
 func TestMemSecrets(t *testing.T) {

@@ -3,6 +3,7 @@ package devicetest
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/netip"
 	"sort"
 	"strings"
@@ -14,7 +15,7 @@ import (
 	"github.com/devicepass/devicepass/shared/verifier"
 )
 
-// MemStore is device.Store in memory, with the semantics of the DynamoDB
+// MemStore is every store port in memory, with the semantics of the DynamoDB
 // adapter (shared/dynamo): the same conditions on every write, the same
 // error codes, the same values answered (the item after the write, or the
 // item as it is when a condition fails), and the same loss of precision
@@ -33,12 +34,22 @@ type MemStore struct {
 	devices   map[string]map[string]*device.Device // mailbox, id
 	fails     map[string]map[time.Time]int         // mailbox, window start: failures
 	idem      map[verifier.Hash]device.IdempotencyRecord
-	pendAt    map[string]time.Time // mailbox "/" id: when the pending version began
 
 	enrollments map[string]*device.Enrollment
 }
 
-var _ device.Store = (*MemStore)(nil)
+// Store is every store port at once, as the DynamoDB adapter and MemStore
+// implement them: what the shared store suite needs to set up and check
+// each port's contract. The domain itself never asks for all of them.
+type Store interface {
+	device.DeviceStore
+	device.EnrollmentStore
+	device.RotationStore
+	device.VerifyStore
+	device.RepairStore
+}
+
+var _ Store = (*MemStore)(nil)
 
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore {
@@ -47,7 +58,6 @@ func NewMemStore() *MemStore {
 		devices:   map[string]map[string]*device.Device{},
 		fails:     map[string]map[time.Time]int{},
 		idem:      map[verifier.Hash]device.IdempotencyRecord{},
-		pendAt:    map[string]time.Time{},
 	}
 }
 
@@ -106,7 +116,7 @@ func (s *MemStore) unlock(err *error, after error) {
 	settle(err, after)
 }
 
-// SaveMailbox implements device.Store.
+// SaveMailbox implements device.DeviceStore.
 func (s *MemStore) SaveMailbox(ctx context.Context, address, owner, by string, now time.Time) (_ device.Mailbox, _ bool, err error) {
 	after, err := s.lockedCall(ctx, "SaveMailbox")
 	if err != nil {
@@ -124,7 +134,7 @@ func (s *MemStore) SaveMailbox(ctx context.Context, address, owner, by string, n
 	return *m, m.Version == 1, nil
 }
 
-// Lookup implements device.Store.
+// Lookup implements device.MailboxReader.
 func (s *MemStore) Lookup(ctx context.Context, q device.LookupQuery) (_ device.LookupResult, err error) {
 	after, err := s.lockedCall(ctx, "Lookup")
 	if err != nil {
@@ -152,7 +162,7 @@ func (s *MemStore) Lookup(ctx context.Context, q device.LookupQuery) (_ device.L
 	return res, nil
 }
 
-// CreateDevice implements device.Store. The conditions are checked in the
+// CreateDevice implements device.DeviceStore. The conditions are checked in the
 // order of the adapter's transaction items (device, mailbox, idempotency
 // record) and the first that fails decides the error; nothing is written
 // unless all hold.
@@ -209,7 +219,7 @@ func (s *MemStore) put(ctx context.Context, d device.Device) {
 	m.Version++
 }
 
-// GetDevice implements device.Store.
+// GetDevice implements device.MailboxReader.
 func (s *MemStore) GetDevice(ctx context.Context, mailbox, id string) (_ device.Device, err error) {
 	after, err := s.lockedCall(ctx, "GetDevice")
 	if err != nil {
@@ -223,7 +233,7 @@ func (s *MemStore) GetDevice(ctx context.Context, mailbox, id string) (_ device.
 	return clone(*d), nil
 }
 
-// ListDevices implements device.Store, with the adapter's cursor format.
+// ListDevices implements device.DeviceStore, with the adapter's cursor format.
 func (s *MemStore) ListDevices(ctx context.Context, mailbox, cursor string, limit int) (_ []device.Device, _ string, err error) {
 	after, err := s.call(ctx, "ListDevices")
 	if err != nil {
@@ -253,7 +263,7 @@ func (s *MemStore) ListDevices(ctx context.Context, mailbox, cursor string, limi
 	return out, "", nil
 }
 
-// UpdateDevice implements device.Store.
+// UpdateDevice implements device.DeviceStore with device.CheckUpdate.
 func (s *MemStore) UpdateDevice(ctx context.Context, d device.Device) (_ device.Device, err error) {
 	after, err := s.lockedCall(ctx, "UpdateDevice")
 	if err != nil {
@@ -261,8 +271,11 @@ func (s *MemStore) UpdateDevice(ctx context.Context, d device.Device) (_ device.
 	}
 	defer s.unlock(&err, after)
 	cur := s.devices[d.Mailbox][d.ID]
-	if cur == nil || cur.Version != d.Version || !cur.Status.Live() {
+	if cur == nil {
 		return device.Device{}, apperr.New(apperr.Conflict, "device %s changed meanwhile; read it again and retry", d.ID)
+	}
+	if err := device.CheckUpdate(*cur, d.Version); err != nil {
+		return device.Device{}, err
 	}
 	e := encoded(d)
 	cur.Name, cur.Note, cur.User = e.Name, e.Note, e.User
@@ -272,7 +285,7 @@ func (s *MemStore) UpdateDevice(ctx context.Context, d device.Device) (_ device.
 	return clone(*cur), nil
 }
 
-// EndDevice implements device.Store. Like the adapter, it answers d as
+// EndDevice implements device.DeviceEnder with device.CheckEnd. Like the adapter, it answers d as
 // given with the ended status, now, the next version and no verifiers.
 func (s *MemStore) EndDevice(ctx context.Context, d device.Device, status device.Status, by string, now time.Time) (_ device.Device, err error) {
 	after, err := s.lockedCall(ctx, "EndDevice")
@@ -282,14 +295,16 @@ func (s *MemStore) EndDevice(ctx context.Context, d device.Device, status device
 	defer s.unlock(&err, after)
 	cur := s.devices[d.Mailbox][d.ID]
 	m := s.mailboxes[d.Mailbox]
-	if cur == nil || !cur.Status.Live() || m == nil || m.Live <= 0 {
+	if cur == nil || m == nil || m.Live <= 0 {
 		return device.Device{}, apperr.New(apperr.Conflict, "device %s is no longer live", d.ID)
+	}
+	if err := device.CheckEnd(*cur); err != nil {
+		return device.Device{}, err
 	}
 	cur.Status, cur.UpdatedAt = status, rfcTime(now)
 	cur.Version++
 	clearVerifiers(cur)
-	cur.PendingManual = false
-	delete(s.pendAt, d.Mailbox+"/"+d.ID)
+	cur.PendingManual, cur.PendingAt = false, time.Time{}
 	m.Live--
 	m.Version++
 	d.Status, d.UpdatedAt, d.Version = status, now, d.Version+1
@@ -301,10 +316,8 @@ func clearVerifiers(d *device.Device) {
 	d.Current, d.Previous, d.Pending, d.PreviousUntil, d.PendingBase = nil, nil, nil, time.Time{}, ""
 }
 
-// BeginRotation implements device.Store: a manual regenerate needs an
-// active or disabled device and takes over any pending version; a
-// scheduled rotation needs an active device and yields to a manual
-// regenerate's pending version younger than device.RegenerateHold.
+// BeginRotation implements device.RotationStore with the adapter's guard,
+// device.CheckBeginRotation.
 func (s *MemStore) BeginRotation(ctx context.Context, mailbox, id, version, base string, manual bool, now time.Time) (_ device.Device, err error) {
 	after, err := s.lockedCall(ctx, "BeginRotation")
 	if err != nil {
@@ -315,38 +328,18 @@ func (s *MemStore) BeginRotation(ctx context.Context, mailbox, id, version, base
 	if cur == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
 	}
-	key := mailbox + "/" + id
-	statusOK := cur.Status == device.StatusActive || manual && cur.Status == device.StatusDisabled
-	unexpired := cur.ExpiresAt.IsZero() || cur.ExpiresAt.UnixMilli() > now.UnixMilli()
-	// As in DynamoDB, a comparison with a missing attribute is false:
-	// "curV <> :v" fails on a device without a current version.
-	fresh := (cur.Pending == nil || cur.Pending.Version != version) &&
-		cur.Current != nil && cur.Current.Version != version &&
-		(cur.Previous == nil || cur.Previous.Version != version)
-	held := !manual && cur.PendingManual && s.pendAt[key].UnixMilli() >= now.Add(-device.RegenerateHold).UnixMilli()
-	if statusOK && unexpired && fresh && !held {
-		cur.Pending = &device.Verifier{Version: version}
-		cur.PendingBase, cur.PendingManual = base, manual
-		s.pendAt[key] = msTime(now)
+	switch err := device.CheckBeginRotation(*cur, version, manual, now); {
+	case errors.Is(err, device.ErrAlreadyPending):
 		return clone(*cur), nil
+	case err != nil:
+		return clone(*cur), err
 	}
-	d := clone(*cur)
-	switch {
-	case d.Pending != nil && d.Pending.Version == version:
-		return d, nil
-	case d.Status == device.StatusDisabled && !manual:
-		return d, apperr.New(apperr.Conflict, "the device is disabled")
-	case !d.Status.Live():
-		return d, apperr.New(apperr.Conflict, "the device is %s", d.Status)
-	case d.Expired(now):
-		return d, apperr.New(apperr.Conflict, "the device expired at %s", d.ExpiresAt.Format(time.RFC3339))
-	case !manual && d.PendingManual:
-		return d, apperr.New(apperr.Conflict, "a manual regenerate is in progress")
-	}
-	return d, apperr.New(apperr.Conflict, "version %s was used before on this device", version)
+	cur.Pending = &device.Verifier{Version: version}
+	cur.PendingBase, cur.PendingManual, cur.PendingAt = base, manual, msTime(now)
+	return clone(*cur), nil
 }
 
-// SetPending implements device.Store.
+// SetPending implements device.RotationStore with device.CheckSetPending.
 func (s *MemStore) SetPending(ctx context.Context, mailbox, id, version string, hash verifier.Hash) (_ device.Device, err error) {
 	after, err := s.lockedCall(ctx, "SetPending")
 	if err != nil {
@@ -357,17 +350,14 @@ func (s *MemStore) SetPending(ctx context.Context, mailbox, id, version string, 
 	if cur == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "set pending verifier: no such device")
 	}
-	if cur.Pending == nil || cur.Pending.Version != version {
-		return clone(*cur), apperr.New(apperr.Conflict, "set pending verifier: the version is not pending")
-	}
-	if cur.Current != nil && cur.Current.Hash == hash {
-		return clone(*cur), apperr.New(apperr.Conflict, "set pending verifier: the hash is the current version's")
+	if err := device.CheckSetPending(*cur, version, hash); err != nil {
+		return clone(*cur), err
 	}
 	cur.Pending.Hash = hash
 	return clone(*cur), nil
 }
 
-// Promote implements device.Store.
+// Promote implements device.RotationStore with device.CheckPromote.
 func (s *MemStore) Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (_ device.Device, err error) {
 	after, err := s.lockedCall(ctx, "Promote")
 	if err != nil {
@@ -378,8 +368,8 @@ func (s *MemStore) Promote(ctx context.Context, mailbox, id, version string, now
 	if cur == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "promote verifier: no such device")
 	}
-	if cur.Pending == nil || cur.Pending.Version != version || cur.Pending.Hash == "" || cur.Current == nil {
-		return clone(*cur), apperr.New(apperr.Conflict, "promote verifier: the version is not pending")
+	if err := device.CheckPromote(*cur, version); err != nil {
+		return clone(*cur), err
 	}
 	old := clone(*cur)
 	until := time.UnixMilli(now.UnixMilli() + cur.Grace.Milliseconds()).UTC()
@@ -388,13 +378,13 @@ func (s *MemStore) Promote(ctx context.Context, mailbox, id, version string, now
 	}
 	cur.Previous, cur.PreviousUntil = cur.Current, until
 	cur.Current = cur.Pending
-	cur.Pending, cur.PendingBase, cur.PendingManual = nil, "", false
-	delete(s.pendAt, mailbox+"/"+id)
+	cur.Pending, cur.PendingBase, cur.PendingManual, cur.PendingAt = nil, "", false, time.Time{}
 	cur.RotatedAt = rfcTime(now)
 	return old, nil
 }
 
-// ClosePrevious implements device.Store.
+// ClosePrevious implements device.RotationStore with
+// device.CheckClosePrevious.
 func (s *MemStore) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) (err error) {
 	after, err := s.lockedCall(ctx, "ClosePrevious")
 	if err != nil {
@@ -402,14 +392,17 @@ func (s *MemStore) ClosePrevious(ctx context.Context, mailbox, id, version strin
 	}
 	defer s.unlock(&err, after)
 	cur := s.devices[mailbox][id]
-	if cur == nil || cur.Previous == nil || cur.Previous.Version != version {
-		return apperr.New(apperr.Conflict, "close previous verifier: the item changed or is in another state")
+	if cur == nil {
+		return apperr.New(apperr.Conflict, "close previous verifier: no such device")
+	}
+	if err := device.CheckClosePrevious(*cur, version); err != nil {
+		return err
 	}
 	cur.PreviousUntil = msTime(until)
 	return nil
 }
 
-// Candidates implements device.Store.
+// Candidates implements device.CandidateReader.
 func (s *MemStore) Candidates(ctx context.Context, mailbox string) (_ device.Candidates, err error) {
 	after, err := s.lockedCall(ctx, "Candidates")
 	if err != nil {
@@ -425,7 +418,7 @@ func (s *MemStore) Candidates(ctx context.Context, mailbox string) (_ device.Can
 	return c, nil
 }
 
-// RecordFailure implements device.Store: each window has its own counter,
+// RecordFailure implements device.VerifyStore: each window has its own counter,
 // as each has its own item in the adapter.
 func (s *MemStore) RecordFailure(ctx context.Context, mailbox string, windowStart, expires time.Time) (_ int, err error) {
 	after, err := s.lockedCall(ctx, "RecordFailure")
@@ -441,7 +434,7 @@ func (s *MemStore) RecordFailure(ctx context.Context, mailbox string, windowStar
 	return s.fails[mailbox][w], nil
 }
 
-// TouchLastUsed implements device.Store.
+// TouchLastUsed implements device.VerifyStore with device.CheckTouchLastUsed.
 func (s *MemStore) TouchLastUsed(ctx context.Context, mailbox, id string, at time.Time, protocol device.Scope, ip string, notAfter time.Time) (err error) {
 	after, err := s.lockedCall(ctx, "TouchLastUsed")
 	if err != nil {
@@ -449,9 +442,11 @@ func (s *MemStore) TouchLastUsed(ctx context.Context, mailbox, id string, at tim
 	}
 	defer s.unlock(&err, after)
 	cur := s.devices[mailbox][id]
-	if cur == nil || cur.Status != device.StatusActive ||
-		!cur.LastUsedAt.IsZero() && cur.LastUsedAt.UnixMilli() >= notAfter.UnixMilli() {
-		return apperr.New(apperr.Conflict, "touch last used: the item changed or is in another state")
+	if cur == nil {
+		return apperr.New(apperr.Conflict, "touch last used: no such device")
+	}
+	if err := device.CheckTouchLastUsed(*cur, notAfter); err != nil {
+		return err
 	}
 	cur.LastUsedAt, cur.LastUsedProtocol, cur.LastUsedIP = msTime(at), protocol, ip
 	return nil

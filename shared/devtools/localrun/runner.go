@@ -362,11 +362,12 @@ func provision(ctx context.Context, cfg aws.Config) (string, error) {
 
 // wire builds the handlers, the gateway and the scheduler.
 func (r *Runner) wire(o Options, cfg config.Config) error {
-	api, err := app.APIHandler(r.app, apigw.Options{Logger: o.Logger, Clock: o.Clock})
+	m := r.app.Management
+	api, err := apigw.New(app.APIDeps(m), apigw.Options{Logger: o.Logger, Clock: o.Clock, GroupsClaim: cfg.GroupsClaim})
 	if err != nil {
 		return err
 	}
-	verify, err := app.VerifyHandler(r.app, o.Logger)
+	verify, err := app.VerifyHandler(r.app.Service.Verification, o.Logger)
 	if err != nil {
 		return err
 	}

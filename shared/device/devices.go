@@ -16,115 +16,57 @@ import (
 	"github.com/devicepass/devicepass/shared/verifier"
 )
 
-// Config holds the service's settings. Zero values take the defaults.
-type Config struct {
-	SecretPrefix       string        // default "devicepass"
-	MaxLiveDevices     int           // default 50
-	RecoveryWindowDays int           // default 7 (7-30)
-	RotationGrace      time.Duration // default 2h
-	IdempotencyTTL     time.Duration // default 24h
-	RotationLambdaARN  string        // when set, rotation policies become Secrets Manager schedules
-	Policy             Policy
-	Verify             VerifyConfig
+// Devices is the device use cases: registering mailboxes, and creating,
+// listing, reading, changing, regenerating and revoking devices. A
+// regenerate runs the rotation engine's steps through Regenerator; the
+// engine knows nothing of Devices.
+type Devices struct {
+	base
+	store     DeviceStore
+	secrets   DeviceSecrets
+	keyed     *verifier.Keyed
+	gen       *password.Generator
+	engine    Regenerator
+	scheduler Scheduler
 }
 
-func (c *Config) setDefaults() error {
-	if c.SecretPrefix == "" {
-		c.SecretPrefix = "devicepass"
-	}
-	if strings.ContainsAny(c.SecretPrefix, " @") || strings.HasSuffix(c.SecretPrefix, "/") {
-		return fmt.Errorf("secret prefix %q must not end in / or contain spaces or @", c.SecretPrefix)
-	}
-	if c.MaxLiveDevices == 0 {
-		c.MaxLiveDevices = 50
-	}
-	if c.MaxLiveDevices < 1 || c.MaxLiveDevices > 1000 {
-		return fmt.Errorf("max live devices %d outside 1-1000", c.MaxLiveDevices)
-	}
-	if c.RecoveryWindowDays == 0 {
-		c.RecoveryWindowDays = 7
-	}
-	if c.RecoveryWindowDays < 7 || c.RecoveryWindowDays > 30 {
-		return fmt.Errorf("recovery window %d days outside 7-30", c.RecoveryWindowDays)
-	}
-	if c.RotationGrace == 0 {
-		c.RotationGrace = 2 * time.Hour
-	}
-	if c.RotationGrace < MinGrace || c.RotationGrace > MaxGrace {
-		return fmt.Errorf("rotation grace %s outside %s-%s", c.RotationGrace, MinGrace, MaxGrace)
-	}
-	if c.IdempotencyTTL == 0 {
-		c.IdempotencyTTL = 24 * time.Hour
-	}
-	if c.Policy.AdminGroupPattern == "" {
-		c.Policy.AdminGroupPattern = "domain-admin:{domain}"
-	}
-	if !strings.Contains(c.Policy.AdminGroupPattern, "{domain}") {
-		return fmt.Errorf("admin group pattern %q lacks {domain}", c.Policy.AdminGroupPattern)
-	}
-	if c.Policy.StepUpMaxAge == 0 {
-		c.Policy.StepUpMaxAge = 5 * time.Minute
-	}
-	c.Verify.setDefaults()
-	return nil
+// Regenerator replaces a device's password at once; *Engine is one.
+type Regenerator interface {
+	Regenerate(ctx context.Context, d Device, grace time.Duration) (string, Device, error)
 }
 
-// Service implements the device lifecycle (F1-F4), verification (F9) and,
-// through its Engine, regeneration and rotation (F3, F5).
-type Service struct {
-	cfg     Config
-	store   Store
-	secrets Secrets
-	keyed   *verifier.Keyed
-	gen     *password.Generator
-	now     func() time.Time
-	log     *slog.Logger
-	engine  *Engine
-}
-
-// Deps are the Service's collaborators.
-type Deps struct {
-	Store     Store
-	Secrets   Secrets
+// DevicesDeps are the collaborators of Devices.
+type DevicesDeps struct {
+	Store     DeviceStore
+	Secrets   DeviceSecrets
 	Keyed     *verifier.Keyed
 	Generator *password.Generator
+	Engine    Regenerator
+	Scheduler Scheduler        // optional: rotation schedules in Secrets Manager
 	Clock     func() time.Time // default time.Now
 	Logger    *slog.Logger     // default slog.Default()
-	Scheduler Scheduler        // optional: rotation schedules in Secrets Manager
 }
 
-// NewService returns a Service, or an error if a dependency is missing or
-// the configuration is invalid.
-func NewService(cfg Config, d Deps) (*Service, error) {
-	if d.Store == nil || d.Secrets == nil || d.Keyed == nil || d.Generator == nil {
-		return nil, errors.New("device: NewService needs a store, secrets, a keyed hasher and a generator")
+// NewDevices returns the device use cases, or an error if a dependency is
+// missing or the configuration is invalid.
+func NewDevices(cfg Config, d DevicesDeps) (*Devices, error) {
+	if missing(d.Store, d.Secrets, d.Keyed, d.Generator, d.Engine) {
+		return nil, errors.New("device: NewDevices needs a store, secrets, a keyed hasher, a generator and an engine")
 	}
-	if err := cfg.setDefaults(); err != nil {
-		return nil, fmt.Errorf("device: %w", err)
+	if d.Scheduler != nil && missing(d.Scheduler) {
+		return nil, errors.New("device: NewDevices got a nil scheduler")
 	}
-	if d.Clock == nil {
-		d.Clock = time.Now
+	b, err := newBase("NewDevices", cfg, d.Clock, d.Logger)
+	if err != nil {
+		return nil, err
 	}
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	s := &Service{cfg: cfg, store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator, now: d.Clock, log: d.Logger}
-	s.engine = &Engine{store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator, now: d.Clock, log: d.Logger, grace: cfg.RotationGrace, verify: s, scheduler: d.Scheduler, prefix: cfg.SecretPrefix}
-	return s, nil
+	return &Devices{base: b, store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator, engine: d.Engine, scheduler: d.Scheduler}, nil
 }
-
-// Engine returns the rotation engine the service uses.
-func (s *Service) Engine() *Engine { return s.engine }
-
-// Config returns the effective configuration.
-func (s *Service) Config() Config { return s.cfg }
-
-func (s *Service) clock() time.Time { return s.now().UTC() }
 
 // RegisterMailbox creates a mailbox with its owner, or changes the owner.
 // Only administrators of the mailbox's domain may. It reports whether the
 // mailbox was created.
-func (s *Service) RegisterMailbox(ctx context.Context, c Caller, address, owner string) (Mailbox, bool, error) {
+func (s *Devices) RegisterMailbox(ctx context.Context, c Caller, address, owner string) (Mailbox, bool, error) {
 	ctx = WithActor(ctx, c.Actor())
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
@@ -152,7 +94,7 @@ func (s *Service) RegisterMailbox(ctx context.Context, c Caller, address, owner 
 }
 
 // GetMailbox returns a mailbox its owner or a domain administrator asks for.
-func (s *Service) GetMailbox(ctx context.Context, c Caller, address string) (Mailbox, error) {
+func (s *Devices) GetMailbox(ctx context.Context, c Caller, address string) (Mailbox, error) {
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
 		return Mailbox{}, err
@@ -187,7 +129,7 @@ type Created struct {
 }
 
 // newDevice validates in and returns the device it describes.
-func (s *Service) newDevice(addr string, in CreateInput, now time.Time) (Device, error) {
+func (s *Devices) newDevice(addr string, in CreateInput, now time.Time) (Device, error) {
 	d := Device{Mailbox: addr, Status: StatusActive, CreatedAt: now, UpdatedAt: now, RotatedAt: now}
 	var err error
 	if d.Name, err = NormalizeName("name", in.Name); err != nil {
@@ -216,7 +158,7 @@ func (s *Service) newDevice(addr string, in CreateInput, now time.Time) (Device,
 }
 
 // graceOf is the grace of a device's scheduled rotations.
-func (s *Service) graceOf(p *RotationPolicy) time.Duration {
+func (s *Devices) graceOf(p *RotationPolicy) time.Duration {
 	if p != nil {
 		return p.Grace
 	}
@@ -225,7 +167,7 @@ func (s *Service) graceOf(p *RotationPolicy) time.Duration {
 
 // fingerprint is a keyed hash of the normalized request, so a replay with a
 // different body is told apart without storing the body.
-func (s *Service) fingerprint(d Device, validFor string) verifier.Hash {
+func (s *Devices) fingerprint(d Device, validFor string) verifier.Hash {
 	exp := ""
 	if !d.ExpiresAt.IsZero() {
 		exp = d.ExpiresAt.Format(time.RFC3339)
@@ -261,10 +203,10 @@ func ValidIdempotencyKey(k string) error {
 	return nil
 }
 
-// CreateDevice adds a device to a mailbox (F1) and returns it with its
+// CreateDevice adds a device to a mailbox and returns it with its
 // password. With an idempotency key, a retry by the same caller yields the
 // same device.
-func (s *Service) CreateDevice(ctx context.Context, c Caller, address string, in CreateInput, idemKey string) (Created, error) {
+func (s *Devices) CreateDevice(ctx context.Context, c Caller, address string, in CreateInput, idemKey string) (Created, error) {
 	ctx = WithActor(ctx, c.Actor())
 	now := s.clock()
 	addr, err := NormalizeAddress("address", address)
@@ -277,13 +219,9 @@ func (s *Service) CreateDevice(ctx context.Context, c Caller, address string, in
 	}
 	d.CreatedBy = c.Subject
 	d.LastActor = c.Actor()
-	var idem *IdempotencyRecord
-	if idemKey != "" {
-		if err := ValidIdempotencyKey(idemKey); err != nil {
-			return Created{}, err
-		}
-		key := s.keyed.Idempotency("key", c.Subject, addr, idemKey)
-		idem = &IdempotencyRecord{Key: key, Mailbox: addr, Fingerprint: s.fingerprint(d, in.ValidFor), Expires: now.Add(s.cfg.IdempotencyTTL)}
+	idem, err := s.idempotency(c, addr, d, in.ValidFor, idemKey, now)
+	if err != nil {
+		return Created{}, err
 	}
 	if c.Subject == "" {
 		return Created{}, apperr.New(apperr.Unauthenticated, "a bearer token is required")
@@ -328,55 +266,19 @@ func (s *Service) CreateDevice(ctx context.Context, c Caller, address string, in
 		return Created{}, fmt.Errorf("generate password: %w", err)
 	}
 	name := SecretName(s.cfg.SecretPrefix, addr, d.ID)
-	ref, err := s.secrets.Create(ctx, SecretInput{
-		Name:  name,
-		Token: token,
-		Value: SecretValue{Username: addr, Password: pw, Device: d.ID},
-		Tags:  SecretTags(addr, d.ID),
-		// In CreateSecret itself: naming the device costs no extra call.
-		Description: SecretDescription(d.Name, addr),
-	})
-	if apperr.Is(err, apperr.Conflict) && idem != nil {
-		// An earlier attempt with this key made the secret and stopped:
-		// adopt it, with the password it holds.
-		sv, rerr := s.secrets.Read(ctx, name, "")
-		if rerr != nil {
-			return Created{}, fmt.Errorf("read secret of earlier attempt: %w", rerr)
-		}
-		if sv.Value.Device != d.ID || sv.Value.Username != addr {
-			return Created{}, apperr.Wrap(err, apperr.Internal, "secret %s belongs to another device", name)
-		}
-		pw, ref, err = sv.Value.Password, SecretRef{ARN: sv.ARN, Version: sv.Version}, nil
-	}
+	pw, ref, err := s.createSecret(ctx, name, token, d, pw, idem != nil)
 	if err != nil {
-		return Created{}, fmt.Errorf("create secret: %w", err)
+		return Created{}, err
 	}
 	d.SecretARN = ref.ARN
 	d.Current = &Verifier{Version: ref.Version, Hash: s.keyed.Password(pw)}
 	d.Version = 1
 
-	err = s.store.CreateDevice(ctx, d, lr.Mailbox.Owner, s.cfg.MaxLiveDevices, idem)
-	switch {
-	case err == nil:
-	case apperr.Is(err, apperr.Conflict) && idem != nil:
-		// A concurrent retry with the same key won the race; both made the
-		// same secret, so answer as it did.
-		return s.replay(ctx, addr, d.ID)
-	case apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound), apperr.Is(err, apperr.Conflict):
-		s.undoSecret(ctx, name, d)
-		if apperr.Is(err, apperr.NotFound) {
-			return Created{}, errNoAccess()
+	if replayed, err := s.storeNew(ctx, d, name, lr.Mailbox.Owner, idem); replayed != nil || err != nil {
+		if replayed != nil {
+			return *replayed, nil
 		}
 		return Created{}, err
-	default:
-		// The outcome is unknown (a timeout may hide a commit): read back
-		// before undoing anything.
-		if _, gerr := s.store.GetDevice(ctx, addr, d.ID); gerr == nil {
-			break
-		} else if apperr.Is(gerr, apperr.NotFound) {
-			s.undoSecret(ctx, name, d)
-		}
-		return Created{}, fmt.Errorf("store device: %w", err)
 	}
 	s.log.InfoContext(ctx, "device created", "mailbox", addr, "device", d.ID, "request_id", c.RequestID)
 	if d.Rotation != nil {
@@ -385,21 +287,95 @@ func (s *Service) CreateDevice(ctx context.Context, c Caller, address string, in
 	return Created{Device: d, Password: pw}, nil
 }
 
+// idempotency returns the idempotency record of a create with idemKey, or
+// nil without a key.
+func (s *Devices) idempotency(c Caller, addr string, d Device, validFor, idemKey string, now time.Time) (*IdempotencyRecord, error) {
+	if idemKey == "" {
+		return nil, nil
+	}
+	if err := ValidIdempotencyKey(idemKey); err != nil {
+		return nil, err
+	}
+	key := s.keyed.Idempotency("key", c.Subject, addr, idemKey)
+	return &IdempotencyRecord{Key: key, Mailbox: addr, Fingerprint: s.fingerprint(d, validFor), Expires: now.Add(s.cfg.IdempotencyTTL)}, nil
+}
+
+// createSecret makes the new device's secret holding pw. With an
+// idempotency key (adopt), a secret that an earlier attempt with the same
+// key made and left is adopted, with the password it holds.
+func (s *Devices) createSecret(ctx context.Context, name, token string, d Device, pw string, adopt bool) (string, SecretRef, error) {
+	ref, err := s.secrets.Create(ctx, SecretInput{
+		Name:  name,
+		Token: token,
+		Value: SecretValue{Username: d.Mailbox, Password: pw, Device: d.ID},
+		Tags:  SecretTags(d.Mailbox, d.ID),
+		// In CreateSecret itself: naming the device costs no extra call.
+		Description: SecretDescription(d.Name, d.Mailbox),
+	})
+	if apperr.Is(err, apperr.Conflict) && adopt {
+		sv, rerr := s.secrets.Read(ctx, name, "")
+		if rerr != nil {
+			return "", SecretRef{}, fmt.Errorf("read secret of earlier attempt: %w", rerr)
+		}
+		if sv.Value.Device != d.ID || sv.Value.Username != d.Mailbox {
+			return "", SecretRef{}, apperr.Wrap(err, apperr.Internal, "secret %s belongs to another device", name)
+		}
+		return sv.Value.Password, SecretRef{ARN: sv.ARN, Version: sv.Version}, nil
+	}
+	if err != nil {
+		return "", SecretRef{}, fmt.Errorf("create secret: %w", err)
+	}
+	return pw, ref, nil
+}
+
+// storeNew stores the new device d whose secret name exists, undoing the
+// secret if the store refuses the device. It answers the earlier request's
+// result when a concurrent retry with the same key stored it first.
+func (s *Devices) storeNew(ctx context.Context, d Device, name, owner string, idem *IdempotencyRecord) (*Created, error) {
+	err := s.store.CreateDevice(ctx, d, owner, s.cfg.MaxLiveDevices, idem)
+	switch {
+	case err == nil:
+		return nil, nil
+	case apperr.Is(err, apperr.Conflict) && idem != nil:
+		// A concurrent retry with the same key won the race; both made the
+		// same secret, so answer as it did.
+		c, err := s.replay(ctx, d.Mailbox, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &c, nil
+	case apperr.Is(err, apperr.LimitReached), apperr.Is(err, apperr.NotFound), apperr.Is(err, apperr.Conflict):
+		undoSecret(ctx, s.log, s.secrets, name, d)
+		if apperr.Is(err, apperr.NotFound) {
+			return nil, errNoAccess()
+		}
+		return nil, err
+	}
+	// The outcome is unknown (a timeout may hide a commit): read back
+	// before undoing anything.
+	if _, gerr := s.store.GetDevice(ctx, d.Mailbox, d.ID); gerr == nil {
+		return nil, nil
+	} else if apperr.Is(gerr, apperr.NotFound) {
+		undoSecret(ctx, s.log, s.secrets, name, d)
+	}
+	return nil, fmt.Errorf("store device: %w", err)
+}
+
 func errLimit(n int) error {
 	return apperr.New(apperr.LimitReached, "this mailbox has %d devices, the most allowed; revoke one first", n)
 }
 
 // undoSecret deletes the secret of a device that could not be stored. If
 // that fails too, the reconciler deletes it later.
-func (s *Service) undoSecret(ctx context.Context, name string, d Device) {
-	if err := s.secrets.ForceDelete(ctx, name); err != nil {
-		s.log.ErrorContext(ctx, "could not delete secret of unstored device; the reconciler will", "mailbox", d.Mailbox, "device", d.ID, "error", err)
+func undoSecret(ctx context.Context, log *slog.Logger, secrets SecretCreator, name string, d Device) {
+	if err := secrets.ForceDelete(ctx, name); err != nil {
+		log.ErrorContext(ctx, "could not delete secret of unstored device; the reconciler will", "mailbox", d.Mailbox, "device", d.ID, "error", err)
 	}
 }
 
 // replay answers an Idempotency-Key retry with the device it made and,
 // while the password is still the one made then, that password.
-func (s *Service) replay(ctx context.Context, addr, id string) (Created, error) {
+func (s *Devices) replay(ctx context.Context, addr, id string) (Created, error) {
 	d, err := s.store.GetDevice(ctx, addr, id)
 	if err != nil {
 		return Created{}, fmt.Errorf("read device of earlier request: %w", err)
@@ -431,8 +407,8 @@ const (
 	MaxPageSize     = 100
 )
 
-// ListDevices returns a page of a mailbox's devices (F2).
-func (s *Service) ListDevices(ctx context.Context, c Caller, address, cursor string, limit int) (Page, error) {
+// ListDevices returns a page of a mailbox's devices.
+func (s *Devices) ListDevices(ctx context.Context, c Caller, address, cursor string, limit int) (Page, error) {
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
 		return Page{}, err
@@ -458,7 +434,7 @@ func (s *Service) ListDevices(ctx context.Context, c Caller, address, cursor str
 }
 
 // lookupDevice authorizes c on the mailbox and returns the device.
-func (s *Service) lookupDevice(ctx context.Context, c Caller, address, id string) (Device, error) {
+func (s *Devices) lookupDevice(ctx context.Context, c Caller, address, id string) (Device, error) {
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
 		return Device{}, err
@@ -487,8 +463,8 @@ func (s *Service) lookupDevice(ctx context.Context, c Caller, address, id string
 	return *lr.Device, nil
 }
 
-// GetDevice returns one device (F2).
-func (s *Service) GetDevice(ctx context.Context, c Caller, address, id string) (Device, error) {
+// GetDevice returns one device.
+func (s *Devices) GetDevice(ctx context.Context, c Caller, address, id string) (Device, error) {
 	return s.lookupDevice(ctx, c, address, id)
 }
 
@@ -505,7 +481,7 @@ type Patch struct {
 
 // UpdateDevice renames, annotates, disables or enables a device, or changes
 // its scopes, allow-list or rotation policy.
-func (s *Service) UpdateDevice(ctx context.Context, c Caller, address, id string, p Patch) (Device, error) {
+func (s *Devices) UpdateDevice(ctx context.Context, c Caller, address, id string, p Patch) (Device, error) {
 	ctx = WithActor(ctx, c.Actor())
 	if p.Rotation != nil && p.RemoveRotation {
 		return Device{}, apperr.Field("rotation", "cannot both set and remove the rotation policy")
@@ -519,44 +495,8 @@ func (s *Service) UpdateDevice(ctx context.Context, c Caller, address, id string
 		return Device{}, apperr.New(apperr.Conflict, "device %s is %s and can no longer change", d.ID, d.EffectiveStatus(now))
 	}
 	before := d
-	if p.Name != nil {
-		if d.Name, err = NormalizeName("name", *p.Name); err != nil {
-			return Device{}, err
-		}
-	}
-	if p.Note != nil {
-		if d.Note, err = NormalizeNote("note", *p.Note); err != nil {
-			return Device{}, err
-		}
-	}
-	if p.Status != nil {
-		switch Status(*p.Status) {
-		case StatusActive, StatusDisabled:
-			d.Status = Status(*p.Status)
-		default:
-			return Device{}, apperr.Field("status", "must be active or disabled (revoke with DELETE)")
-		}
-	}
-	if p.Scopes != nil {
-		if *p.Scopes == nil {
-			return Device{}, apperr.Field("scopes", "must be an array of scopes")
-		}
-		if d.Scopes, err = NormalizeScopes("scopes", *p.Scopes); err != nil {
-			return Device{}, err
-		}
-	}
-	if p.AllowIPs != nil {
-		if d.AllowIPs, err = NormalizeAllowIPs("allowIps", *p.AllowIPs); err != nil {
-			return Device{}, err
-		}
-	}
-	if p.Rotation != nil {
-		if d.Rotation, err = NormalizeRotation("rotation", p.Rotation, s.cfg.RotationGrace); err != nil {
-			return Device{}, err
-		}
-	}
-	if p.RemoveRotation {
-		d.Rotation = nil
+	if d, err = s.patched(d, p); err != nil {
+		return Device{}, err
 	}
 	d.Grace = s.graceOf(d.Rotation)
 	d.UpdatedAt = now
@@ -574,6 +514,51 @@ func (s *Service) UpdateDevice(ctx context.Context, c Caller, address, id string
 	return d, nil
 }
 
+// patched returns d with p applied, each field validated.
+func (s *Devices) patched(d Device, p Patch) (Device, error) {
+	var err error
+	if p.Name != nil {
+		if d.Name, err = NormalizeName("name", *p.Name); err != nil {
+			return d, err
+		}
+	}
+	if p.Note != nil {
+		if d.Note, err = NormalizeNote("note", *p.Note); err != nil {
+			return d, err
+		}
+	}
+	if p.Status != nil {
+		switch Status(*p.Status) {
+		case StatusActive, StatusDisabled:
+			d.Status = Status(*p.Status)
+		default:
+			return d, apperr.Field("status", "must be active or disabled (revoke with DELETE)")
+		}
+	}
+	if p.Scopes != nil {
+		if *p.Scopes == nil {
+			return d, apperr.Field("scopes", "must be an array of scopes")
+		}
+		if d.Scopes, err = NormalizeScopes("scopes", *p.Scopes); err != nil {
+			return d, err
+		}
+	}
+	if p.AllowIPs != nil {
+		if d.AllowIPs, err = NormalizeAllowIPs("allowIps", *p.AllowIPs); err != nil {
+			return d, err
+		}
+	}
+	if p.Rotation != nil {
+		if d.Rotation, err = NormalizeRotation("rotation", p.Rotation, s.cfg.RotationGrace); err != nil {
+			return d, err
+		}
+	}
+	if p.RemoveRotation {
+		d.Rotation = nil
+	}
+	return d, nil
+}
+
 func samePolicy(a, b *RotationPolicy) bool {
 	if a == nil || b == nil {
 		return a == b
@@ -585,22 +570,22 @@ func samePolicy(a, b *RotationPolicy) bool {
 // rotation schedule, when a scheduler is configured. A failure is logged:
 // the policy in the table stays the source of truth and the reconciler
 // applies it again.
-func (s *Service) applySchedule(ctx context.Context, d Device) {
-	if s.engine.scheduler == nil {
+func (s *Devices) applySchedule(ctx context.Context, d Device) {
+	if s.scheduler == nil {
 		return
 	}
 	p := d.Rotation
 	if d.Status != StatusActive {
 		p = nil
 	}
-	if err := s.engine.scheduler.SetSchedule(ctx, d.SecretARN, p); err != nil {
+	if err := s.scheduler.SetSchedule(ctx, d.SecretARN, p); err != nil {
 		s.log.ErrorContext(ctx, "could not apply rotation schedule; the reconciler will retry", "mailbox", d.Mailbox, "device", d.ID, "error", err)
 	}
 }
 
-// Regenerate gives a device a new password at once (F3) and returns it.
+// Regenerate gives a device a new password at once and returns it.
 // The old password stops working after grace (default 0: at once).
-func (s *Service) Regenerate(ctx context.Context, c Caller, address, id string, grace time.Duration) (Created, error) {
+func (s *Devices) Regenerate(ctx context.Context, c Caller, address, id string, grace time.Duration) (Created, error) {
 	ctx = WithActor(ctx, c.Actor())
 	d, err := s.lookupDevice(ctx, c, address, id)
 	if err != nil {
@@ -621,16 +606,16 @@ func (s *Service) Regenerate(ctx context.Context, c Caller, address, id string, 
 	return Created{Device: d, Password: pw}, nil
 }
 
-// Revoke ends a device (F4): its password stops at once, its secret is
+// Revoke ends a device: its password stops at once, its secret is
 // scheduled for deletion, and its metadata stays as revoked. Revoking a
 // revoked device again finishes any step a failure left undone.
-func (s *Service) Revoke(ctx context.Context, c Caller, address, id string) (Device, error) {
+func (s *Devices) Revoke(ctx context.Context, c Caller, address, id string) (Device, error) {
 	ctx = WithActor(ctx, c.Actor())
 	d, err := s.lookupDevice(ctx, c, address, id)
 	if err != nil {
 		return Device{}, err
 	}
-	d, err = s.end(ctx, d, StatusRevoked, c.Subject)
+	d, err = endDevice(ctx, s.store, s.secrets, s.cfg.RecoveryWindowDays, d, StatusRevoked, c.Subject, s.clock())
 	if err != nil {
 		return Device{}, err
 	}
@@ -638,32 +623,9 @@ func (s *Service) Revoke(ctx context.Context, c Caller, address, id string) (Dev
 	return d, nil
 }
 
-// end revokes or expires d: the item first, so the password stops at once,
-// then the secret's deletion.
-func (s *Service) end(ctx context.Context, d Device, status Status, by string) (Device, error) {
-	if d.Status.Live() {
-		ended, err := s.store.EndDevice(ctx, d, status, by, s.clock())
-		switch {
-		case err == nil:
-			d = ended
-		case apperr.Is(err, apperr.Conflict):
-			// Ended meanwhile by someone else: finish the secret's part.
-			if d, err = s.store.GetDevice(ctx, d.Mailbox, d.ID); err != nil {
-				return Device{}, fmt.Errorf("read device: %w", err)
-			}
-		default:
-			return Device{}, fmt.Errorf("end device: %w", err)
-		}
-	}
-	if err := s.secrets.ScheduleDeletion(ctx, d.SecretARN, s.cfg.RecoveryWindowDays); err != nil && !apperr.Is(err, apperr.NotFound) {
-		return Device{}, fmt.Errorf("schedule secret deletion: %w", err)
-	}
-	return d, nil
-}
-
 // RevokeAll revokes every live device of a mailbox (the "compromised
 // mailbox" case) and returns how many it revoked.
-func (s *Service) RevokeAll(ctx context.Context, c Caller, address string) (int, error) {
+func (s *Devices) RevokeAll(ctx context.Context, c Caller, address string) (int, error) {
 	ctx = WithActor(ctx, c.Actor())
 	addr, err := NormalizeAddress("address", address)
 	if err != nil {
@@ -707,7 +669,7 @@ func (s *Service) RevokeAll(ctx context.Context, c Caller, address string) (int,
 		go func(d Device) {
 			defer func() { <-sem; wg.Done() }()
 			wasLive := d.Status.Live()
-			_, err := s.end(ctx, d, StatusRevoked, c.Subject)
+			_, err := endDevice(ctx, s.store, s.secrets, s.cfg.RecoveryWindowDays, d, StatusRevoked, c.Subject, s.clock())
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
@@ -759,45 +721,3 @@ func formatUUID(b []byte) string {
 
 // NewToken returns a fresh rotation token.
 func NewToken() string { return formatUUID(randomBytes(16)) }
-
-// ExpireDue ends up to limit devices whose expiry has passed (the sweep,
-// F10): the same steps as a revoke, recorded as expired. Verification
-// refuses them from the expiry instant on, whether or not the sweep ran.
-func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
-	ctx = WithActor(ctx, Actor{Kind: ActorSystem, Subject: "sweep"})
-	ds, err := s.store.ExpiringDevices(ctx, s.clock(), limit)
-	if err != nil {
-		return 0, fmt.Errorf("find expiring devices: %w", err)
-	}
-	n := 0
-	var firstErr error
-	for _, d := range ds {
-		if _, err := s.end(ctx, d, StatusExpired, "sweep"); err != nil {
-			s.log.ErrorContext(ctx, "could not expire device", "mailbox", d.Mailbox, "device", d.ID, "error", err)
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		s.log.InfoContext(ctx, "device expired", "mailbox", d.Mailbox, "device", d.ID)
-		n++
-	}
-	return n, firstErr
-}
-
-// ExpireRemoved handles a device that DynamoDB's TTL removed: it records
-// the device as expired and schedules its secret's deletion. Idempotent,
-// for the stream handler, which may see the removal more than once.
-func (s *Service) ExpireRemoved(ctx context.Context, d Device) error {
-	ctx = WithActor(ctx, Actor{Kind: ActorSystem, Subject: "ttl"})
-	if !d.Status.Live() {
-		return nil // ended before TTL removed it: nothing was live
-	}
-	if err := s.store.RestoreExpired(ctx, d, s.clock()); err != nil {
-		return fmt.Errorf("record expired device: %w", err)
-	}
-	if err := s.secrets.ScheduleDeletion(ctx, d.SecretARN, s.cfg.RecoveryWindowDays); err != nil && !apperr.Is(err, apperr.NotFound) {
-		return fmt.Errorf("schedule secret deletion: %w", err)
-	}
-	return nil
-}

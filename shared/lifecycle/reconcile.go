@@ -1,4 +1,4 @@
-package app
+package lifecycle
 
 import (
 	"context"
@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/device"
-	"github.com/devicepass/devicepass/shared/dynamo"
-	"github.com/devicepass/devicepass/shared/secrets"
 )
 
 // MetricNamespace is the CloudWatch namespace of devicepass's own metrics.
@@ -21,12 +19,17 @@ const MetricNamespace = "devicepass"
 // reconciler repairs it: older than any create or revoke still in flight.
 const ReconcileMinAge = 5 * time.Minute
 
+// Reconcile is the reconciliation use case; *device.Repair is one.
+type Reconcile interface {
+	Reconcile(ctx context.Context, lister device.SecretLister, scanner device.DeviceScanner, minAge time.Duration) (device.ReconcileReport, error)
+}
+
 // Reconciler is the reconciler function's handler: one reconciliation per
 // invocation, its report logged and its counts emitted as CloudWatch
 // metrics in the Embedded Metric Format. EMF is a log line that CloudWatch
 // Logs turns into metrics, so the function needs no cloudwatch:PutMetricData.
 type Reconciler struct {
-	svc     *device.Service
+	svc     Reconcile
 	lister  device.SecretLister
 	scanner device.DeviceScanner
 	minAge  time.Duration
@@ -35,25 +38,21 @@ type Reconciler struct {
 	now     func() time.Time
 }
 
-// NewReconciler wires the reconciler on a's clients: ListSecrets through
-// shared/secrets, a Scan of the table through shared/dynamo. metrics
-// receives the EMF lines (stdout in Lambda).
-func (a *App) NewReconciler(metrics io.Writer, minAge time.Duration) (*Reconciler, error) {
-	if metrics == nil {
-		return nil, errors.New("app: NewReconciler needs a metrics writer")
+// NewReconciler returns the reconciler's handler: svc reconciles the
+// secrets lister lists with the devices scanner visits, leaving alone what
+// is younger than minAge; metrics receives the EMF lines (stdout in
+// Lambda); logger nil means slog.Default().
+func NewReconciler(svc Reconcile, lister device.SecretLister, scanner device.DeviceScanner, metrics io.Writer, minAge time.Duration, logger *slog.Logger) (*Reconciler, error) {
+	if svc == nil || lister == nil || scanner == nil || metrics == nil {
+		return nil, errors.New("lifecycle: NewReconciler needs a reconcile use case, a secret lister, a device scanner and a metrics writer")
 	}
 	if minAge < 0 {
-		return nil, fmt.Errorf("app: negative reconciler min age %s", minAge)
+		return nil, fmt.Errorf("lifecycle: negative reconciler min age %s", minAge)
 	}
-	lister, err := secrets.NewLister(a.SecretsManager)
-	if err != nil {
-		return nil, err
+	if logger == nil {
+		logger = slog.Default()
 	}
-	scanner, err := dynamo.NewScanner(a.DynamoDB, a.Config.TableName)
-	if err != nil {
-		return nil, err
-	}
-	return &Reconciler{svc: a.Service, lister: lister, scanner: scanner, minAge: minAge, log: a.Logger, metrics: metrics, now: time.Now}, nil
+	return &Reconciler{svc: svc, lister: lister, scanner: scanner, minAge: minAge, log: logger, metrics: metrics, now: time.Now}, nil
 }
 
 // Handle runs one reconciliation. Its error is the reconciliation's own

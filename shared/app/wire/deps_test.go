@@ -1,0 +1,50 @@
+package wire_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestFunctionsLinkOnlyWhatTheyUse checks each function's dependencies:
+// only the api and verify functions link the HTTP handlers, only the
+// stream function links the stream handler and its sinks (EventBridge,
+// SNS), and only the rotation function links the rotation handler.
+func TestFunctionsLinkOnlyWhatTheyUse(t *testing.T) {
+	const mod = "github.com/devicepass/devicepass/"
+	forbidden := map[string][]string{
+		"rotation":   {mod + "shared/apigw", mod + "shared/stream", "service/eventbridge", "service/sns"},
+		"verify":     {mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation"},
+		"sweep":      {mod + "shared/apigw", mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation"},
+		"reconciler": {mod + "shared/apigw", mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation"},
+		"api":        {mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation"},
+	}
+	for fn, bad := range forbidden {
+		t.Run(fn, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", mod+"functions/"+fn).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list: %v\n%s", err, out)
+			}
+			deps := strings.Fields(string(out))
+			if len(deps) < 10 {
+				t.Fatalf("go list answered %d packages; the check would prove nothing", len(deps))
+			}
+			for _, d := range deps {
+				for _, b := range bad {
+					if links(d, b) {
+						t.Errorf("functions/%s links %s", fn, d)
+					}
+				}
+			}
+		})
+	}
+}
+
+// links reports whether package path d is package b or inside it; b may
+// also be an AWS SDK service ("service/sns"), matched at the path's end.
+func links(d, b string) bool {
+	if strings.HasPrefix(b, "service/") {
+		return strings.HasSuffix(d, "/"+b) || strings.Contains(d, "/"+b+"/")
+	}
+	return d == b || strings.HasPrefix(d, b+"/")
+}
