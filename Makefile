@@ -48,6 +48,13 @@ CDK_ARGS  ?=
 CFNLINT       := $(TOOLS)/cfnlint/venv/bin/cfn-lint
 CFNLINT_STAMP := $(TOOLS)/cfnlint/.installed-$(call checksum,tools/cfnlint-requirements.txt)
 
+# A stamp whose program is gone (a half-removed install) is stale: drop it
+# so that the rule installs again.
+stale-stamp = $(if $(wildcard $(1)),,$(shell rm -f $(2)))
+$(call stale-stamp,$(NODE),$(NODE_STAMP))
+$(call stale-stamp,$(TOOLS)/cdk-cli/node_modules/aws-cdk/bin/cdk,$(CDK_STAMP))
+$(call stale-stamp,$(CFNLINT),$(CFNLINT_STAMP))
+
 # Every folder under functions/ is one Lambda, built as a `bootstrap` binary
 # for the provided.al2023 runtime.
 FUNCTIONS := $(patsubst functions/%/,%,$(wildcard functions/*/))
