@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/devicepass/devicepass/shared/apigw"
-	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 )

@@ -12,7 +12,7 @@ import (
 	"github.com/devicepass/devicepass/infra/stack"
 	"github.com/devicepass/devicepass/shared/apigw"
 	"github.com/devicepass/devicepass/shared/apigw/api"
-	"github.com/devicepass/devicepass/shared/app"
+	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/dynamo"
 )
 

@@ -29,9 +29,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/devicepass/devicepass/shared/apigw"
-	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
+	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 	"github.com/devicepass/devicepass/shared/devtools/localscheduler"
