@@ -92,6 +92,10 @@ func (s *Service) CreateEnrollment(ctx context.Context, c Caller, address string
 	if !s.cfg.Policy.IsAdmin(c, DomainOf(addr)) {
 		return Enrollment{}, "", apperr.New(apperr.Forbidden, "only an administrator of %s may create enrollment links", DomainOf(addr))
 	}
+	// A link hands out a credential to its holder: step-up.
+	if err := s.cfg.Policy.RequireFresh(c, now); err != nil {
+		return Enrollment{}, "", err
+	}
 	e := Enrollment{Mailbox: addr, CreatedAt: now, CreatedBy: c.Subject, Status: EnrollmentOpen, LastActor: c.Actor()}
 	if e.Name, err = NormalizeName("name", in.Name); err != nil {
 		return Enrollment{}, "", err
@@ -226,6 +230,10 @@ func (s *Service) RedeemEnrollment(ctx context.Context, c Caller, token string) 
 	}
 	if e.EffectiveStatus(now) != EnrollmentOpen {
 		return Created{}, closedLink(e, now)
+	}
+	// Redeeming hands out a password: step-up, as create does.
+	if err := s.cfg.Policy.RequireFresh(c, now); err != nil {
+		return Created{}, err
 	}
 	d := Device{Mailbox: e.Mailbox, Name: e.Name, User: e.User, Scopes: e.Scopes, Status: StatusActive,
 		CreatedAt: now, UpdatedAt: now, RotatedAt: now, CreatedBy: c.Subject, Grace: s.cfg.RotationGrace}
