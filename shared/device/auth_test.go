@@ -26,7 +26,7 @@ func TestPolicyIsAdmin(t *testing.T) {
 		// ASCII case is ignored; nothing else is folded.
 		{[]string{"Domain-Admin:EXAMPLE.com"}, "example.com", true},
 		{[]string{"domain-admin:\u212a\u212a.example"}, "kk.example", false}, // Kelvin sign
-		{[]string{"domain-admin:\u017fub.example"}, "sub.example", false},      // long s
+		{[]string{"domain-admin:\u017fub.example"}, "sub.example", false},    // long s
 		{[]string{"domain-admin:example.com\u0000"}, "example.com", false},
 	}
 	for _, tc := range tests {
