@@ -743,6 +743,11 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 func encodeID(b []byte) string { return idEncoding.EncodeToString(b) }
 
 // validID reports whether id has the shape of a device id.
+// ValidID reports whether id has the shape of a device id (26 characters
+// of lower-case base32), so that the HTTP layer logs only ids that cannot
+// be anything else.
+func ValidID(id string) bool { return validID(id) }
+
 func validID(id string) bool {
 	if len(id) != 26 {
 		return false
