@@ -198,6 +198,9 @@ func checkObject(path string, raw json.RawMessage, t reflect.Type) (json.RawMess
 
 // memberNames lists the members of a type, for an error.
 func memberNames(members []member) string {
+	if len(members) == 0 {
+		return "none"
+	}
 	names := make([]string, len(members))
 	for i, m := range members {
 		names[i] = m.name
