@@ -1,4 +1,4 @@
-"""Runs moto's server, with one fix that makes it behave as AWS does.
+"""Runs moto's server, with fixes that make it behave as AWS does.
 
 moto 5.2.1's GetSecretValue without VersionId or VersionStage answers the
 version it last made current through CreateSecret or PutSecretValue, and
@@ -7,11 +7,18 @@ always answers the AWSCURRENT version. devicepass moves AWSCURRENT with
 UpdateSecretVersionStage (a compare-and-swap), so without this fix a
 consumer running `aws secretsmanager get-secret-value --secret-id ...`
 locally would read a retired password after a regenerate or a rotation.
+
+moto 5.2.1 also lets PutSecretValue and UpdateSecretVersionStage change a
+secret that is scheduled for deletion. AWS refuses both with
+InvalidRequestException ("You can't perform this operation on the secret
+because it was marked for deletion."), the answer devicepass must handle
+when a secret is deleted behind its back.
 """
 
 import sys
 
 from moto.secretsmanager import models
+from moto.secretsmanager.exceptions import InvalidRequestException
 from moto.server import main
 
 _update_stage = models.SecretsManagerBackend.update_secret_version_stage
@@ -25,6 +32,23 @@ def _update_stage_fixed(self, secret_id, version_stage, remove_from_version_id, 
 
 
 models.SecretsManagerBackend.update_secret_version_stage = _update_stage_fixed
+
+
+def _refuse_if_deleted(method):
+    def refusing(self, secret_id, *args, **kwargs):
+        if self._is_valid_identifier(secret_id) and self.secrets[secret_id].is_deleted():
+            raise InvalidRequestException(
+                "You can't perform this operation on the secret because it was marked for deletion."
+            )
+        return method(self, secret_id, *args, **kwargs)
+
+    return refusing
+
+
+models.SecretsManagerBackend.put_secret_value = _refuse_if_deleted(models.SecretsManagerBackend.put_secret_value)
+models.SecretsManagerBackend.update_secret_version_stage = _refuse_if_deleted(
+    models.SecretsManagerBackend.update_secret_version_stage
+)
 
 if __name__ == "__main__":
     sys.exit(main())
