@@ -321,10 +321,10 @@ func TestAddressesAreCaseInsensitive(t *testing.T) {
 	}
 }
 
-// awsLike is an error as an AWS SDK reports it, with the service's own
+// errAWSLike is an error as an AWS SDK reports it, with the service's own
 // message.
-var awsLike = errors.New("operation error Secrets Manager: GetSecretValue, https response error StatusCode: 400, " +
-	"RequestID: 7f1c, InvalidRequestException: You can't perform this operation on the secret because it was marked for deletion.")
+var errAWSLike = errors.New("operation error Secrets Manager: GetSecretValue, https response error StatusCode: 400, " +
+	"RequestID: 7f1c, InvalidRequestException: You can't perform this operation on the secret because it was marked for deletion")
 
 // failingDevices answers every create with err.
 type failingDevices struct {
@@ -343,7 +343,7 @@ func TestProblemsCarryNoAWSMessage(t *testing.T) {
 	for _, code := range []apperr.Code{apperr.Conflict, apperr.NotFound, apperr.Unavailable, apperr.Invalid, apperr.Internal} {
 		e := newEnv(t)
 		deps := deviceDeps(e.svc)
-		translated := apperr.Wrap(awsLike, code, "read secret: refused in the secret's state (%s)", "You can't perform this operation on the secret because it was marked for deletion.")
+		translated := apperr.Wrap(errAWSLike, code, "read secret: refused in the secret's state (%s)", "You can't perform this operation on the secret because it was marked for deletion.")
 		deps.Devices = failingDevices{Devices: e.svc, err: errors.Join(errors.New("read secret of earlier request"), translated)}
 		h, err := apigw.New(deps, apigw.Options{Logger: newLogger(e.logs), Clock: e.clock.Now})
 		if err != nil {

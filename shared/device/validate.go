@@ -366,13 +366,3 @@ func ParseGraceSeconds(field string, n int64) (time.Duration, error) {
 	}
 	return time.Duration(n) * time.Second, nil
 }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
