@@ -23,7 +23,8 @@ type Policy struct {
 	// AdminGroupPattern names the group that makes a caller an
 	// administrator of a domain; "{domain}" stands for the domain.
 	AdminGroupPattern string
-	// StepUpMaxAge is how recent a login must be for sensitive operations.
+	// StepUpMaxAge is how recent a login must be for a change that raises
+	// privilege or hands out a credential.
 	StepUpMaxAge time.Duration
 }
 
