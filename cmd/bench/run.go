@@ -202,7 +202,11 @@ func (b *bench) newRig(ctx context.Context, awsCfg aws.Config, dc device.Config)
 }
 
 // The callers of the benchmark: a domain administrator and mailbox owners.
-var benchAdmin = device.Caller{Subject: "bench-admin", Groups: []string{"domain-admin:bench.example"}}
+// Both logged in just now: registering a mailbox and creating a device
+// demand a fresh login.
+func benchAdmin() device.Caller {
+	return device.Caller{Subject: "bench-admin", Groups: []string{"domain-admin:bench.example"}, AuthTime: time.Now()}
+}
 
 func owner(i int) device.Caller {
 	return device.Caller{Subject: fmt.Sprintf("bench-owner-%d", i), AuthTime: time.Now()}
@@ -211,7 +215,7 @@ func owner(i int) device.Caller {
 // mailbox registers a new mailbox owned by owner(i) and returns its address.
 func (r *rig) mailbox(ctx context.Context, i int) (string, error) {
 	addr := fmt.Sprintf("box-%d-%s@bench.example", i, randHex(3))
-	_, _, err := r.app.Service.RegisterMailbox(ctx, benchAdmin, addr, owner(i).Subject)
+	_, _, err := r.app.Service.RegisterMailbox(ctx, benchAdmin(), addr, owner(i).Subject)
 	return addr, err
 }
 

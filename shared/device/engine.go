@@ -36,7 +36,7 @@ func ParseStep(s string) (Step, error) {
 			return st, nil
 		}
 	}
-	return "", apperr.Field("Step", "unknown rotation step %q", truncate(s, 32))
+	return "", apperr.Field("Step", "is not a known rotation step (%s)", apperr.Describe(s))
 }
 
 // Scheduler mirrors rotation policies into Secrets Manager's rotation
@@ -121,11 +121,11 @@ func ParseSecretID(prefix, secretID string) (mailbox, id string, err error) {
 	}
 	rest, ok := strings.CutPrefix(name, prefix+"/")
 	if !ok {
-		return "", "", apperr.Field("SecretId", "secret %q is not under prefix %q", truncate(name, 80), prefix)
+		return "", "", apperr.Field("SecretId", "is not under prefix %q (%s)", prefix, apperr.Describe(name))
 	}
 	mailbox, id, ok = strings.Cut(rest, "/")
 	if !ok || !validID(id) || !strings.Contains(mailbox, "@") {
-		return "", "", apperr.Field("SecretId", "secret %q is not a device secret", truncate(name, 80))
+		return "", "", apperr.Field("SecretId", "is not a device secret (%s)", apperr.Describe(name))
 	}
 	return mailbox, id, nil
 }
@@ -171,7 +171,7 @@ func (e *Engine) run(ctx context.Context, step Step, secretID, token string, fre
 	case StepFinish:
 		return e.finishSecret(ctx, t, token)
 	}
-	return apperr.Field("Step", "unknown rotation step %q", step)
+	return apperr.Field("Step", "is not a known rotation step (%s)", apperr.Describe(string(step)))
 }
 
 // RotateNow runs the four steps with a fresh token, as Secrets Manager's

@@ -16,7 +16,7 @@ func TestRegisterMailbox(t *testing.T) {
 	h := newHarness(t, device.Config{})
 	ctx := context.Background()
 	m, created, err := h.svc.RegisterMailbox(ctx, h.admin(), "Bob@EXAMPLE.com", "bob-sub")
-	if err != nil || !created || m.Address != "Bob@example.com" || m.Owner != "bob-sub" || m.CreatedBy != "admin-sub" {
+	if err != nil || !created || m.Address != "bob@example.com" || m.Owner != "bob-sub" || m.CreatedBy != "admin-sub" {
 		t.Fatalf("register = %+v, %v, %v", m, created, err)
 	}
 	m, created, err = h.svc.RegisterMailbox(ctx, h.admin(), "Bob@example.com", "carol-sub")

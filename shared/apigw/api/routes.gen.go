@@ -33,18 +33,18 @@ const (
 
 // Routes are the document's operations, ordered by path and method.
 var Routes = []Route{
-	{Method: "POST", Path: "/v1/enrollments/{token}/device", Operation: OpRedeemEnrollment, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
+	{Method: "POST", Path: "/v1/enrollments/{token}/device", Operation: OpRedeemEnrollment, Auth: AuthJWT, StepUp: true, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}", Operation: OpGetMailbox, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
-	{Method: "PUT", Path: "/v1/mailboxes/{address}", Operation: OpPutMailbox, Auth: AuthJWT, StepUp: false, Body: BodyRequired, MediaTypes: []string{"application/json"}},
+	{Method: "PUT", Path: "/v1/mailboxes/{address}", Operation: OpPutMailbox, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}/audit", Operation: OpListAudit, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}/devices", Operation: OpListDevices, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/devices", Operation: OpCreateDevice, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/devices/revoke-all", Operation: OpRevokeAllDevices, Auth: AuthJWT, StepUp: true, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}/devices/{id}", Operation: OpGetDevice, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
-	{Method: "PATCH", Path: "/v1/mailboxes/{address}/devices/{id}", Operation: OpUpdateDevice, Auth: AuthJWT, StepUp: false, Body: BodyRequired, MediaTypes: []string{"application/json", "application/merge-patch+json"}},
+	{Method: "PATCH", Path: "/v1/mailboxes/{address}/devices/{id}", Operation: OpUpdateDevice, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json", "application/merge-patch+json"}},
 	{Method: "DELETE", Path: "/v1/mailboxes/{address}/devices/{id}", Operation: OpRevokeDevice, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/devices/{id}/password", Operation: OpRegeneratePassword, Auth: AuthJWT, StepUp: true, Body: BodyOptional, MediaTypes: []string{"application/json"}},
-	{Method: "POST", Path: "/v1/mailboxes/{address}/enrollments", Operation: OpCreateEnrollment, Auth: AuthJWT, StepUp: false, Body: BodyRequired, MediaTypes: []string{"application/json"}},
+	{Method: "POST", Path: "/v1/mailboxes/{address}/enrollments", Operation: OpCreateEnrollment, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "DELETE", Path: "/v1/mailboxes/{address}/enrollments/{id}", Operation: OpCancelEnrollment, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "POST", Path: "/v1/verify", Operation: OpVerify, Auth: AuthIAM, StepUp: false, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 }

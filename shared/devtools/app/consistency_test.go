@@ -96,7 +96,7 @@ var admin = device.Caller{Subject: "admin-1", Groups: []string{"domain-admin:exa
 func (r *rig) mailbox(t *testing.T) string {
 	t.Helper()
 	addr := "box-" + randHex(4) + "@example.com"
-	if _, _, err := r.app.Service.RegisterMailbox(context.Background(), admin, addr, "owner-1"); err != nil {
+	if _, _, err := r.app.Service.RegisterMailbox(context.Background(), r.fresh(admin), addr, "owner-1"); err != nil {
 		t.Fatal(err)
 	}
 	return addr
