@@ -125,7 +125,7 @@ func (b *bench) measureOps(ctx context.Context, awsCfg aws.Config, devicesPerMai
 		return m, err
 	}
 	svc := r.app.Service
-	admin := device.Caller{Subject: "capacity-admin", Groups: []string{"domain-admin:capacity.example"}}
+	admin := device.Caller{Subject: "capacity-admin", Groups: []string{"domain-admin:capacity.example"}, AuthTime: time.Now()}
 	user := device.Caller{Subject: "capacity-owner", AuthTime: time.Now()}
 	// Boxes of devicesPerMailbox devices each: one to measure on, the
 	// others to give the durations fresh devices.

@@ -85,7 +85,7 @@ func Calibrate(devicesPerMailbox int) (Sequences, error) {
 	if err != nil {
 		return nil, err
 	}
-	admin := device.Caller{Subject: "admin", Groups: []string{"domain-admin:sim.example"}}
+	admin := device.Caller{Subject: "admin", Groups: []string{"domain-admin:sim.example"}, AuthTime: clock.Now()}
 	user := device.Caller{Subject: "owner"}
 	const mb = "box@sim.example"
 	if _, _, err := svc.RegisterMailbox(ctx, admin, mb, user.Subject); err != nil {
