@@ -180,9 +180,13 @@ func TestHelperDownIsTemporary(t *testing.T) {
 	dev := newDevice(t, addr, nil)
 	p := fastPath
 	wantLogin(t, p, addr, dev.password, client(), accepted) // a worker connects
-	helper.stop(t)
+	if err := helper.Stop(); err != nil {
+		t.Errorf("devicepass-verifyd: %v", err)
+	}
 	wantLogin(t, p, addr, dev.password, client(), temporary)
-	helper.start(t, settings)
+	if err := helper.Start(settings); err != nil {
+		t.Fatal(err)
+	}
 	for range 3 { // whichever workers answer, each reconnects
 		wantLogin(t, p, addr, dev.password, client(), accepted)
 	}
@@ -256,8 +260,8 @@ func TestAuthProcessLimit(t *testing.T) {
 // TestProgramsAreStaticAndStripped: the mail host runs the builds as they
 // are, and it may not have the C library they were built against.
 func TestProgramsAreStaticAndStripped(t *testing.T) {
-	for _, program := range []string{installedCheckpassword, installedVerifyd} {
-		f, err := elf.Open(filepath.Join(binDir, filepath.Base(program)))
+	for _, program := range []string{dovecot.InstalledCheckpassword, dovecot.InstalledVerifyd} {
+		f, err := elf.Open(filepath.Join(host.BinDir, filepath.Base(program)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,7 +280,7 @@ func TestProgramsAreStaticAndStripped(t *testing.T) {
 // TestZZNoSecretInDovecotsLog runs last (file order, then name order) and
 // checks that no password or token reached Dovecot's logs or the helper's.
 func TestZZNoSecretInDovecotsLog(t *testing.T) {
-	logs := map[string]string{"checkpassword's Dovecot": slowPath.srv.Log.String(), "the fast path's Dovecot": fastPath.srv.Log.String(), "devicepass-verifyd's": helper.log.String()}
+	logs := map[string]string{"checkpassword's Dovecot": slowPath.srv.Log.String(), "the fast path's Dovecot": fastPath.srv.Log.String(), "devicepass-verifyd's": helper.Log.String()}
 	if !strings.Contains(logs["checkpassword's Dovecot"], "devicepass-checkpassword:") || !strings.Contains(logs["devicepass-verifyd's"], "devicepass-verifyd:") {
 		t.Fatalf("the programs' messages are not in the logs, so this check proves nothing")
 	}
