@@ -72,6 +72,8 @@ func TestSettingsRefused(t *testing.T) {
 		{"not a URL", "", map[string]string{"DEVICEPASS_VERIFY_URL": "ftp://s3cret@host/x", "AWS_REGION": "eu-west-1"}, []string{"DEVICEPASS_VERIFY_URL"}},
 		{"bad timeout", file("DEVICEPASS_VERIFY_URL=https://a.execute-api.eu-west-1.amazonaws.com/v1/verify\nDEVICEPASS_TIMEOUT=s3cret\n"), nil, []string{"DEVICEPASS_TIMEOUT"}},
 		{"bad protocol", file("DEVICEPASS_VERIFY_URL=https://a.execute-api.eu-west-1.amazonaws.com/v1/verify\nDEVICEPASS_PROTOCOL=s3cret\n"), nil, []string{"DEVICEPASS_PROTOCOL"}},
+		{"accept cache past the revocation bound", file("DEVICEPASS_VERIFY_URL=https://a.execute-api.eu-west-1.amazonaws.com/v1/verify\nDEVICEPASS_ACCEPT_CACHE=5s\n"), nil, []string{"DEVICEPASS_ACCEPT_CACHE", "4s"}},
+		{"negative accept cache", file("DEVICEPASS_VERIFY_URL=https://a.execute-api.eu-west-1.amazonaws.com/v1/verify\nDEVICEPASS_ACCEPT_CACHE=-1s\n"), nil, []string{"DEVICEPASS_ACCEPT_CACHE"}},
 		{"typo", file("\nDEVICEPASS_URL=https://s3cret\n"), nil, []string{"line 2", `"DEVICEPASS_URL"`}},
 		{"not NAME=value", file("DEVICEPASS_TOKEN s3cret\n"), nil, []string{"line 1", "NAME=value"}},
 		{"missing file", filepath.Join(dir, "absent.conf"), nil, []string{"absent.conf"}},

@@ -5,8 +5,11 @@
 // cached. A login then costs one local round trip and one HTTPS request on
 // a warm connection, instead of starting a program, loading credentials
 // and making a TLS handshake, which is what cmd/checkpassword does for
-// every login. It never caches an answer, so a revoked or regenerated-away
-// password stops at its next login.
+// every login. It reuses an acceptance for the same mailbox, password,
+// protocol and client address for at most DEVICEPASS_ACCEPT_CACHE (default
+// 2s, at most 4s, 0 turns it off), so that a mail client's burst of
+// logins costs one request and a revoked, disabled or regenerated-away
+// password stops within that time; a refusal is never reused.
 //
 // Usage, as contrib/systemd/devicepass-verifyd.service runs it:
 //
@@ -46,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/devicepass/devicepass/cmd/internal/mailverify"
 )
@@ -77,7 +81,10 @@ func main() {
 		<-ctx.Done()
 		_ = l.Close()
 	}()
-	srv := &server{client: client, fallback: set.Protocol, logf: logger.Printf}
+	srv := &server{client: client, fallback: set.Protocol, logf: logger.Printf, now: time.Now}
+	if set.AcceptCache > 0 {
+		srv.cache = newAcceptCache(set.AcceptCache, time.Now)
+	}
 	if err := srv.serve(ctx, l); err != nil && ctx.Err() == nil {
 		logger.Fatal(err)
 	}
@@ -128,6 +135,8 @@ type server struct {
 	client   verifier
 	fallback string // the protocol for a service devicepass has no scope for
 	logf     func(format string, args ...any)
+	now      func() time.Time
+	cache    *acceptCache // nil: every login asks the endpoint
 }
 
 func (s *server) serve(ctx context.Context, l net.Listener) error {
@@ -174,6 +183,14 @@ func (s *server) handle(ctx context.Context, c net.Conn) {
 // answer asks the endpoint about one login and returns the answer line.
 func (s *server) answer(ctx context.Context, f [maxFields]string) string {
 	req := mailverify.Request{Mailbox: f[0], Password: f[1], Protocol: mailverify.Protocol(f[2], s.fallback), ClientIP: f[3]}
+	var key [32]byte
+	if s.cache != nil {
+		key = s.cache.sum(req)
+		if s.cache.accepted(key) {
+			return "OK"
+		}
+	}
+	asked := s.now()
 	valid, err := s.client.Verify(ctx, req)
 	var refused *mailverify.RefusedError
 	switch {
@@ -185,6 +202,9 @@ func (s *server) answer(ctx context.Context, f [maxFields]string) string {
 		return "TEMP " + oneLine(err.Error())
 	case !valid:
 		return "NO"
+	}
+	if s.cache != nil {
+		s.cache.add(key, asked)
 	}
 	return "OK"
 }

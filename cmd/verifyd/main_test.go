@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/devicepass/devicepass/cmd/internal/mailverify"
 )
@@ -51,7 +52,7 @@ func start(t *testing.T, v verifier) (path string, logs *strings.Builder) {
 	}
 	logs = &strings.Builder{}
 	var mu sync.Mutex
-	s := &server{client: v, fallback: "imap", logf: func(format string, args ...any) {
+	s := &server{client: v, fallback: "imap", now: time.Now, logf: func(format string, args ...any) {
 		mu.Lock()
 		defer mu.Unlock()
 		fmt.Fprintf(logs, format+"\n", args...)

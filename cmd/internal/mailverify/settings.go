@@ -25,6 +25,7 @@ const (
 	keyToken       = "DEVICEPASS_TOKEN"
 	keyProtocol    = "DEVICEPASS_PROTOCOL"
 	keyTimeout     = "DEVICEPASS_TIMEOUT"
+	keyCache       = "DEVICEPASS_ACCEPT_CACHE"
 	keyProfile     = "AWS_PROFILE"
 	keyConfigFile  = "AWS_CONFIG_FILE"
 	keyCredentials = "AWS_SHARED_CREDENTIALS_FILE"
@@ -32,12 +33,21 @@ const (
 
 // settingKeys are the names a settings file may hold. Any other name is a
 // typo the operator should hear about, not a setting silently ignored.
-var settingKeys = []string{KeyURL, keyRegion, keyAuth, keyToken, keyProtocol, keyTimeout, keyProfile, keyConfigFile, keyCredentials}
+var settingKeys = []string{KeyURL, keyRegion, keyAuth, keyToken, keyProtocol, keyTimeout, keyCache, keyProfile, keyConfigFile, keyCredentials}
 
 // maxSettingsFile bounds the settings file: it holds a handful of lines.
 const maxSettingsFile = 64 << 10
 
 const defaultTimeout = 5 * time.Second
+
+// How long devicepass-verifyd may answer a repeated login from an earlier
+// acceptance. MaxAcceptCache keeps a revoked, disabled or
+// regenerated-away password from working for 5 seconds or more after the
+// change, counting from when the earlier acceptance was asked for.
+const (
+	DefaultAcceptCache = 2 * time.Second
+	MaxAcceptCache     = 4 * time.Second
+)
 
 // Settings is the configuration after the file and the environment are
 // merged and checked.
@@ -48,6 +58,10 @@ type Settings struct {
 	Token    string
 	Protocol string // for a SERVICE devicepass has no scope for
 	Timeout  time.Duration
+	// AcceptCache is how long a resident program may reuse an acceptance
+	// for the same mailbox, password, protocol and client address (0: it
+	// never does). A program started per login ignores it.
+	AcceptCache time.Duration
 	// The AWS SDK's own settings, passed on explicitly because the mail
 	// server clears the environment the SDK would read them from.
 	Profile, ConfigFile, CredentialsFile string
@@ -87,6 +101,7 @@ func LoadSettings(path string, getenv func(string) string) (Settings, error) {
 		Token:           vals[keyToken],
 		Protocol:        vals[keyProtocol],
 		Timeout:         defaultTimeout,
+		AcceptCache:     DefaultAcceptCache,
 		Profile:         vals[keyProfile],
 		ConfigFile:      vals[keyConfigFile],
 		CredentialsFile: vals[keyCredentials],
@@ -123,6 +138,13 @@ func LoadSettings(path string, getenv func(string) string) (Settings, error) {
 			return Settings{}, configErrorf("%s must be a duration between 0 and 1m, such as 5s", keyTimeout)
 		}
 		s.Timeout = d
+	}
+	if c := vals[keyCache]; c != "" {
+		d, err := time.ParseDuration(c)
+		if err != nil || d < 0 || d > MaxAcceptCache {
+			return Settings{}, configErrorf("%s must be a duration from 0 (off) to %s, such as 2s", keyCache, MaxAcceptCache)
+		}
+		s.AcceptCache = d
 	}
 	return s, nil
 }
