@@ -111,8 +111,8 @@ func TestQuickRun(t *testing.T) {
 	// Section 7: every path, sequential and concurrent, made its logins
 	// (each one checked to succeed) and has a ratio to the baseline.
 	mail := rows(t, report, titleMailLogin)
-	if len(mail) != 6 {
-		t.Fatalf("section 7 has %d rows, want 3 paths × 2 modes", len(mail))
+	if len(mail) != 8 {
+		t.Fatalf("section 7 has %d rows, want 4 paths × 2 modes", len(mail))
 	}
 	for _, r := range mail {
 		if num(t, r[2]) < 1 || !strings.HasSuffix(r[6], "×") || !strings.HasSuffix(r[8], "×") {
