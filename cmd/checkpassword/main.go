@@ -22,7 +22,8 @@
 //	     endpoint refusing the mail server itself), which is no user's
 //	     wrong password
 //
-// Settings come from the file named by --config, NAME=value lines, and any
+// Settings (cmd/internal/mailverify, shared with devicepass-verifyd) come
+// from the file named by --config, NAME=value lines, and any
 // environment variable of the same name overrides the file's line. Dovecot
 // clears the environment of the programs it runs, which is why a file:
 //
@@ -43,6 +44,8 @@
 //	                        of a signature; deployed, the verify route takes
 //	                        SigV4 only.
 //	DEVICEPASS_TOKEN        the local runner's token for DEVICEPASS_AUTH=bearer
+//	DEVICEPASS_ACCEPT_CACHE read by devicepass-verifyd only (cmd/verifyd);
+//	                        a program started per login has nothing to reuse
 //
 // Dovecot sets SERVICE (imap, pop3, submission, smtp for Postfix's SASL,
 // ...) and TCPREMOTEIP, which become the request's protocol and client IP,
