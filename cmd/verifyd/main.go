@@ -85,7 +85,8 @@ func main() {
 	if set.AcceptCache > 0 {
 		srv.cache = newAcceptCache(set.AcceptCache, time.Now)
 	}
-	if err := srv.serve(ctx, l); err != nil && ctx.Err() == nil {
+	// serve returns when the listener closes: on SIGTERM, or on an error.
+	if err := srv.serve(ctx, l); ctx.Err() == nil {
 		logger.Fatal(err)
 	}
 }

@@ -42,7 +42,7 @@ func Binary() (string, error) {
 		return "", err
 	}
 	if os.Geteuid() != 0 {
-		return "", errors.New("Dovecot's master process needs root; run as root")
+		return "", errors.New("the Dovecot master process needs root; run as root")
 	}
 	bin, err := exec.LookPath("dovecot")
 	if err != nil {
@@ -227,7 +227,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 		select {
 		case err := <-s.exited:
 			s.exited <- err
-			return fmt.Errorf("Dovecot exited: %v", err)
+			return fmt.Errorf("the Dovecot master exited: %v", err)
 		default:
 		}
 		c, err := net.DialTimeout("tcp", s.IMAPAddr(), time.Second)
@@ -240,7 +240,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("Dovecot did not answer IMAP on %s", s.IMAPAddr())
+			return fmt.Errorf("no IMAP greeting from Dovecot on %s", s.IMAPAddr())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -270,7 +270,7 @@ func (s *Server) Stop() error {
 	case <-time.After(15 * time.Second):
 		_ = s.cmd.Process.Kill()
 		<-s.exited
-		return fmt.Errorf("Dovecot did not stop on SIGTERM; killed")
+		return errors.New("the Dovecot master did not stop on SIGTERM; killed")
 	}
 }
 
