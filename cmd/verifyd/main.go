@@ -21,9 +21,9 @@
 // line); it is read once at start, so a change needs a restart.
 //
 // The socket speaks a small protocol, one request after another on a
-// connection. A request is four netstrings (RFC-less but classic:
-// "<length>:<bytes>,"): the user, the password, Dovecot's service name and
-// the client's IP address (may be empty). The answer is one line:
+// connection. A request is four netstrings ("<length>:<bytes>,", so that
+// a field may hold any byte): the user, the password, Dovecot's service
+// name and the client's IP address (may be empty). The answer is one line:
 //
 //	OK              the password is valid
 //	NO [reason]     refused: wrong, unknown, or input that cannot be valid
