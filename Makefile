@@ -66,7 +66,7 @@ GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
 .PHONY: help tools standins staticcheck node cdk-cli cfn-lint run test lint build build-local \
-	checkpassword bench capacity synth diff deploy bootstrap clean distclean generate FORCE
+	checkpassword verifyd bench capacity synth diff deploy bootstrap clean distclean generate FORCE
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -123,10 +123,11 @@ $(CFNLINT_STAMP):
 run: standins ## serve the API on http://127.0.0.1:8080 (PORT overrides) with local stand-ins
 	$(GO) run ./cmd/devicepass-local
 
-# Debian packages the tests use: a real Dovecot 2.3 for e2e/dovecot.
+# Debian packages the tests use: a real Dovecot 2.3 for e2e/dovecot, with
+# its Lua passdb and LuaSocket for the verifyd path.
 # tools/ensure-debs.sh installs what is missing when it can (root on Debian
 # or Ubuntu) and otherwise fails naming the apt-get command.
-TEST_DEBS := dovecot-imapd
+TEST_DEBS := dovecot-imapd dovecot-auth-lua lua-socket
 
 # JSII_NODE: the CDK stack tests synthesize through jsii on the pinned Node.
 test: tools lint ## install the tools (and Dovecot), lint, then run every test against the stand-ins
@@ -159,6 +160,11 @@ build/%/bootstrap: FORCE
 # wrapper (contrib/dovecot/90-devicepass.conf). GOOS/GOARCH cross-compile.
 checkpassword: ## build Dovecot's checkpassword program into build/checkpassword
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o build/checkpassword ./cmd/checkpassword
+
+# The resident verify helper for Dovecot's Lua passdb, likewise static and
+# stripped (contrib/dovecot/90-devicepass-verifyd.conf, contrib/systemd/).
+verifyd: ## build the resident verify helper for Dovecot into build/verifyd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o build/verifyd ./cmd/verifyd
 
 FORCE:
 

@@ -107,6 +107,18 @@ func TestQuickRun(t *testing.T) {
 	if got := quota["writes admitted per whole second"]; !strings.Contains(got, "max ") || num(t, got[strings.LastIndex(got, " ")+1:]) > writeQuota {
 		t.Errorf("section 5: the proxy admitted more than the quota: %q", got)
 	}
+
+	// Section 7: every path, sequential and concurrent, made its logins
+	// (each one checked to succeed) and has a ratio to the baseline.
+	mail := rows(t, report, titleMailLogin)
+	if len(mail) != 8 {
+		t.Fatalf("section 7 has %d rows, want 4 paths × 2 modes", len(mail))
+	}
+	for _, r := range mail {
+		if num(t, r[2]) < 1 || !strings.HasSuffix(r[6], "×") || !strings.HasSuffix(r[8], "×") {
+			t.Errorf("section 7, %s with %s clients: %v", r[0], r[1], r)
+		}
+	}
 }
 
 // rows returns the cells of the first table under the heading title.
