@@ -88,6 +88,27 @@ func CheckClosePrevious(d Device, version string) error {
 	return nil
 }
 
+// CheckReplace decides whether a regenerate may make version, with hash,
+// current in place of base at now: only on a live, unexpired device whose
+// current version is still base (the one the regenerate read), with a
+// version the device never held and a hash that is not the current one.
+// A pending version does not stop it: the regenerate supersedes it.
+func CheckReplace(d Device, version string, hash verifier.Hash, base string, now time.Time) error {
+	switch {
+	case !d.Status.Live():
+		return apperr.New(apperr.Conflict, "replace verifier: the device is %s", d.Status)
+	case !d.ExpiresAt.IsZero() && d.ExpiresAt.UnixMilli() <= now.UnixMilli():
+		return apperr.New(apperr.Conflict, "replace verifier: the device expired at %s", d.ExpiresAt.Format(time.RFC3339))
+	case d.Current == nil || d.Current.Version != base:
+		return apperr.New(apperr.Conflict, "replace verifier: the current version is no longer %s", base)
+	case version == base || d.Previous != nil && d.Previous.Version == version || d.Pending != nil && d.Pending.Version == version:
+		return apperr.New(apperr.Conflict, "replace verifier: version %s was used before on this device", version)
+	case d.Current.Hash == hash:
+		return apperr.New(apperr.Conflict, "replace verifier: the hash is the current version's")
+	}
+	return nil
+}
+
 // CheckUpdate decides whether metadata read at version may be written
 // over the stored device: only while it is live and unchanged since that
 // read.

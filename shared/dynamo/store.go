@@ -657,6 +657,35 @@ func (s *Store) ClosePrevious(ctx context.Context, mailbox, id, version string, 
 	return err
 }
 
+// Replace implements device.RotationStore with one conditional UpdateItem:
+// a regenerate's promotion, written without a pending step first. The
+// condition is device.CheckReplace: curV = :base is the compare and swap
+// against the version the regenerate read, so a rotation that promoted
+// meanwhile makes it refuse (and the engine retry on the new base); the
+// REMOVE of the pending attributes is what makes a scheduled rotation in
+// flight refuse at its next step.
+func (s *Store) Replace(ctx context.Context, mailbox, id, version string, hash verifier.Hash, base string, now, until time.Time) (device.Device, error) {
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table,
+		Key:       deviceKey(mailbox, id),
+		UpdateExpression: aws.String("SET prevV = curV, prevH = curH, prevUntil = :until, curV = :v, curH = :h, rotatedAt = :at, actor = :actor " +
+			"REMOVE pendV, pendH, pendBase, pendAt, pendManual"),
+		ConditionExpression: aws.String("#status IN (:active, :disabled) AND (attribute_not_exists(expMs) OR expMs > :now)" +
+			" AND curV = :base AND curV <> :v AND curH <> :h AND (attribute_not_exists(prevV) OR prevV <> :v)" +
+			" AND (attribute_not_exists(pendV) OR pendV <> :v)"),
+		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		ExpressionAttributeValues: item{":v": str(version), ":h": str(string(hash)), ":base": str(base),
+			":now": num(ms(now)), ":until": num(ms(until)), ":at": str(timeStr(now)),
+			":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)),
+			":actor": encodeActor(device.ActorFrom(ctx))},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	return s.guarded(out, err, "replace verifier", func(d device.Device) error {
+		return device.CheckReplace(d, version, hash, base, now)
+	})
+}
+
 // Candidates implements device.CandidateReader with one strongly consistent Query of
 // the mailbox's partition: its devices and its failure counter together.
 func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidates, error) {

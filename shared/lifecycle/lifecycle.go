@@ -183,7 +183,9 @@ func deviceEventType(old, d *device.Device) string {
 		}
 	}
 	if old.Current != nil && d.Current != nil && old.Current.Version != d.Current.Version {
-		if old.PendingManual {
+		// A regenerate is a user's change made in one write (its actor);
+		// an older one began as a manual pending version.
+		if old.PendingManual || d.LastActor.Kind == device.ActorUser {
 			return PasswordRegenerated
 		}
 		return PasswordRotated

@@ -402,6 +402,27 @@ func (s *MemStore) ClosePrevious(ctx context.Context, mailbox, id, version strin
 	return nil
 }
 
+// Replace implements device.RotationStore with device.CheckReplace.
+func (s *MemStore) Replace(ctx context.Context, mailbox, id, version string, hash verifier.Hash, base string, now, until time.Time) (_ device.Device, err error) {
+	after, err := s.lockedCall(ctx, "Replace")
+	if err != nil {
+		return device.Device{}, err
+	}
+	defer s.unlock(&err, after)
+	cur := s.devices[mailbox][id]
+	if cur == nil {
+		return device.Device{}, apperr.New(apperr.NotFound, "replace verifier: no such device")
+	}
+	if err := device.CheckReplace(*cur, version, hash, base, now); err != nil {
+		return clone(*cur), err
+	}
+	cur.Previous, cur.PreviousUntil = cur.Current, msTime(until)
+	cur.Current = &device.Verifier{Version: version, Hash: hash}
+	cur.Pending, cur.PendingBase, cur.PendingManual, cur.PendingAt = nil, "", false, time.Time{}
+	cur.RotatedAt, cur.LastActor = rfcTime(now), device.ActorFrom(ctx)
+	return clone(*cur), nil
+}
+
 // Candidates implements device.CandidateReader.
 func (s *MemStore) Candidates(ctx context.Context, mailbox string) (_ device.Candidates, err error) {
 	after, err := s.lockedCall(ctx, "Candidates")
