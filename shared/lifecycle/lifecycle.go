@@ -183,9 +183,10 @@ func deviceEventType(old, d *device.Device) string {
 		}
 	}
 	if old.Current != nil && d.Current != nil && old.Current.Version != d.Current.Version {
-		// A regenerate is a user's change made in one write (its actor);
-		// an older one began as a manual pending version.
-		if old.PendingManual || d.LastActor.Kind == device.ActorUser {
+		// A scheduled rotation promotes its pending version; a regenerate
+		// writes a version that was never pending (or, before it made one
+		// write, began as a manual pending version).
+		if old.PendingManual || old.Pending == nil || old.Pending.Version != d.Current.Version {
 			return PasswordRegenerated
 		}
 		return PasswordRotated
