@@ -21,15 +21,15 @@ import (
 // succeeds without writing.
 var ErrAlreadyPending = errors.New("the version is pending already")
 
-// CheckBeginRotation decides whether a rotation to version may begin on d
-// at now. A scheduled rotation (manual false) needs an active device; a
-// manual regenerate also accepts a disabled one. Either needs an
-// unexpired device that has a current version, and a version the device
-// never held. A scheduled rotation yields to a manual regenerate's pending
+// CheckBeginRotation decides whether a rotation to version, from base,
+// may begin on d at now. A scheduled rotation (manual false) needs an
+// active device; a manual one also accepts a disabled one. Either needs
+// an unexpired device whose current version is base, and a version the
+// device never held. A scheduled rotation yields to a manual regenerate's pending
 // version begun less than RegenerateHold ago; a regenerate takes over any
 // pending version. It answers ErrAlreadyPending if version is pending
 // already, else a Conflict saying why, or nil.
-func CheckBeginRotation(d Device, version string, manual bool, now time.Time) error {
+func CheckBeginRotation(d Device, version, base string, manual bool, now time.Time) error {
 	switch {
 	case d.Pending != nil && d.Pending.Version == version:
 		return ErrAlreadyPending
@@ -43,6 +43,12 @@ func CheckBeginRotation(d Device, version string, manual bool, now time.Time) er
 		return apperr.New(apperr.Conflict, "a manual regenerate is in progress")
 	case d.Current == nil:
 		return apperr.New(apperr.Conflict, "the device has no current version")
+	case d.Current.Version != base:
+		// Secrets Manager's AWSCURRENT (base) is not the table's current
+		// version: a regenerate is between its two writes, or a crash left
+		// them apart for the reconciler. A rotation begun now would promote
+		// over a version Secrets Manager never published.
+		return apperr.New(apperr.Conflict, "the device's current version is not %s, the secret's AWSCURRENT", base)
 	case d.Current.Version == version || d.Previous != nil && d.Previous.Version == version:
 		return apperr.New(apperr.Conflict, "version %s was used before on this device", version)
 	}

@@ -29,38 +29,46 @@ func TestCheckBeginRotation(t *testing.T) {
 		d      device.Device
 		manual bool
 		want   string // "" allowed, "pending" ErrAlreadyPending, else the reason
+		base   string // the secret's AWSCURRENT; "" for v1
 	}{
-		{"active, scheduled", base, false, ""},
-		{"active, manual", base, true, ""},
-		{"disabled, scheduled", with(func(d *device.Device) { d.Status = device.StatusDisabled }), false, "the device is disabled"},
-		{"disabled, manual", with(func(d *device.Device) { d.Status = device.StatusDisabled }), true, ""},
-		{"revoked, manual", with(func(d *device.Device) { d.Status = device.StatusRevoked }), true, "the device is revoked"},
-		{"expired one millisecond ago", with(func(d *device.Device) { d.ExpiresAt = now.Add(-time.Millisecond) }), true, "the device expired"},
-		{"expires now", with(func(d *device.Device) { d.ExpiresAt = now }), true, "the device expired"},
-		{"expires within the same millisecond", with(func(d *device.Device) { d.ExpiresAt = now.Add(500 * time.Microsecond) }), true, "the device expired"},
-		{"expires a millisecond later", with(func(d *device.Device) { d.ExpiresAt = now.Add(time.Millisecond) }), false, ""},
-		{"version pending already", with(func(d *device.Device) { d.Pending = &device.Verifier{Version: "v2"} }), false, "pending"},
+		{"active, scheduled", base, false, "", ""},
+		{"active, manual", base, true, "", ""},
+		{"disabled, scheduled", with(func(d *device.Device) { d.Status = device.StatusDisabled }), false, "the device is disabled", ""},
+		{"disabled, manual", with(func(d *device.Device) { d.Status = device.StatusDisabled }), true, "", ""},
+		{"revoked, manual", with(func(d *device.Device) { d.Status = device.StatusRevoked }), true, "the device is revoked", ""},
+		{"expired one millisecond ago", with(func(d *device.Device) { d.ExpiresAt = now.Add(-time.Millisecond) }), true, "the device expired", ""},
+		{"expires now", with(func(d *device.Device) { d.ExpiresAt = now }), true, "the device expired", ""},
+		{"expires within the same millisecond", with(func(d *device.Device) { d.ExpiresAt = now.Add(500 * time.Microsecond) }), true, "the device expired", ""},
+		{"expires a millisecond later", with(func(d *device.Device) { d.ExpiresAt = now.Add(time.Millisecond) }), false, "", ""},
+		{"version pending already", with(func(d *device.Device) { d.Pending = &device.Verifier{Version: "v2"} }), false, "pending", ""},
 		{"version pending already, device disabled since", with(func(d *device.Device) {
 			d.Pending, d.Status = &device.Verifier{Version: "v2"}, device.StatusDisabled
-		}), false, "pending"},
-		{"regenerate held", with(heldManual), false, "a manual regenerate is in progress"},
+		}), false, "pending", ""},
+		{"regenerate held", with(heldManual), false, "a manual regenerate is in progress", ""},
 		{"regenerate held, at the hold's last millisecond", with(func(d *device.Device) {
 			heldManual(d)
 			d.PendingAt = now.Add(-device.RegenerateHold)
-		}), false, "a manual regenerate is in progress"},
+		}), false, "a manual regenerate is in progress", ""},
 		{"regenerate hold over", with(func(d *device.Device) {
 			heldManual(d)
 			d.PendingAt = now.Add(-device.RegenerateHold - time.Millisecond)
-		}), false, ""},
-		{"regenerate takes over a regenerate", with(heldManual), true, ""},
-		{"scheduled takes over a scheduled", with(func(d *device.Device) { d.Pending = &device.Verifier{Version: "vs"} }), false, ""},
-		{"no current version", with(func(d *device.Device) { d.Current = nil }), true, "no current version"},
-		{"version is current", with(func(d *device.Device) { d.Current = &device.Verifier{Version: "v2"} }), true, "was used before"},
-		{"version is previous", with(func(d *device.Device) { d.Previous = &device.Verifier{Version: "v2"} }), true, "was used before"},
+		}), false, "", ""},
+		{"regenerate takes over a regenerate", with(heldManual), true, "", ""},
+		{"scheduled takes over a scheduled", with(func(d *device.Device) { d.Pending = &device.Verifier{Version: "vs"} }), false, "", ""},
+		{"no current version", with(func(d *device.Device) { d.Current = nil }), true, "no current version", ""},
+		{"version is current", with(func(d *device.Device) { d.Current = &device.Verifier{Version: "v2"} }), true, "was used before", "v2"},
+		{"AWSCURRENT is not the current version", with(func(d *device.Device) {
+			d.Current, d.Previous = &device.Verifier{Version: "v3"}, &device.Verifier{Version: "v1"}
+		}), false, "is not v1, the secret's AWSCURRENT", ""},
+		{"version is previous", with(func(d *device.Device) { d.Previous = &device.Verifier{Version: "v2"} }), true, "was used before", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := device.CheckBeginRotation(tc.d, "v2", tc.manual, now)
+			b := tc.base
+			if b == "" {
+				b = "v1"
+			}
+			err := device.CheckBeginRotation(tc.d, "v2", b, tc.manual, now)
 			switch tc.want {
 			case "":
 				if err != nil {

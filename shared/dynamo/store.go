@@ -535,7 +535,7 @@ func (s *Store) BeginRotation(ctx context.Context, mailbox, id, version, base st
 	set := "SET pendV = :v, pendBase = :base, pendAt = :now"
 	remove := " REMOVE pendH"
 	cond := "(attribute_not_exists(expMs) OR expMs > :now) AND (attribute_not_exists(pendV) OR pendV <> :v)" +
-		" AND curV <> :v AND (attribute_not_exists(prevV) OR prevV <> :v)"
+		" AND curV = :base AND curV <> :v AND (attribute_not_exists(prevV) OR prevV <> :v)"
 	if manual {
 		set += ", pendManual = :true"
 		vals[":true"], vals[":disabled"] = &types.AttributeValueMemberBOOL{Value: true}, str(string(device.StatusDisabled))
@@ -556,7 +556,7 @@ func (s *Store) BeginRotation(ctx context.Context, mailbox, id, version, base st
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	d, err := s.guarded(out, err, "begin rotation", func(d device.Device) error {
-		return device.CheckBeginRotation(d, version, manual, now)
+		return device.CheckBeginRotation(d, version, base, manual, now)
 	})
 	if errors.Is(err, device.ErrAlreadyPending) {
 		return d, nil // an earlier run began this rotation

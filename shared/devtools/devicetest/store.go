@@ -328,7 +328,7 @@ func (s *MemStore) BeginRotation(ctx context.Context, mailbox, id, version, base
 	if cur == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
 	}
-	switch err := device.CheckBeginRotation(*cur, version, manual, now); {
+	switch err := device.CheckBeginRotation(*cur, version, base, manual, now); {
 	case errors.Is(err, device.ErrAlreadyPending):
 		return clone(*cur), nil
 	case err != nil:

@@ -261,6 +261,19 @@ func testBeginRefusals(t *testing.T, s Store) {
 		WantCode(t, err, apperr.Conflict)
 		wantReason(t, err, "was used before")
 	})
+	t.Run("base is not the current version", func(t *testing.T) {
+		// A regenerate replaced v1 in the table and has not moved
+		// AWSCURRENT yet: a rotation starting from v1 refuses.
+		mbx := seedMailbox(t, s, "owner")
+		d := createDevice(t, s, newDevice(t, mbx))
+		v1, v2 := d.Current.Version, NewVersion(t)
+		_, err := s.Replace(ctx, mbx, d.ID, v2, "h2", v1, now, now)
+		mustOK(t, err, "replace")
+		_, err = s.BeginRotation(ctx, mbx, d.ID, NewVersion(t), v1, false, now)
+		WantCode(t, err, apperr.Conflict)
+		wantReason(t, err, "the secret's AWSCURRENT")
+		wantVerifier(t, "stored pending after refusal", getDevice(t, s, mbx, d.ID).Pending, "", "")
+	})
 }
 
 // wantReason fails the test unless err's message contains why (when why
