@@ -83,7 +83,8 @@ type RepairStore interface {
 // CheckClosePrevious, CheckReplace); on Conflict the adapter explains the
 // refusal with that rule.
 type RotationStore interface {
-	// BeginRotation records version as pending, starting from base, and
+	// BeginRotation records version as pending, starting from base (the
+	// secret's AWSCURRENT, which must be the device's current version), and
 	// answers with the device after the write; if version was pending
 	// already it changes nothing and answers the stored device. A scheduled
 	// rotation (manual false) needs an active, unexpired device and yields
