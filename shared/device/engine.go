@@ -57,9 +57,9 @@ type Scheduler interface {
 const RegenerateHold = 15 * time.Minute
 
 // Engine runs rotations: Secrets Manager's scheduled ones, one step per
-// invocation, and manual regenerates, all four steps in one call. It keeps
-// no state between steps: the secret's staging labels and the device item
-// are the state.
+// invocation, and manual regenerates, in one call of two Secrets Manager
+// writes around one conditional table write. It keeps no state between
+// steps: the secret's staging labels and the device item are the state.
 type Engine struct {
 	base
 	store      RotationStore
@@ -406,7 +406,14 @@ func (e *Engine) Regenerate(ctx context.Context, d Device, grace time.Duration) 
 	now := e.clock()
 	out, base, taken, err := e.replace(ctx, t, d.Current.Version, token, e.keyed.Password(pw), now, now.Add(grace))
 	if err != nil {
-		e.dropPending(ctx, t, token)
+		if apperr.Is(err, apperr.Conflict) || apperr.Is(err, apperr.NotFound) {
+			// Refused: the version will never be current, and its
+			// AWSPENDING would hold scheduled rotations off.
+			e.dropPending(ctx, t, token)
+		}
+		// Otherwise the write may have committed: the label keeps the
+		// version listed, so the reconciler can finish the move (or
+		// clear the label if the table never took the version).
 		return "", Device{}, err
 	}
 	if err := e.publish(ctx, t, token, base, append(held, taken...)); err != nil {
