@@ -369,3 +369,61 @@ func TestCallBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestRegenerateReplacesRotationFinishedMeanwhile runs, on the stand-ins,
+// a regenerate whose device read predates a rotation that then promoted
+// in the table (and moved AWSCURRENT, or lost that call): the regenerate
+// replaces the rotation's password too, Secrets Manager and the table
+// agree, and no AWSPENDING is left apart from AWSCURRENT.
+func TestRegenerateReplacesRotationFinishedMeanwhile(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	eng := r.app.Service.Engine()
+	for _, moved := range []bool{true, false} {
+		m := r.makeDevice(t, device.CreateInput{})
+		read, err := r.app.Store.GetDevice(ctx, m.mailbox, m.id) // the regenerate's read
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := device.NewToken()
+		for _, step := range device.Steps[:3] {
+			if err := eng.Run(ctx, step, m.secret, token); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sv, err := r.app.Secrets.Read(ctx, m.secret, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !moved {
+			r.faults.Arm(2, awsx.FailBefore) // finishSecret: the promotion, then the lost move
+		}
+		err = eng.Run(ctx, device.StepFinish, m.secret, token)
+		r.faults.Arm(0, awsx.FailBefore)
+		if moved != (err == nil) {
+			t.Fatalf("moved=%v: finishSecret: %v", moved, err)
+		}
+		pw, _, err := eng.Regenerate(ctx, read, 0)
+		if err != nil {
+			t.Fatalf("moved=%v: regenerate: %v", moved, err)
+		}
+		if cur := r.invariant1(t, m, "after the regenerate"); cur != pw {
+			t.Fatalf("moved=%v: AWSCURRENT is not the regenerated password", moved)
+		}
+		if r.verifies(t, m.mailbox, sv.Value.Password) || r.verifies(t, m.mailbox, m.password) {
+			t.Fatalf("moved=%v: a replaced password still verifies after a regenerate without grace", moved)
+		}
+		st, err := r.app.Secrets.Describe(ctx, m.secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := st.InProgress(); p != "" {
+			t.Errorf("moved=%v: AWSPENDING left on %s, which is not AWSCURRENT", moved, p)
+		}
+		r.checkConsistent(t, m.mailbox)
+		if _, step, err := eng.RotateNow(ctx, m.secret); err != nil {
+			t.Fatalf("moved=%v: the next rotation failed at %s: %v", moved, step, err)
+		}
+		r.checkConsistent(t, m.mailbox)
+	}
+}
