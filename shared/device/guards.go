@@ -85,15 +85,6 @@ func CheckPromote(d Device, version string) error {
 	return nil
 }
 
-// CheckClosePrevious decides whether the previous version's validity may
-// be shortened: only while version is still the previous version.
-func CheckClosePrevious(d Device, version string) error {
-	if d.Previous == nil || d.Previous.Version != version {
-		return apperr.New(apperr.Conflict, "close previous verifier: the version is no longer the previous one")
-	}
-	return nil
-}
-
 // CheckReplace decides whether a regenerate may make version, with hash,
 // current in place of base at now: only on a live, unexpired device whose
 // current version is still base (the one the regenerate read), with a

@@ -131,8 +131,6 @@ func TestOtherGuards(t *testing.T) {
 		{"replace by the pending version", device.CheckReplace(pending, "v2", "h3", "v1", now), "was used before"},
 		{"replace by the current version", device.CheckReplace(pending, "v1", "h3", "v1", now), "was used before"},
 		{"replace with the current hash", device.CheckReplace(pending, "v3", "h1", "v1", now), "current version's"},
-		{"close the previous version", device.CheckClosePrevious(pending, "v0"), ""},
-		{"close a version no longer previous", device.CheckClosePrevious(pending, "v1"), "no longer the previous"},
 		{"update at the stored version", device.CheckUpdate(pending, 3), ""},
 		{"update a disabled device", device.CheckUpdate(disabled, 3), ""},
 		{"update from a stale read", device.CheckUpdate(pending, 2), "changed meanwhile"},

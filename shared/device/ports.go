@@ -80,8 +80,8 @@ type RepairStore interface {
 // RotationStore is what the rotation engine writes. Each method is one
 // conditional write whose condition is the rule of the same name in
 // guards.go (CheckBeginRotation, CheckSetPending, CheckPromote,
-// CheckClosePrevious, CheckReplace); on Conflict the adapter explains the
-// refusal with that rule.
+// CheckReplace); on Conflict the adapter explains the refusal with that
+// rule.
 type RotationStore interface {
 	// BeginRotation records version as pending, starting from base (the
 	// secret's AWSCURRENT, which must be the device's current version), and
@@ -107,10 +107,6 @@ type RotationStore interface {
 	// version is pending and its hash is set. It answers the device as it
 	// was before the write, or, on Conflict, as it is.
 	Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (Device, error)
-
-	// ClosePrevious ends the previous version's validity at until if it is
-	// still version.
-	ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) error
 
 	// Replace is a regenerate's one write: version, with hash, becomes
 	// current in place of base, which stays valid as previous until until

@@ -638,25 +638,6 @@ func (s *Store) Promote(ctx context.Context, mailbox, id, version string, now, f
 	return s.guarded(out, err, "promote verifier", func(d device.Device) error { return device.CheckPromote(d, version) })
 }
 
-// ClosePrevious implements device.RotationStore; its condition is
-// device.CheckClosePrevious.
-func (s *Store) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) error {
-	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           &s.table,
-		Key:                                 deviceKey(mailbox, id),
-		UpdateExpression:                    aws.String("SET prevUntil = :u"),
-		ConditionExpression:                 aws.String("prevV = :v"),
-		ExpressionAttributeValues:           item{":u": num(ms(until)), ":v": str(version)},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	_, err = s.guarded(out, err, "close previous verifier", func(d device.Device) error { return device.CheckClosePrevious(d, version) })
-	if apperr.Is(err, apperr.NotFound) {
-		// As the fake: a missing device has no previous version to close.
-		return apperr.Wrap(err, apperr.Conflict, "close previous verifier: no such device")
-	}
-	return err
-}
-
 // Replace implements device.RotationStore with one conditional UpdateItem:
 // a regenerate's promotion, written without a pending step first. The
 // condition is device.CheckReplace: curV = :base is the compare and swap

@@ -383,25 +383,6 @@ func (s *MemStore) Promote(ctx context.Context, mailbox, id, version string, now
 	return old, nil
 }
 
-// ClosePrevious implements device.RotationStore with
-// device.CheckClosePrevious.
-func (s *MemStore) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) (err error) {
-	after, err := s.lockedCall(ctx, "ClosePrevious")
-	if err != nil {
-		return err
-	}
-	defer s.unlock(&err, after)
-	cur := s.devices[mailbox][id]
-	if cur == nil {
-		return apperr.New(apperr.Conflict, "close previous verifier: no such device")
-	}
-	if err := device.CheckClosePrevious(*cur, version); err != nil {
-		return err
-	}
-	cur.PreviousUntil = msTime(until)
-	return nil
-}
-
 // Replace implements device.RotationStore with device.CheckReplace.
 func (s *MemStore) Replace(ctx context.Context, mailbox, id, version string, hash verifier.Hash, base string, now, until time.Time) (_ device.Device, err error) {
 	after, err := s.lockedCall(ctx, "Replace")

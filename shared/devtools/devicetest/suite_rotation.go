@@ -11,9 +11,9 @@ import (
 	"github.com/devicepass/devicepass/shared/verifier"
 )
 
-// rotationStoreTests cover device.RotationStore: the four conditional
-// writes of a rotation, a regenerate's single write, and the guards that
-// refuse them.
+// rotationStoreTests cover device.RotationStore: the conditional writes of
+// a rotation, a regenerate's single write, and the guards that refuse
+// them.
 var rotationStoreTests = []storeTest{
 	{"RotationWithDeviceGrace", testRotationGrace},
 	{"RotationWithFixedUntil", testRotationFixedUntil},
@@ -98,12 +98,6 @@ func testRotationGrace(t *testing.T, s Store) {
 		WantCode(t, err, apperr.Conflict)
 	}
 	wantVerifier(t, "pending after refused begins", getDevice(t, s, mbx, d.ID).Pending, "", "")
-
-	// ClosePrevious ends the old version's grace, only if it is still the
-	// previous one.
-	WantCode(t, s.ClosePrevious(ctx, mbx, d.ID, v2, now), apperr.Conflict)
-	mustOK(t, s.ClosePrevious(ctx, mbx, d.ID, v1, now.Add(time.Second)), "close previous")
-	wantTime(t, "previous until after close", getDevice(t, s, mbx, d.ID).PreviousUntil, now.Add(time.Second))
 }
 
 func testRotationFixedUntil(t *testing.T, s Store) {
@@ -300,7 +294,6 @@ func testRotationMissing(t *testing.T, s Store) {
 	WantCode(t, err, apperr.NotFound)
 	_, err = s.Promote(ctx, mbx, id, v, baseTime, time.Time{})
 	WantCode(t, err, apperr.NotFound)
-	WantCode(t, s.ClosePrevious(ctx, mbx, id, v, baseTime), apperr.Conflict)
 	WantCode(t, s.TouchLastUsed(ctx, mbx, id, baseTime, device.ScopeIMAP, "", baseTime), apperr.Conflict)
 	if _, err := s.GetDevice(ctx, mbx, id); !apperr.Is(err, apperr.NotFound) {
 		t.Fatalf("a write to a missing device created it (%v)", err)
