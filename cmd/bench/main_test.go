@@ -51,6 +51,17 @@ func TestQuickRun(t *testing.T) {
 		if strings.HasPrefix(r[0], "verify") && sm != 0 {
 			t.Errorf("section 1, %s calls Secrets Manager %d times", r[0], sm)
 		}
+		if w, rd := num(t, r[4]), num(t, r[5]); w < 0 || rd < 0 || w+rd != sm {
+			t.Errorf("section 1, %s: %d SM writes and %d reads do not add up to %d SM calls", r[0], w, rd, sm)
+		}
+		// Secrets Manager writes per rotation and per regenerate: AWS's
+		// rotation template's 2, the floor; a regenerate in 4 round trips.
+		if (r[0] == "regenerate" || strings.HasPrefix(r[0], "scheduled rotation")) && num(t, r[4]) != 2 {
+			t.Errorf("section 1, %s makes %s Secrets Manager writes, want 2", r[0], r[4])
+		}
+		if r[0] == "regenerate" && trips > 4 {
+			t.Errorf("section 1, regenerate takes %d sequential round trips, want at most 4", trips)
+		}
 	}
 
 	for _, r := range rows(t, report, titleColdStart) {

@@ -80,10 +80,11 @@ type RepairStore interface {
 // RotationStore is what the rotation engine writes. Each method is one
 // conditional write whose condition is the rule of the same name in
 // guards.go (CheckBeginRotation, CheckSetPending, CheckPromote,
-// CheckClosePrevious); on Conflict the adapter explains the refusal with
-// that rule.
+// CheckReplace); on Conflict the adapter explains the refusal with that
+// rule.
 type RotationStore interface {
-	// BeginRotation records version as pending, starting from base, and
+	// BeginRotation records version as pending, starting from base (the
+	// secret's AWSCURRENT, which must be the device's current version), and
 	// answers with the device after the write; if version was pending
 	// already it changes nothing and answers the stored device. A scheduled
 	// rotation (manual false) needs an active, unexpired device and yields
@@ -107,9 +108,14 @@ type RotationStore interface {
 	// was before the write, or, on Conflict, as it is.
 	Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (Device, error)
 
-	// ClosePrevious ends the previous version's validity at until if it is
-	// still version.
-	ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) error
+	// Replace is a regenerate's one write: version, with hash, becomes
+	// current in place of base, which stays valid as previous until until
+	// (until <= now: it stops at once), and any pending version is cleared,
+	// so a scheduled rotation in flight can no longer promote. Only if the
+	// device is live and unexpired, base is its current version, version is
+	// new to it and hash is not the current hash (CheckReplace). It answers
+	// the device after the write, or, on Conflict, as it is.
+	Replace(ctx context.Context, mailbox, id, version string, hash verifier.Hash, base string, now, until time.Time) (Device, error)
 }
 
 // CandidateReader is the verify path's read, which testSecret shares.
@@ -203,8 +209,10 @@ type SecretDeleter interface {
 
 // StageMover moves the staging labels of a rotation.
 type StageMover interface {
-	// MoveCurrent moves AWSCURRENT from version from to version to.
-	// Conflict if from is not the current version.
+	// MoveCurrent moves AWSCURRENT from version from to version to (and
+	// AWSPREVIOUS to from), leaving any AWSPENDING on to: a finished
+	// rotation for Secrets Manager. Conflict if from is not the current
+	// version.
 	MoveCurrent(ctx context.Context, secretID, to, from string) error
 
 	// RemovePending removes AWSPENDING from version.
@@ -292,6 +300,19 @@ func (s SecretState) Current() string { return s.withStage(StageCurrent) }
 
 // Pending returns the AWSPENDING version id, or "".
 func (s SecretState) Pending() string { return s.withStage(StagePending) }
+
+// InProgress returns the version of a rotation that has not finished: the
+// AWSPENDING version when it is not also AWSCURRENT, else "". Secrets
+// Manager treats AWSPENDING left on the AWSCURRENT version as a finished
+// rotation (RotateSecret starts the next one), so devicepass never spends a
+// write removing it.
+func (s SecretState) InProgress() string {
+	p := s.Pending()
+	if p == "" || hasStage(s.Versions[p], StageCurrent) {
+		return ""
+	}
+	return p
+}
 
 func (s SecretState) withStage(stage string) string {
 	for v, st := range s.Versions {

@@ -535,7 +535,7 @@ func (s *Store) BeginRotation(ctx context.Context, mailbox, id, version, base st
 	set := "SET pendV = :v, pendBase = :base, pendAt = :now"
 	remove := " REMOVE pendH"
 	cond := "(attribute_not_exists(expMs) OR expMs > :now) AND (attribute_not_exists(pendV) OR pendV <> :v)" +
-		" AND curV <> :v AND (attribute_not_exists(prevV) OR prevV <> :v)"
+		" AND curV = :base AND curV <> :v AND (attribute_not_exists(prevV) OR prevV <> :v)"
 	if manual {
 		set += ", pendManual = :true"
 		vals[":true"], vals[":disabled"] = &types.AttributeValueMemberBOOL{Value: true}, str(string(device.StatusDisabled))
@@ -556,7 +556,7 @@ func (s *Store) BeginRotation(ctx context.Context, mailbox, id, version, base st
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	d, err := s.guarded(out, err, "begin rotation", func(d device.Device) error {
-		return device.CheckBeginRotation(d, version, manual, now)
+		return device.CheckBeginRotation(d, version, base, manual, now)
 	})
 	if errors.Is(err, device.ErrAlreadyPending) {
 		return d, nil // an earlier run began this rotation
@@ -638,23 +638,33 @@ func (s *Store) Promote(ctx context.Context, mailbox, id, version string, now, f
 	return s.guarded(out, err, "promote verifier", func(d device.Device) error { return device.CheckPromote(d, version) })
 }
 
-// ClosePrevious implements device.RotationStore; its condition is
-// device.CheckClosePrevious.
-func (s *Store) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) error {
+// Replace implements device.RotationStore with one conditional UpdateItem:
+// a regenerate's promotion, written without a pending step first. The
+// condition is device.CheckReplace: curV = :base is the compare and swap
+// against the version the regenerate read, so a rotation that promoted
+// meanwhile makes it refuse (and the engine retry on the new base); the
+// REMOVE of the pending attributes is what makes a scheduled rotation in
+// flight refuse at its next step.
+func (s *Store) Replace(ctx context.Context, mailbox, id, version string, hash verifier.Hash, base string, now, until time.Time) (device.Device, error) {
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           &s.table,
-		Key:                                 deviceKey(mailbox, id),
-		UpdateExpression:                    aws.String("SET prevUntil = :u"),
-		ConditionExpression:                 aws.String("prevV = :v"),
-		ExpressionAttributeValues:           item{":u": num(ms(until)), ":v": str(version)},
+		TableName: &s.table,
+		Key:       deviceKey(mailbox, id),
+		UpdateExpression: aws.String("SET prevV = curV, prevH = curH, prevUntil = :until, curV = :v, curH = :h, rotatedAt = :at, actor = :actor " +
+			"REMOVE pendV, pendH, pendBase, pendAt, pendManual"),
+		ConditionExpression: aws.String("#status IN (:active, :disabled) AND (attribute_not_exists(expMs) OR expMs > :now)" +
+			" AND curV = :base AND curV <> :v AND curH <> :h AND (attribute_not_exists(prevV) OR prevV <> :v)" +
+			" AND (attribute_not_exists(pendV) OR pendV <> :v)"),
+		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		ExpressionAttributeValues: item{":v": str(version), ":h": str(string(hash)), ":base": str(base),
+			":now": num(ms(now)), ":until": num(ms(until)), ":at": str(timeStr(now)),
+			":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)),
+			":actor": encodeActor(device.ActorFrom(ctx))},
+		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	_, err = s.guarded(out, err, "close previous verifier", func(d device.Device) error { return device.CheckClosePrevious(d, version) })
-	if apperr.Is(err, apperr.NotFound) {
-		// As the fake: a missing device has no previous version to close.
-		return apperr.Wrap(err, apperr.Conflict, "close previous verifier: no such device")
-	}
-	return err
+	return s.guarded(out, err, "replace verifier", func(d device.Device) error {
+		return device.CheckReplace(d, version, hash, base, now)
+	})
 }
 
 // Candidates implements device.CandidateReader with one strongly consistent Query of

@@ -42,7 +42,7 @@ var portCalls = map[string]Call{
 	"Store.BeginRotation":      {DynamoDB, "UpdateItem"},
 	"Store.SetPending":         {DynamoDB, "UpdateItem"},
 	"Store.Promote":            {DynamoDB, "UpdateItem"},
-	"Store.ClosePrevious":      {DynamoDB, "UpdateItem"},
+	"Store.Replace":            {DynamoDB, "UpdateItem"},
 	"Store.RecordFailure":      {DynamoDB, "UpdateItem"},
 	"Store.TouchLastUsed":      {DynamoDB, "UpdateItem"},
 	"Secrets.Create":           {SecretsManager, "CreateSecret"},

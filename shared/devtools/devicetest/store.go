@@ -328,7 +328,7 @@ func (s *MemStore) BeginRotation(ctx context.Context, mailbox, id, version, base
 	if cur == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
 	}
-	switch err := device.CheckBeginRotation(*cur, version, manual, now); {
+	switch err := device.CheckBeginRotation(*cur, version, base, manual, now); {
 	case errors.Is(err, device.ErrAlreadyPending):
 		return clone(*cur), nil
 	case err != nil:
@@ -383,23 +383,25 @@ func (s *MemStore) Promote(ctx context.Context, mailbox, id, version string, now
 	return old, nil
 }
 
-// ClosePrevious implements device.RotationStore with
-// device.CheckClosePrevious.
-func (s *MemStore) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) (err error) {
-	after, err := s.lockedCall(ctx, "ClosePrevious")
+// Replace implements device.RotationStore with device.CheckReplace.
+func (s *MemStore) Replace(ctx context.Context, mailbox, id, version string, hash verifier.Hash, base string, now, until time.Time) (_ device.Device, err error) {
+	after, err := s.lockedCall(ctx, "Replace")
 	if err != nil {
-		return err
+		return device.Device{}, err
 	}
 	defer s.unlock(&err, after)
 	cur := s.devices[mailbox][id]
 	if cur == nil {
-		return apperr.New(apperr.Conflict, "close previous verifier: no such device")
+		return device.Device{}, apperr.New(apperr.NotFound, "replace verifier: no such device")
 	}
-	if err := device.CheckClosePrevious(*cur, version); err != nil {
-		return err
+	if err := device.CheckReplace(*cur, version, hash, base, now); err != nil {
+		return clone(*cur), err
 	}
-	cur.PreviousUntil = msTime(until)
-	return nil
+	cur.Previous, cur.PreviousUntil = cur.Current, msTime(until)
+	cur.Current = &device.Verifier{Version: version, Hash: hash}
+	cur.Pending, cur.PendingBase, cur.PendingManual, cur.PendingAt = nil, "", false, time.Time{}
+	cur.RotatedAt, cur.LastActor = rfcTime(now), device.ActorFrom(ctx)
+	return clone(*cur), nil
 }
 
 // Candidates implements device.CandidateReader.
