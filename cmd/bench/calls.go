@@ -44,7 +44,7 @@ func (r *rig) count(op func() error) (counted, error) {
 func (b *bench) calls(ctx context.Context) (section, error) {
 	sec := section{
 		title: titleCalls,
-		intro: "Each operation run once through the domain service wired from the constructors the functions compose (`shared/app/wire`, through `app.Build`), " +
+		intro: "Each operation run once through the domain service wired from the constructors the functions compose (`shared/wire`, through `app.Build`), " +
 			"against the stand-ins, its AWS calls counted by the `awsx.Counter` SDK middleware (operations, not retry attempts). " +
 			"Sequential round trips are `Counter.RoundTrips`: calls that overlap count once. Secrets Manager writes (every call but " +
 			"`Get*`, `Describe*` and `List*`) are counted apart from its reads: they share a 50 per second quota per account and Region that " +

@@ -10,7 +10,7 @@ import (
 // only the api and verify functions link the HTTP handlers, only the
 // stream function links the stream handler and its sinks (EventBridge,
 // SNS), and only the rotation function links the rotation handler. The
-// stream function links neither the all-in-one composition (shared/app)
+// stream function links neither the all-in-one composition (shared/devtools/app)
 // nor the password generator: it never makes a password.
 func TestFunctionsLinkOnlyWhatTheyUse(t *testing.T) {
 	const mod = "github.com/devicepass/devicepass/"

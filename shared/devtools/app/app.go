@@ -1,8 +1,7 @@
 // Package app wires every use case at once on one table and one Secrets
-// Manager, from the constructors of shared/app/wire: for the stream
-// function, the local runner, the benchmarks and the tests that drive
-// several use cases against the stand-ins. The other functions compose
-// only what they use from shared/app/wire in their own main.go.
+// Manager, from the constructors of shared/wire: for the local runner, the
+// benchmarks and the tests that drive several use cases against the
+// stand-ins. Each function composes only what it uses, in its own main.go.
 package app
 
 import (
