@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 
 	"net/netip"
@@ -63,7 +62,7 @@ const (
 	mailboxPrefix = "MBX#"
 	devicePrefix  = "DEV#"
 	mailboxSK     = "#MAILBOX"
-	failsSK       = "#FAILS"
+	netPrefix     = "#NET#"
 	idemPrefix    = "IDEM#"
 	idemSK        = "#IDEM"
 )
@@ -678,11 +677,8 @@ func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidat
 			switch {
 			case strings.HasPrefix(sk, devicePrefix):
 				c.Devices = append(c.Devices, decodeDevice(it))
-			case strings.HasPrefix(sk, failsSK):
-				// Counters of older windows linger until their TTL: keep the newest.
-				if w := getMs(it, "window"); !w.Before(c.WindowStart) {
-					c.Failures, c.WindowStart = int(getN(it, "count")), w
-				}
+			case strings.HasPrefix(sk, netPrefix):
+				c.Networks = append(c.Networks, decodeNetwork(it))
 			}
 		}
 		if out.LastEvaluatedKey == nil {
@@ -692,23 +688,91 @@ func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidat
 	}
 }
 
-// RecordFailure implements device.VerifyStore with one UpdateItem: each window
-// has its own counter item (SK "#FAILS#<window start ms>"), created by the
-// first failure and expired by TTL, so counting needs no condition and no
-// second call when a window opens.
-func (s *Store) RecordFailure(ctx context.Context, mailbox string, windowStart, expires time.Time) (int, error) {
-	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       key(mailboxPK(mailbox), fmt.Sprintf("%s#%013d", failsSK, ms(windowStart))),
-		UpdateExpression:          aws.String("SET kind = :kind, #window = :w, #ttl = :ttl ADD #count :one"),
-		ExpressionAttributeNames:  map[string]string{"#window": "window", "#count": "count", "#ttl": "ttl"},
-		ExpressionAttributeValues: item{":kind": str("failures"), ":w": num(ms(windowStart)), ":one": num(1), ":ttl": num(expires.Unix())},
-		ReturnValues:              types.ReturnValueUpdatedNew,
-	})
-	if err != nil {
-		return 0, translate(err, "record failure")
+// Attempt implements device.VerifyStore with one conditional UpdateItem on
+// the network's counter item (SK "#NET#<network>"), whose condition is
+// device.CheckAttempt. A failure's update depends on the window the stored
+// counter is in (the same, the one before, or none that counts), which
+// seen tells; if another request changed the counter since it was read,
+// DynamoDB refuses, returns the item, and the guard on that item says
+// whether the attempt is throttled or the write is to be tried again for
+// the counter as it now is. Only requests racing on one network's counter
+// make that second write.
+func (s *Store) Attempt(ctx context.Context, mailbox string, a device.Attempt, seen *device.NetworkFailures) error {
+	for try := 0; ; try++ {
+		in := attemptUpdate(s.table, mailbox, a, seen)
+		_, err := s.api.UpdateItem(ctx, in)
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			return translate(err, "count verification")
+		}
+		var now *device.NetworkFailures
+		if ccf.Item != nil {
+			n := decodeNetwork(ccf.Item)
+			now = &n
+		}
+		if why := device.CheckAttempt(now, a); why != nil {
+			return why
+		}
+		if try == 3 {
+			return apperr.Wrap(err, apperr.Unavailable, "count verification: the counter kept changing; retry")
+		}
+		seen = now
 	}
-	return int(getN(out.Attributes, "count")), nil
+}
+
+// attemptUpdate writes device.CheckAttempt as a condition: the network is
+// under its limit (its counter is of a past episode, or counts fewer than
+// the limit in this window and the one before) and, above the mailbox
+// ceiling, it has not failed or failed first before a.AdmitBefore.
+func attemptUpdate(table, mailbox string, a device.Attempt, seen *device.NetworkFailures) *dynamodb.UpdateItemInput {
+	idx := a.Index()
+	vals := item{":n": num(idx), ":nm1": num(idx - 1), ":lim": num(int64(a.Limit)), ":ttl": num(a.Expires().Unix())}
+	cond := "(attribute_not_exists(w) OR w < :nm1 OR (w = :nm1 AND c < :lim) OR (w = :n AND tot < :lim))"
+	if !a.AdmitBefore.IsZero() {
+		cond += " AND (attribute_not_exists(w) OR w < :nm1 OR attribute_not_exists(#first) OR #first < :admit)"
+		vals[":admit"] = num(ms(a.AdmitBefore))
+	}
+	var update string
+	switch {
+	case !a.Failed:
+		// Admit only: the counter stays; a first visit leaves a stub that
+		// expires with the window.
+		update = "SET #ttl = if_not_exists(#ttl, :ttl), net = :net"
+	case seen == nil || seen.Window < idx-1:
+		update = "SET w = :n, c = :one, p = :zero, tot = :one, #first = :now, #ttl = :ttl, net = :net"
+		cond += " AND (attribute_not_exists(w) OR w < :nm1)"
+		vals[":one"], vals[":zero"], vals[":now"] = num(1), num(0), num(ms(a.Now))
+	case seen.Window == idx-1:
+		update = "SET w = :n, p = c, c = :one, tot = c + :one, #ttl = :ttl, net = :net"
+		cond += " AND w = :nm1"
+		vals[":one"] = num(1)
+	default:
+		update = "SET #ttl = :ttl, net = :net ADD c :one, tot :one"
+		cond += " AND w = :n"
+		vals[":one"] = num(1)
+	}
+	vals[":net"] = str(a.Network)
+	names := map[string]string{"#ttl": "ttl"}
+	if strings.Contains(cond+update, "#first") {
+		names["#first"] = "first"
+	}
+	return &dynamodb.UpdateItemInput{
+		TableName:                           &table,
+		Key:                                 key(mailboxPK(mailbox), netPrefix+a.Network),
+		UpdateExpression:                    &update,
+		ConditionExpression:                 &cond,
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           vals,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+}
+
+func decodeNetwork(it item) device.NetworkFailures {
+	n := device.NetworkFailures{Network: getS(it, "net"), Window: getN(it, "w"), Count: int(getN(it, "c")), Prev: int(getN(it, "p"))}
+	if _, ok := it["first"]; ok {
+		n.First = getMs(it, "first")
+	}
+	return n
 }
 
 // TouchLastUsed implements device.VerifyStore; its condition is

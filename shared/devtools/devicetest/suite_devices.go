@@ -283,8 +283,7 @@ func testListPagination(t *testing.T, s Store) {
 	}
 	sort.Strings(want)
 	// A failure counter shares the partition; it must not show as a device.
-	_, err := s.RecordFailure(ctx, mbx, baseTime, baseTime.Add(time.Hour))
-	mustOK(t, err, "record failure")
+	mustOK(t, s.Attempt(ctx, mbx, device.Attempt{Network: "192.0.2.0/24", Failed: true, Now: baseTime, Window: time.Hour, Limit: 5}, nil), "count failure")
 
 	var got []string
 	var sizes []int
