@@ -70,7 +70,7 @@ type VerifyConfig struct {
 	// two windows above which a network that has failed waits a window
 	// after its first failure; default 10 times MaxFailures.
 	MailboxCeiling int
-	LastUsedEvery time.Duration // last-use writes at most this often per device; default 5m
+	LastUsedEvery  time.Duration // last-use writes at most this often per device; default 5m
 }
 
 func (c *VerifyConfig) setDefaults() {

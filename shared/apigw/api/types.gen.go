@@ -457,7 +457,7 @@ type Timestamp = string
 
 // VerifyRequest defines model for VerifyRequest.
 type VerifyRequest struct {
-	// ClientIp The client's address; a device with an allow-list needs it.
+	// ClientIp The client's address; a device with an allow-list needs it, and the rate limit counts failures per client network (/24 or /64) of it.
 	ClientIp *string `json:"clientIp,omitempty"`
 	Mailbox  string  `json:"mailbox"`
 	Password string  `json:"password"`

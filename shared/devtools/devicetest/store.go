@@ -31,7 +31,7 @@ type MemStore struct {
 
 	mu        sync.Mutex
 	mailboxes map[string]*device.Mailbox
-	devices   map[string]map[string]*device.Device // mailbox, id
+	devices   map[string]map[string]*device.Device         // mailbox, id
 	fails     map[string]map[string]device.NetworkFailures // mailbox, network: failure counter
 	idem      map[verifier.Hash]device.IdempotencyRecord
 
