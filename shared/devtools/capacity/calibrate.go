@@ -43,7 +43,7 @@ var portCalls = map[string]Call{
 	"Store.SetPending":         {DynamoDB, "UpdateItem"},
 	"Store.Promote":            {DynamoDB, "UpdateItem"},
 	"Store.ClosePrevious":      {DynamoDB, "UpdateItem"},
-	"Store.RecordFailure":      {DynamoDB, "UpdateItem"},
+	"Store.Attempt":            {DynamoDB, "UpdateItem"},
 	"Store.TouchLastUsed":      {DynamoDB, "UpdateItem"},
 	"Secrets.Create":           {SecretsManager, "CreateSecret"},
 	"Secrets.Read":             {SecretsManager, "GetSecretValue"},
