@@ -6,12 +6,17 @@ package awsx
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go"
 )
 
 // Retry policy: throttling (ThrottlingException, LimitExceededException,
@@ -30,7 +35,27 @@ func NewRetryer() aws.Retryer {
 		o.MaxAttempts = MaxAttempts
 		o.MaxBackoff = MaxBackoff
 		o.RateLimiter = ratelimit.None
+		o.Retryables = append(append([]retry.IsErrorRetryable{}, o.Retryables...), retry.IsErrorRetryableFunc(cutResponse))
 	})
+}
+
+// cutResponse marks as retryable a response whose connection broke while
+// its body was read: the SDK's defaults retry a connection that fails
+// before the response, but a body cut short (a connection closed by a
+// proxy or a load balancer mid-response) surfaces as a deserialization
+// error. It is the same transient fault one step later. The request may
+// have been applied, as with any retried 5xx: the callers' writes are
+// conditional or carry an idempotency token.
+func cutResponse(err error) aws.Ternary {
+	var de *smithy.DeserializationError
+	if !errors.As(err, &de) {
+		return aws.UnknownTernary
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return aws.TrueTernary
+	}
+	return aws.UnknownTernary
 }
 
 // Load loads the SDK configuration from the environment (including the
