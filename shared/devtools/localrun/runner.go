@@ -73,7 +73,7 @@ const (
 	// DefaultCallCeiling is the longest one AWS call may take locally: the
 	// verify function's 5 s timeout less awsx.DefaultMargin.
 	DefaultCallCeiling = 4 * time.Second
-	ReconcileMinAge          = 5 * time.Minute
+	ReconcileMinAge    = 5 * time.Minute
 )
 
 // EnvKeys are the variables only the local runner reads, beyond those of
