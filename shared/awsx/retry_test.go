@@ -2,12 +2,16 @@ package awsx_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/devicepass/devicepass/shared/awsx"
 )
 
 // TestRetryTruncatedResponse: a connection closed in the middle of a
@@ -37,5 +41,47 @@ func TestRetryTruncatedResponse(t *testing.T) {
 	}
 	if len(out.TableNames) != 1 || hits.Load() != 2 {
 		t.Fatalf("tables %v after %d requests, want one table after 2", out.TableNames, hits.Load())
+	}
+}
+
+// TestDeadlineEndsStalledCalls: a call to an endpoint that never answers
+// ends at the margin before the context's deadline, or at the ceiling,
+// whichever comes first, instead of waiting for the endpoint.
+func TestDeadlineEndsStalledCalls(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+
+	for name, tc := range map[string]struct {
+		d        awsx.Deadline
+		ctxAfter time.Duration // the caller's deadline; 0: none
+	}{
+		"margin before the function's deadline": {awsx.Deadline{Margin: 9*time.Second + 800*time.Millisecond}, 10 * time.Second},
+		"ceiling without a deadline":            {awsx.Deadline{Ceiling: 200 * time.Millisecond}, 0},
+		"ceiling before a far deadline":         {awsx.Deadline{Margin: time.Second, Ceiling: 200 * time.Millisecond}, time.Hour},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := config(srv.URL)
+			tc.d.Install(&cfg)
+			ctx := context.Background()
+			if tc.ctxAfter > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.ctxAfter)
+				defer cancel()
+			}
+			ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
+			_, err := ddb.ListTables(ctx, &dynamodb.ListTablesInput{})
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("a stalled call ended with %v, want its deadline exceeded", err)
+			}
+			if ctx.Err() != nil {
+				t.Fatal("the call ran to the caller's own deadline: no time left to answer")
+			}
+		})
 	}
 }

@@ -70,10 +70,11 @@ const (
 	// DefaultReconcileInterval is how often the runner reconciles secrets
 	// and devices, and ReconcileMinAge how old a leftover must be.
 	DefaultReconcileInterval = 5 * time.Minute
+	ReconcileMinAge          = 5 * time.Minute
+
 	// DefaultCallCeiling is the longest one AWS call may take locally: the
 	// verify function's 5 s timeout less awsx.DefaultMargin.
 	DefaultCallCeiling = 4 * time.Second
-	ReconcileMinAge    = 5 * time.Minute
 )
 
 // EnvKeys are the variables only the local runner reads, beyond those of
