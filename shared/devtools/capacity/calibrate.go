@@ -34,7 +34,7 @@ var portCalls = map[string]Call{
 	"Store.CreateDevice":       {DynamoDB, "TransactWriteItems"},
 	"Store.RedeemDevice":       {DynamoDB, "TransactWriteItems"},
 	"Store.EndDevice":          {DynamoDB, "TransactWriteItems"},
-	"Store.GetDevice":          {DynamoDB, "GetItem"},
+	"Store.GetDevice":          {DynamoDB, "BatchGetItem"},
 	"Store.ListDevices":        {DynamoDB, "Query"},
 	"Store.Candidates":         {DynamoDB, "Query"},
 	"Store.ExpiringDevices":    {DynamoDB, "Query"},
