@@ -236,7 +236,7 @@ func (q *queryMeter) Install(cfg *aws.Config) {
 				q.bytes += n
 				q.mu.Unlock()
 				return out, md, err
-			}), middleware.After)
+			}), middleware.Before)
 	})
 }
 

@@ -49,8 +49,10 @@ type DeviceStore interface {
 	// that the mailbox is gone or its owner changed.
 	CreateDevice(ctx context.Context, d Device, owner string, maxLive int, idem *IdempotencyRecord) error
 
-	// ListDevices returns one page of a mailbox's devices in id order and the
-	// cursor of the next page ("" at the end). Invalid for a bad cursor.
+	// ListDevices returns one page of a mailbox's devices, the live ones in
+	// id order and then the ended ones in id order (the adapter keeps them
+	// apart so verification reads only the live), and the cursor of the
+	// next page ("" at the end). Invalid for a bad cursor.
 	ListDevices(ctx context.Context, mailbox, cursor string, limit int) ([]Device, string, error)
 
 	// UpdateDevice writes the metadata fields of d (name, note, user,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/netip"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -240,25 +239,34 @@ func (s *MemStore) ListDevices(ctx context.Context, mailbox, cursor string, limi
 		return nil, "", err
 	}
 	defer settle(&err, after)
+	// The adapter's order: live devices by id, then ended ones by id; a
+	// cursor names the range ("d1:" live, "e1:" ended) and the id.
+	rank := func(d device.Device) string {
+		if d.Status.Live() {
+			return "d1:" + d.ID
+		}
+		return "e1:" + d.ID
+	}
 	start := ""
 	if cursor != "" {
 		b, derr := base64.RawURLEncoding.DecodeString(cursor)
-		id, ok := strings.CutPrefix(string(b), "d1:")
-		if derr != nil || !ok || len(id) != 26 {
+		if derr != nil || len(b) != 3+26 || (string(b[:3]) != "d1:" && string(b[:3]) != "e1:") {
 			return nil, "", apperr.Field("cursor", "is not a cursor this API returned")
 		}
-		start = id
+		start = string(b)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	all := s.sorted(mailbox)
+	sort.SliceStable(all, func(i, j int) bool { return rank(all[i]) < rank(all[j]) })
 	var out []device.Device
-	for _, d := range s.sorted(mailbox) {
-		if d.ID > start {
+	for _, d := range all {
+		if rank(d) > start {
 			out = append(out, d)
 		}
 	}
 	if len(out) > limit {
-		return out[:limit], base64.RawURLEncoding.EncodeToString([]byte("d1:" + out[limit-1].ID)), nil
+		return out[:limit], base64.RawURLEncoding.EncodeToString([]byte(rank(out[limit-1]))), nil
 	}
 	return out, "", nil
 }

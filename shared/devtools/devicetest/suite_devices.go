@@ -19,6 +19,7 @@ import (
 // mailboxes, lookups, creating, reading, listing, updating and ending
 // devices.
 var deviceStoreTests = []storeTest{
+	{"ListLiveThenEnded", testListLiveThenEnded},
 	{"SaveMailbox", testSaveMailbox},
 	{"Lookup", testLookup},
 	{"CreateDeviceRoundTrip", testCreateRoundTrip},
@@ -479,4 +480,44 @@ func testEndDevice(t *testing.T, s Store) {
 
 	_, err = s.EndDevice(ctx, newDevice(t, mbx), device.StatusRevoked, "admin", at)
 	WantCode(t, err, apperr.Conflict)
+}
+
+// testListLiveThenEnded: the listing shows live devices in id order, then
+// ended ones in id order, and its cursors cross from one to the other.
+func testListLiveThenEnded(t *testing.T, s Store) {
+	ctx := context.Background()
+	mbx := seedMailbox(t, s, "owner")
+	var live, ended []string
+	for i := range 4 {
+		d := createDevice(t, s, newDevice(t, mbx))
+		if i%2 == 0 {
+			_, err := s.EndDevice(ctx, d, device.StatusRevoked, "owner", baseTime)
+			mustOK(t, err, "end device")
+			ended = append(ended, d.ID)
+		} else {
+			live = append(live, d.ID)
+		}
+	}
+	sort.Strings(live)
+	sort.Strings(ended)
+	want := append(live, ended...)
+	var got []string
+	cursor := ""
+	for page := 0; ; page++ {
+		if page > 5 {
+			t.Fatal("more than 5 pages; cursors loop")
+		}
+		ds, next, err := s.ListDevices(ctx, mbx, cursor, 1)
+		mustOK(t, err, "list page")
+		for _, d := range ds {
+			got = append(got, d.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listing = %v, want the live %v then the ended %v", got, live, ended)
+	}
 }
