@@ -332,7 +332,8 @@ func TestRegenerateGrace(t *testing.T) {
 
 // TestCallBudget counts AWS calls: a full scheduled rotation makes at most 6
 // Secrets Manager and 4 DynamoDB calls; a successful verify makes no Secrets
-// Manager call and one DynamoDB read (plus the coalesced last-use write).
+// Manager call, one DynamoDB read and the rate limit's conditional write
+// (plus the coalesced last-use write).
 func TestCallBudget(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()

@@ -32,6 +32,7 @@ var deviceStoreTests = []storeTest{
 	{"UpdateDevice", testUpdateDevice},
 	{"UpdateDeviceConflicts", testUpdateConflicts},
 	{"EndDevice", testEndDevice},
+	{"EndDeviceStaleRead", testEndStaleRead},
 }
 
 // --- mailboxes and lookups ---
@@ -519,5 +520,26 @@ func testListLiveThenEnded(t *testing.T, s Store) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("listing = %v, want the live %v then the ended %v", got, live, ended)
+	}
+}
+
+// testEndStaleRead: ending a device read before another change keeps that
+// change in the ended device; the device is still ended.
+func testEndStaleRead(t *testing.T, s Store) {
+	ctx := context.Background()
+	mbx := seedMailbox(t, s, "owner")
+	d := createDevice(t, s, newDevice(t, mbx))
+	renamed := d
+	renamed.Name, renamed.UpdatedAt = "renamed meanwhile", baseTime.Add(time.Minute)
+	_, err := s.UpdateDevice(ctx, renamed)
+	mustOK(t, err, "rename")
+	_, err = s.EndDevice(ctx, d, device.StatusRevoked, "owner", baseTime.Add(2*time.Minute))
+	mustOK(t, err, "end from a stale read")
+	g := getDevice(t, s, mbx, d.ID)
+	if g.Status != device.StatusRevoked || g.Name != "renamed meanwhile" || g.Current != nil {
+		t.Fatalf("ended device = %+v, want it revoked, renamed, without verifiers", g)
+	}
+	if n := liveCount(t, s, mbx); n != 0 {
+		t.Fatalf("live = %d, want 0", n)
 	}
 }
