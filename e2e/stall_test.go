@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"testing"
 
+	"github.com/devicepass/devicepass/shared/apperr"
+	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
@@ -58,5 +61,39 @@ func TestStalledStandInAnswers503(t *testing.T) {
 				t.Fatalf("answer once resumed = %s, want %d", a, tc.want)
 			}
 		})
+	}
+}
+
+// TestReconcileAtOnce: a secret left without its device (a create abandoned
+// between CreateSecret and the table write) is removed by the local
+// runner's reconciler when a test asks, without waiting out
+// localrun.ReconcileMinAge. Not parallel: a reconciler run that repairs
+// leftovers of any age would also take other tests' creates in flight.
+func TestReconcileAtOnce(t *testing.T) {
+	ctx := context.Background()
+	admin := adminToken(t)
+	addr := newMailbox(t, admin, unique("orphan"))
+	app := runner.App()
+	name := device.SecretName(app.Service.Config().SecretPrefix, addr, "orphanorphanorphanorphan22")
+	if _, err := app.Secrets.Create(ctx, device.SecretInput{Name: name, Token: "00000000-0000-4000-8000-000000000001",
+		Value: device.SecretValue{Username: addr, Password: "left behind", Device: "orphanorphanorphanorphan22"}}); err != nil {
+		t.Fatal(err)
+	}
+	handedOut.add("orphan password", "left behind")
+	if _, err := runner.ReconcileNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Secrets.Read(ctx, name, ""); err != nil {
+		t.Fatalf("a fresh leftover was removed by the periodic reconciler's rules: %v", err)
+	}
+	rep, err := runner.ReconcileOlderThan(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OrphanSecretsDeleted < 1 {
+		t.Fatalf("report %+v, want the orphan secret deleted", rep)
+	}
+	if _, err := app.Secrets.Read(ctx, name, ""); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("reading the orphan secret after the reconciler = %v, want NotFound", err)
 	}
 }
