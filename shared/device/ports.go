@@ -49,8 +49,10 @@ type DeviceStore interface {
 	// that the mailbox is gone or its owner changed.
 	CreateDevice(ctx context.Context, d Device, owner string, maxLive int, idem *IdempotencyRecord) error
 
-	// ListDevices returns one page of a mailbox's devices in id order and the
-	// cursor of the next page ("" at the end). Invalid for a bad cursor.
+	// ListDevices returns one page of a mailbox's devices, the live ones in
+	// id order and then the ended ones in id order (the adapter keeps them
+	// apart so verification reads only the live), and the cursor of the
+	// next page ("" at the end). Invalid for a bad cursor.
 	ListDevices(ctx context.Context, mailbox, cursor string, limit int) ([]Device, string, error)
 
 	// UpdateDevice writes the metadata fields of d (name, note, user,
@@ -120,8 +122,8 @@ type RotationStore interface {
 
 // CandidateReader is the verify path's read, which testSecret shares.
 type CandidateReader interface {
-	// Candidates reads, in one round trip, every device of a mailbox and its
-	// verify failure counter.
+	// Candidates reads, in one round trip, every live device of a mailbox
+	// and its verify failure counters.
 	Candidates(ctx context.Context, mailbox string) (Candidates, error)
 }
 
@@ -129,9 +131,13 @@ type CandidateReader interface {
 type VerifyStore interface {
 	CandidateReader
 
-	// RecordFailure counts a failed verification in the window that starts
-	// at windowStart and returns the count.
-	RecordFailure(ctx context.Context, mailbox string, windowStart time.Time, expires time.Time) (int, error)
+	// Attempt counts a failed verification (a.Failed) or admits a
+	// successful one against the counter of a.Network, in one conditional
+	// write whose condition is CheckAttempt: RateLimited (with RetryAfter)
+	// if the network may not try now. seen is the counter as Candidates
+	// read it (nil: none), which tells the adapter which write to try
+	// first; it never decides the outcome.
+	Attempt(ctx context.Context, mailbox string, a Attempt, seen *NetworkFailures) error
 
 	// TouchLastUsed records a use if the device is active and its stored
 	// last use is older than notAfter (so concurrent logins write once);
@@ -165,9 +171,20 @@ type IdempotencyRecord struct {
 
 // Candidates is the verify path's view of a mailbox.
 type Candidates struct {
-	Devices     []Device
-	Failures    int
-	WindowStart time.Time
+	Devices []Device
+	// Networks are the failure counters of the networks that verified
+	// against the mailbox lately, in network order.
+	Networks []NetworkFailures
+}
+
+// Network returns the counter of network, or nil.
+func (c Candidates) Network(network string) *NetworkFailures {
+	for i := range c.Networks {
+		if c.Networks[i].Network == network {
+			return &c.Networks[i]
+		}
+	}
+	return nil
 }
 
 // Secrets keeps device passwords in Secrets Manager; the shared/secrets

@@ -463,7 +463,7 @@ type Timestamp = string
 
 // VerifyRequest defines model for VerifyRequest.
 type VerifyRequest struct {
-	// ClientIp The client's address; a device with an allow-list needs it.
+	// ClientIp The client's address; a device with an allow-list needs it, and the rate limit counts failures per client network (/24 or /64) of it.
 	ClientIp *string `json:"clientIp,omitempty"`
 
 	// Mailbox The mailbox address, case-insensitive (lower-cased, as the management routes store it).

@@ -38,7 +38,8 @@ type rig struct {
 	prefix string
 }
 
-func newRig(t *testing.T) *rig {
+// newRig builds the rig; configure adjusts the SDK configuration first.
+func newRig(t *testing.T, configure ...func(*aws.Config)) *rig {
 	t.Helper()
 	ctx := context.Background()
 	awsCfg, err := standins.AWSConfig(ctx, stack)
@@ -60,6 +61,9 @@ func newRig(t *testing.T) *rig {
 	r := &rig{faults: &awsx.Faults{}, calls: &awsx.Counter{}, prefix: cfg.Device.SecretPrefix, clock: &clock{t: time.Now()}}
 	r.faults.Install(&awsCfg)
 	r.calls.Install(&awsCfg)
+	for _, c := range configure {
+		c(&awsCfg)
+	}
 	r.app, err = app.Build(ctx, cfg, awsCfg, app.NewLogger(io.Discard, "error"), app.Options{Local: true, Clock: r.clock.Now})
 	if err != nil {
 		t.Fatal(err)

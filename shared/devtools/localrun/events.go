@@ -92,6 +92,13 @@ func (r *Runner) SweepNow(ctx context.Context) (lifecycle.SweepReport, error) {
 // ReconcileNow runs the reconciler once, as its scheduled Lambda does, and
 // logs its report.
 func (r *Runner) ReconcileNow(ctx context.Context) (device.ReconcileReport, error) {
+	return r.ReconcileOlderThan(ctx, ReconcileMinAge)
+}
+
+// ReconcileOlderThan runs the reconciler once, repairing leftovers older
+// than minAge: tests repair a leftover at once with 0 instead of waiting
+// out ReconcileMinAge.
+func (r *Runner) ReconcileOlderThan(ctx context.Context, minAge time.Duration) (device.ReconcileReport, error) {
 	lister, err := secrets.NewLister(r.app.SecretsManager)
 	if err != nil {
 		return device.ReconcileReport{}, err
@@ -100,7 +107,7 @@ func (r *Runner) ReconcileNow(ctx context.Context) (device.ReconcileReport, erro
 	if err != nil {
 		return device.ReconcileReport{}, err
 	}
-	rep, err := r.app.Service.Reconcile(ctx, lister, scanner, ReconcileMinAge)
+	rep, err := r.app.Service.Reconcile(ctx, lister, scanner, minAge)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.ErrorContext(ctx, "reconciler failed; it runs again later", "error", err.Error())
