@@ -41,6 +41,17 @@ const (
 	ExpiringSortKey      = "expMs" // N: the expiry in Unix milliseconds
 )
 
+// The table's sparse indexes of mailbox items, which the console's
+// listings query: a caller's mailboxes and a domain's, each sorted by
+// address. shared/dynamo's CreateTable defines the same.
+const (
+	ByOwnerIndex       = "byOwner"
+	ByOwnerKey         = "owner" // S: the owner's subject, only on mailbox items
+	ByDomainIndex      = "byDomain"
+	ByDomainKey        = "mbxDomain" // S: the mailbox's domain, only on mailbox items
+	MailboxIndexesSort = "address"   // S: the mailbox's address
+)
+
 // DevicepassStack is the synthesized system and the constructs tests and
 // other stacks may refer to.
 type DevicepassStack struct {
@@ -136,6 +147,16 @@ func (s *DevicepassStack) defineData() {
 		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ExpiringSortKey), Type: awsdynamodb.AttributeType_NUMBER},
 		ProjectionType: awsdynamodb.ProjectionType_ALL,
 	})
+	// DynamoDB creates one index per table update: an existing deployment
+	// adding both takes two deploys (docs/deploy.md).
+	for _, ix := range [][2]string{{ByOwnerIndex, ByOwnerKey}, {ByDomainIndex, ByDomainKey}} {
+		s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+			IndexName:      jsii.String(ix[0]),
+			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ix[1]), Type: awsdynamodb.AttributeType_STRING},
+			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(MailboxIndexesSort), Type: awsdynamodb.AttributeType_STRING},
+			ProjectionType: awsdynamodb.ProjectionType_ALL,
+		})
+	}
 	// Outside the device prefix on purpose: grants on <prefix>/* (DeleteSecret
 	// among them) and the reconciler's orphan sweep must never reach it.
 	s.VerifierKey = awssecretsmanager.NewSecret(s.Stack, jsii.String("VerifierKey"), &awssecretsmanager.SecretProps{
@@ -258,6 +279,15 @@ func (s *DevicepassStack) SecretPrefixARN() *string {
 	})
 }
 
+// MailboxIndexARNs are the ARNs of the mailbox indexes, which the API
+// function queries for the console's listings.
+func (s *DevicepassStack) MailboxIndexARNs() []*string {
+	return []*string{
+		jsii.String(*s.Table.TableArn() + "/index/" + ByOwnerIndex),
+		jsii.String(*s.Table.TableArn() + "/index/" + ByDomainIndex),
+	}
+}
+
 // ExpiringIndexARN is the ARN of the table's expiring index, which the
 // sweep queries.
 func (s *DevicepassStack) ExpiringIndexARN() *string {
@@ -311,12 +341,14 @@ func (s *DevicepassStack) grant() {
 	// Query (list), UpdateItem (patch, the rotation steps of a regenerate).
 	// Enrollments: PutItem (create), GetItem (redeem), UpdateItem (cancel),
 	// TransactWriteItems (redeem: Put device, Update mailbox, Update link).
-	// Audit trail: Query.
+	// Audit trail: Query. The console's mailbox listings: Query of the
+	// mailbox indexes.
 	fn["api"].Allow(
 		statement("Table", []string{
 			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
 			"dynamodb:Query", "dynamodb:BatchGetItem",
 		}, table),
+		statement("MailboxIndexes", []string{"dynamodb:Query"}, s.MailboxIndexARNs()...),
 		statement("DeviceSecrets", []string{
 			"secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:PutSecretValue",
 			"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",

@@ -119,12 +119,29 @@ func TestTable(t *testing.T) {
 					map[string]any{"AttributeName": "SK", "AttributeType": "S"},
 					map[string]any{"AttributeName": "expPK", "AttributeType": "S"},
 					map[string]any{"AttributeName": "expMs", "AttributeType": "N"},
+					map[string]any{"AttributeName": "owner", "AttributeType": "S"},
+					map[string]any{"AttributeName": "address", "AttributeType": "S"},
+					map[string]any{"AttributeName": "mbxDomain", "AttributeType": "S"},
 				}},
 				{"indexes", p["GlobalSecondaryIndexes"], []any{map[string]any{
 					"IndexName": "expiring",
 					"KeySchema": []any{
 						map[string]any{"AttributeName": "expPK", "KeyType": "HASH"},
 						map[string]any{"AttributeName": "expMs", "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "ALL"},
+				}, map[string]any{
+					"IndexName": "byOwner",
+					"KeySchema": []any{
+						map[string]any{"AttributeName": "owner", "KeyType": "HASH"},
+						map[string]any{"AttributeName": "address", "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "ALL"},
+				}, map[string]any{
+					"IndexName": "byDomain",
+					"KeySchema": []any{
+						map[string]any{"AttributeName": "mbxDomain", "KeyType": "HASH"},
+						map[string]any{"AttributeName": "address", "KeyType": "RANGE"},
 					},
 					"Projection": map[string]any{"ProjectionType": "ALL"},
 				}}},

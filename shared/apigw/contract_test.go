@@ -242,7 +242,7 @@ func TestStepUpRoutes(t *testing.T) {
 			if rt.Operation == api.OpCancelEnrollment {
 				id = enrollmentID
 			}
-			path := strings.NewReplacer("{address}", mailbox, "{id}", id, "{token}", token).Replace(rt.Path)
+			path := strings.NewReplacer("{address}", mailbox, "{id}", id, "{token}", token, "{domain}", "example.com").Replace(rt.Path)
 			r := e.do(call{method: rt.Method, path: path, body: bodies[rt.Operation], as: admin, authAge: stepUpMaxAge + time.Minute})
 			stepUp := r.status == 401 && r.str("type") == apigw.ProblemTypeBase+string(apperr.StepUpRequired)
 			if stepUp != rt.StepUp {

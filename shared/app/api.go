@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/devicepass/devicepass/shared/apigw"
+	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/lifecycle"
 )
 
@@ -25,10 +26,14 @@ func APIHandler(a *App, opts apigw.Options) (*apigw.Handler, error) {
 }
 
 // APIDeps are the management API's use cases of a, without the audit
-// trail.
+// trail. The directory reads the mailbox indexes of a's store.
 func APIDeps(a *App) apigw.Deps {
-	return apigw.Deps{Mailboxes: a.Service, Devices: a.Service, Enrollments: a.Service,
+	deps := apigw.Deps{Mailboxes: a.Service, Devices: a.Service, Enrollments: a.Service,
 		StepUpMaxAge: a.Service.Config().Policy.StepUpMaxAge}
+	if dir, err := device.NewDirectory(a.Store, a.Service.Config().Policy); err == nil {
+		deps.Directory = dir
+	}
+	return deps
 }
 
 // VerifyHandler builds the verify function's handler for a; logger nil
