@@ -58,7 +58,7 @@ GOBUILD   := CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s
 GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules \
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
-.PHONY: help tools standins staticcheck node cdk-cli cfn-lint run test lint build build-local \
+.PHONY: help tools standins staticcheck node cdk-cli cfn-lint console-deps run test lint build build-local \
 	bench synth diff deploy bootstrap clean distclean generate FORCE
 
 help: ## list the targets
@@ -116,8 +116,27 @@ $(CFNLINT_STAMP):
 run: standins ## serve the API on http://127.0.0.1:8080 (PORT overrides) with local stand-ins
 	$(GO) run ./cmd/devicepass-local
 
+# Debian packages the tests use: Chromium for the console's browser tests
+# (console/browsertest). tools/ensure-debs.sh installs what is missing when
+# it can (root on Debian or Ubuntu) and otherwise fails naming the apt-get
+# command.
+TEST_DEBS := chromium
+
+# The console's browser-test dependencies (playwright-core, axe-core),
+# pinned in console/package-lock.json, in the ignored console/node_modules.
+# The console itself has none: its files are served as they are.
+CONSOLE_STAMP := console/node_modules/.installed-$(call checksum,console/package.json console/package-lock.json)
+
+console-deps: $(CONSOLE_STAMP) ## install the console's browser-test dependencies into console/node_modules
+$(CONSOLE_STAMP):
+	$(call locked,console/.npm-lock) bash -euo pipefail -c '\
+		if [ -e $@ ]; then exit 0; fi; \
+		cd console && npm ci --no-audit --no-fund; \
+		touch $(CURDIR)/$@'
+
 # JSII_NODE: the CDK stack tests synthesize through jsii on the pinned Node.
-test: tools lint ## install the tools, lint, then run every test against the stand-ins
+test: tools lint console-deps ## install the tools (and Chromium), lint, then run every test against the stand-ins
+	tools/ensure-debs.sh $(TEST_DEBS)
 	JSII_NODE=$(NODE) $(GO) test ./... -count=1 -timeout 20m
 
 generate: ## regenerate shared/apigw/api (types, route table) from docs/openapi.yaml

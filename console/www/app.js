@@ -120,12 +120,14 @@ function signInPage() {
     const f = /** @type {HTMLFormElement} */ (ev.target);
     const v = (/** @type {string} */ n) => /** @type {HTMLInputElement} */ (f.elements.namedItem(n)).value.trim();
     who = { sub: v('sub'), email: v('email'), groups: v('groups').split(/[\s,]+/).filter(Boolean) };
-    try { await auth.local(who); await route(); } catch { err.textContent = t('signin.failed'); }
+    try { await auth.local(who, Number(v('age') || 0) * 60); await route(); } catch { err.textContent = t('signin.failed'); }
   } },
   h('label', { for: 'sub' }, t('signin.subject')), h('input', { id: 'sub', name: 'sub', required: true, autocomplete: 'username' }),
   h('label', { for: 'email' }, t('signin.email')), h('input', { id: 'email', name: 'email', type: 'email' }),
   h('label', { for: 'groups' }, t('signin.groups')), h('input', { id: 'groups', name: 'groups', 'aria-describedby': 'groups-help' }),
   h('p', { id: 'groups-help', class: 'muted' }, t('signin.groupsHelp')),
+  h('label', { for: 'age' }, t('signin.age')), h('input', { id: 'age', name: 'age', type: 'number', min: 0, max: 1440, value: 0, 'aria-describedby': 'age-help' }),
+  h('p', { id: 'age-help', class: 'muted' }, t('signin.ageHelp')),
   h('p', null, h('button', { type: 'submit' }, t('signin.button'))), err);
   page(t('signin.devTitle'), h('p', { class: 'muted' }, t('signin.devIntro')), form);
 }

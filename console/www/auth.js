@@ -51,13 +51,15 @@ export async function cognito(cfg, fresh) {
 }
 
 /**
- * Signs in with the local development issuer.
+ * Signs in with the local development issuer; ageSeconds back-dates the
+ * login (auth_time), to try the step-up of sensitive operations.
  * @param {{sub: string, email: string, groups: string[]}} who
+ * @param {number} [ageSeconds]
  */
-export async function local(who) {
+export async function local(who, ageSeconds = 0) {
   const res = await fetch('/local/token', {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, credentials: 'omit',
-    body: JSON.stringify({ sub: who.sub, email: who.email, groups: who.groups, authAgeSeconds: 0 }),
+    body: JSON.stringify({ sub: who.sub, email: who.email, groups: who.groups, authAgeSeconds: ageSeconds }),
   });
   if (!res.ok) throw new Error('sign-in failed');
   setToken((await res.json()).token);
