@@ -31,6 +31,16 @@ func Files() fs.FS {
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
 	"connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// ContentSecurityPolicyConnecting is ContentSecurityPolicy letting the
+// page also call origins (such as the identity provider's token
+// endpoint, which the code flow's exchange calls from the browser).
+func ContentSecurityPolicyConnecting(origins ...string) string {
+	if len(origins) == 0 {
+		return ContentSecurityPolicy
+	}
+	return strings.Replace(ContentSecurityPolicy, "connect-src 'self'", "connect-src 'self' "+strings.Join(origins, " "), 1)
+}
+
 // HSTS is the Strict-Transport-Security value of the deployed console.
 // Browsers ignore it over plain HTTP, so the local runner does not send it.
 const HSTS = "max-age=63072000; includeSubDomains"

@@ -7,6 +7,9 @@ package stack
 
 import (
 	"fmt"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3deployment"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
@@ -77,6 +80,11 @@ type DevicepassStack struct {
 	// UserPool and UserPoolClient are nil when another OIDC provider is used.
 	UserPool       awscognito.UserPool
 	UserPoolClient awscognito.UserPoolClient
+	// ConsoleBucket holds the web console's files, which Distribution
+	// serves (with /v1/* routed to API) and ConsoleDeployment uploads.
+	ConsoleBucket     awss3.Bucket
+	Distribution      awscloudfront.Distribution
+	ConsoleDeployment awss3deployment.BucketDeployment
 	// EventBus receives lifecycle events from the stream function.
 	EventBus awsevents.EventBus
 	// NoticeTopic carries owner notices; AlarmTopic carries alarms.
@@ -114,6 +122,7 @@ func NewDevicepassStack(scope constructs.Construct, id string, props *Devicepass
 	s.grant()
 	s.defineTriggers()
 	s.defineAPI()
+	s.defineConsole()
 	s.defineAlarms()
 	s.defineOutputs()
 	s.suppress()
