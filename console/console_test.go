@@ -1,11 +1,14 @@
 package console_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io/fs"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -172,5 +175,22 @@ func TestNoStorageOfSecrets(t *testing.T) {
 		if m := banned.FindString(src); m != "" {
 			t.Errorf("%s uses %s", name, m)
 		}
+	}
+}
+
+// TestVendoredQRLibrary: the QR library the console serves is exactly the
+// pinned npm package's module (console/package-lock.json), so its version
+// is kept by the lockfile and a change to it is a visible update.
+func TestVendoredQRLibrary(t *testing.T) {
+	pinned, err := os.ReadFile(filepath.Join("node_modules", "uqr", "dist", "index.mjs"))
+	if err != nil {
+		t.Fatalf("console/node_modules lacks uqr: run `make console-deps` (%v)", err)
+	}
+	vendored, err := fs.ReadFile(console.Files(), "vendor/uqr.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(pinned, vendored) {
+		t.Error("www/vendor/uqr.mjs differs from the pinned uqr package: copy node_modules/uqr/dist/index.mjs over it")
 	}
 }

@@ -207,6 +207,7 @@ test('the seed flow', async () => {
   await adm.locator('#link-submit').click();
   const link = await adm.locator('#link-url').inputValue();
   remember(decodeURIComponent(link.split('#/redeem/')[1]));
+  await adm.locator('svg.qr path').waitFor();
   await step(adm, 'link-made');
 
   const intern = await browser.newContext({ locale: 'fr-FR', viewport: { width: 1280, height: 800 } }).then((c) => c.newPage());
@@ -230,6 +231,24 @@ test('the seed flow', async () => {
   await alice.locator('#devices tbody tr', { hasText: 'intern laptop' }).filter({ hasText: 'Revoked' }).waitFor();
   assert.equal(await verifies(temp), false, 'a revoked password is refused');
   await step(alice, 'revoked');
+
+  // Edit, then revoke all with the typed confirmation of the address.
+  await menu(alice, name, 'edit');
+  await alice.locator('#edit-name').fill('shop website');
+  await step(alice, 'edit');
+  await alice.getByRole('button', { name: 'Save' }).click();
+  await alice.locator('#devices tbody tr', { hasText: 'shop website' }).waitFor();
+  await alice.getByRole('button', { name: 'Revoke all devices' }).click();
+  await alice.locator('#confirm-address').fill('alice@example.org');
+  await alice.locator('#revoke-all-confirm').click();
+  await alice.getByRole('alert').filter({ hasText: /does not match/ }).waitFor();
+  assert.equal(await verifies(second), true, 'a mistyped address revokes nothing');
+  await alice.locator('#confirm-address').fill(MAILBOX);
+  await step(alice, 'revoke-all');
+  await alice.locator('#revoke-all-confirm').click();
+  await alice.locator('#devices tbody tr', { hasText: 'shop website' }).filter({ hasText: 'Revoked' }).waitFor();
+  assert.equal(await verifies(second), false, 'revoke all stops every password');
+  assert.equal(await verifies(enrolled), false, 'revoke all stops the enrolled device too');
 
   await alice.getByRole('link', { name: 'Audit' }).click();
   await alice.locator('table').waitFor();

@@ -535,12 +535,42 @@ function linksTab(address, body) {
         h('p', null, t('links.once')),
         h('p', null, h('input', { readonly: true, value: url, id: 'link-url', 'aria-label': t('links.url') })),
         h('div', { class: 'toolbar' }, copy),
+        await qrCode(url, t('links.qr')),
         h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => dlg.close() }, t('common.close'))),
       ], { sticky: true });
     } catch (e) { err.textContent = errorText(e); }
   });
   body.replaceChildren(f, list);
   renderList();
+}
+
+/**
+ * A QR code of text as an SVG image, built node by node. The QR library
+ * (uqr, vendored from the pinned npm package) loads only when a link is
+ * made, so the first load stays small.
+ * @param {string} text @param {string} label
+ */
+async function qrCode(text, label) {
+  const { encode } = await import('./vendor/uqr.mjs');
+  const qr = encode(text, { ecc: 'M', border: 2 });
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${qr.size} ${qr.size}`);
+  svg.setAttribute('class', 'qr');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', label);
+  svg.setAttribute('shape-rendering', 'crispEdges');
+  const bg = document.createElementNS(ns, 'rect');
+  bg.setAttribute('width', String(qr.size));
+  bg.setAttribute('height', String(qr.size));
+  bg.setAttribute('fill', '#fff');
+  let d = '';
+  qr.data.forEach((row, y) => row.forEach((on, x) => { if (on) d += `M${x} ${y}h1v1h-1z`; }));
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', d);
+  path.setAttribute('fill', '#000');
+  svg.append(bg, path);
+  return h('p', null, /** @type {any} */ (svg));
 }
 
 async function redeemPage() {
