@@ -65,7 +65,11 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	defer r.Stop()
 
+	// A fresh folder: the screenshots are this run's only.
 	artifacts := filepath.Join(root, "test-artifacts", "console")
+	if err := os.RemoveAll(artifacts); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
