@@ -122,12 +122,14 @@ run: standins ## serve the API on http://127.0.0.1:8080 (PORT overrides) with lo
 # command.
 TEST_DEBS := chromium
 
-# The console's browser-test dependencies (playwright-core, axe-core),
-# pinned in console/package-lock.json, in the ignored console/node_modules.
-# The console itself has none: its files are served as they are.
+# The console's development dependencies (TypeScript for its JSDoc types,
+# playwright-core and axe-core for its browser tests, uqr whose module is
+# vendored into console/www/vendor/), pinned in console/package-lock.json,
+# in the ignored console/node_modules. The console's files are served as
+# they are, without a build step.
 CONSOLE_STAMP := console/node_modules/.installed-$(call checksum,console/package.json console/package-lock.json)
 
-console-deps: $(CONSOLE_STAMP) ## install the console's browser-test dependencies into console/node_modules
+console-deps: $(CONSOLE_STAMP) ## install the console's pinned development dependencies into console/node_modules
 $(CONSOLE_STAMP):
 	$(call locked,console/.npm-lock) bash -euo pipefail -c '\
 		if [ -e $@ ]; then exit 0; fi; \

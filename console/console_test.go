@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -192,5 +193,23 @@ func TestVendoredQRLibrary(t *testing.T) {
 	}
 	if !bytes.Equal(pinned, vendored) {
 		t.Error("www/vendor/uqr.mjs differs from the pinned uqr package: copy node_modules/uqr/dist/index.mjs over it")
+	}
+}
+
+// TestTypes: TypeScript checks the console's JSDoc types (tsconfig.json:
+// strict, checkJs), so a wrong field name or a possibly-null answer fails
+// here rather than in a browser.
+func TestTypes(t *testing.T) {
+	tsc := filepath.Join("node_modules", "typescript", "bin", "tsc")
+	if _, err := os.Stat(tsc); err != nil {
+		t.Fatalf("console/node_modules lacks typescript: run `make console-deps` (%v)", err)
+	}
+	node := filepath.Join("..", ".tools", "node", "node_modules", "node", "bin", "node")
+	if _, err := os.Stat(node); err != nil {
+		node = "node"
+	}
+	out, err := exec.Command(node, tsc, "-p", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tsc -p console: %v\n%s", err, out)
 	}
 }

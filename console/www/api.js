@@ -31,6 +31,7 @@ export class Problem extends Error {
  * @param {string} method
  * @param {string} path
  * @param {any} [body]
+ * @returns {Promise<any>} the answer; an API route always answers a JSON document
  */
 export async function call(method, path, body) {
   /** @type {Record<string, string>} */
