@@ -50,17 +50,24 @@ async function withStepUp(action) {
   }
 }
 
-/** Asks the person to sign in again and waits until they did. */
+/**
+ * Asks the person to sign in again and waits until they did. The sign-in
+ * starts from the dialog's button, so that Cognito's popup opens on a
+ * click (browsers block popups opened otherwise).
+ */
 function freshLogin() {
-  if (config.mode === 'cognito') return auth.cognito(config, true);
   return new Promise((resolve, reject) => {
     const d = dialog(t('stepup.title'), [
       h('p', null, t('stepup.why')),
-      h('p', null, t('stepup.as', { sub: who.sub })),
+      h('p', null, t('stepup.as', { sub: me ? (me.email || me.subject) : who.sub })),
       h('div', { class: 'actions' },
         h('button', { class: 'secondary', type: 'button', onclick: () => { d.close(); reject(new Error('cancelled')); } }, t('common.cancel')),
         h('button', { type: 'button', id: 'signin-again', onclick: async () => {
-          try { await auth.local(who); d.close(); resolve(undefined); } catch (e) { d.close(); reject(e); }
+          try {
+            if (config.mode === 'cognito') await auth.cognito(config, true); else await auth.local(who);
+            d.close();
+            resolve(undefined);
+          } catch (e) { d.close(); reject(e); }
         } }, t('stepup.again'))),
     ]);
   });
@@ -93,7 +100,15 @@ async function route() {
     history.replaceState(null, '', `${location.pathname}#/redeem`);
   }
   if (!signedIn()) return signInPage();
-  if (!me) me = await call('GET', '/v1/me');
+  if (!me) {
+    try {
+      me = await call('GET', '/v1/me');
+    } catch {
+      // An expired or refused token: sign in again.
+      forget();
+      return signInPage();
+    }
+  }
   renderNav();
   const parts = (location.hash.replace(/^#\/?/, '') || '').split('/').map(decodeURIComponent);
   try {
