@@ -87,6 +87,12 @@ function renderNav() {
 function signOut() {
   forget();
   me = null;
+  if (config.mode === 'cognito' && config.authority) {
+    // End Cognito's session too, so that the next sign-in asks again.
+    const q = new URLSearchParams({ client_id: config.clientId || '', logout_uri: `${location.origin}/` });
+    location.assign(`${config.authority}/logout?${q}`);
+    return;
+  }
   location.hash = '#/';
   route();
 }
