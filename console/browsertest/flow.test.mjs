@@ -209,6 +209,18 @@ test('the seed flow', async () => {
   remember(decodeURIComponent(link.split('#/redeem/')[1]));
   await adm.locator('svg.qr path').waitFor();
   await step(adm, 'link-made');
+  await adm.getByRole('button', { name: 'Close' }).click();
+  // The open links come from the API; one made by mistake is cancelled.
+  await adm.locator('#open-links li', { hasText: 'intern phone (intern)' }).waitFor();
+  await adm.locator('#link-name').fill('spare link');
+  await adm.locator('#link-user').fill('');
+  await adm.locator('#link-submit').click();
+  remember(decodeURIComponent((await adm.locator('#link-url').inputValue()).split('#/redeem/')[1]));
+  await adm.getByRole('button', { name: 'Close' }).click();
+  await adm.getByRole('button', { name: 'Cancel the link spare link' }).click();
+  await adm.locator('#open-links li', { hasText: 'spare link' }).waitFor({ state: 'detached' });
+  assert.equal(await adm.locator('#open-links li').count(), 1, 'the cancelled link leaves the list');
+  await step(adm, 'open-links');
 
   const intern = await browser.newContext({ locale: 'fr-FR', viewport: { width: 1280, height: 800 } }).then((c) => c.newPage());
   intern.consoleLines = [];

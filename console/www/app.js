@@ -517,9 +517,6 @@ async function auditTab(address, body) {
 
 // ---- enrollment links ----
 
-/** @type {any[]} links made in this session (the API lists none yet) */
-const madeLinks = [];
-
 /** @param {string} address @param {HTMLElement} body */
 function linksTab(address, body) {
   const err = h('p', { class: 'error', role: 'alert' });
@@ -531,14 +528,24 @@ function linksTab(address, body) {
     h('label', { for: 'link-ttl' }, t('links.linkLifetime')), h('select', { id: 'link-ttl' },
       [['24h', 'expiry.day'], ['168h', 'expiry.week']].map(([v, k]) => h('option', { value: v }, t(k)))),
     err, h('p', null, h('button', { type: 'submit', id: 'link-submit' }, t('links.submit'))));
-  const list = h('div');
-  const renderList = () => list.replaceChildren(h('h2', null, t('links.open')), madeLinks.filter((l) => l.mailbox === address && l.status === 'open').length === 0
-    ? h('p', { class: 'muted' }, t('links.none'))
-    : h('ul', null, madeLinks.filter((l) => l.mailbox === address && l.status === 'open').map((l) => h('li', null,
-      `${l.name} · ${t('links.until', { when: date(l.expiresAt) })} `,
-      h('button', { type: 'button', class: 'secondary', onclick: async () => {
-        try { await call('DELETE', `/v1/mailboxes/${enc(address)}/enrollments/${l.id}`); l.status = 'cancelled'; announce(t('links.cancelled')); renderList(); } catch (e) { err.textContent = errorText(e); }
-      } }, t('links.cancel'))))));
+  const list = h('div', { id: 'open-links' });
+  const cursors = [''];
+  let at = 0;
+  /** Lists the open links, from the API, a page at a time. */
+  const renderList = async () => {
+    const p = await call('GET', `/v1/mailboxes/${enc(address)}/enrollments?limit=25${cursors[at] ? `&cursor=${enc(cursors[at])}` : ''}`);
+    cursors[at + 1] = p.next || '';
+    list.replaceChildren(h('h2', null, t('links.open')), p.items.length === 0
+      ? h('p', { class: 'muted' }, t('links.none'))
+      : h('ul', null, p.items.map((/** @type {any} */ l) => h('li', null,
+        `${l.name}${l.user ? ` (${l.user})` : ''} · ${t('links.until', { when: date(l.expiresAt) })} `,
+        h('button', { type: 'button', class: 'secondary', 'aria-label': t('links.cancelNamed', { name: l.name }), onclick: async () => {
+          try { await call('DELETE', `/v1/mailboxes/${enc(address)}/enrollments/${l.id}`); announce(t('links.cancelled')); await renderList(); } catch (e) { err.textContent = errorText(e); }
+        } }, t('links.cancel'))))),
+      h('div', { class: 'toolbar' },
+        h('button', { class: 'secondary', type: 'button', disabled: at === 0, onclick: () => { at--; renderList(); } }, t('common.previous')),
+        h('button', { class: 'secondary', type: 'button', disabled: !p.next, onclick: () => { at++; renderList(); } }, t('common.next'))));
+  };
   f.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const v = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ (document.getElementById(id)).value.trim();
@@ -548,8 +555,7 @@ function linksTab(address, body) {
     if (v('link-valid')) req.validFor = v('link-valid');
     try {
       const r = await call('POST', `/v1/mailboxes/${enc(address)}/enrollments`, req);
-      madeLinks.push({ ...r.enrollment });
-      renderList();
+      await renderList();
       const url = `${location.origin}${location.pathname}#/redeem/${r.token}`;
       const copy = h('button', { type: 'button', onclick: async () => { await navigator.clipboard.writeText(url); announce(t('links.copied')); } }, t('links.copy'));
       const dlg = dialog(t('links.madeTitle'), [
@@ -562,7 +568,7 @@ function linksTab(address, body) {
     } catch (e) { err.textContent = errorText(e); }
   });
   body.replaceChildren(f, list);
-  renderList();
+  return renderList();
 }
 
 /**

@@ -95,7 +95,7 @@ func TestLeastPrivilege(t *testing.T) {
 			"secretsmanager:UpdateSecretVersionStage", "secretsmanager:DeleteSecret",
 			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret")
 		want["api"].add(rotation, "lambda:InvokeFunction")
-		for _, ix := range s.MailboxIndexARNs() {
+		for _, ix := range s.ListingIndexARNs() {
 			want["api"].add(s.Resolve(ix), "dynamodb:Query")
 		}
 		want["verify"].add(table, "dynamodb:Query", "dynamodb:UpdateItem")

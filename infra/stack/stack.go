@@ -55,6 +55,13 @@ const (
 	MailboxIndexesSort = "address"   // S: the mailbox's address
 )
 
+// The table's sparse index of enrollment links by mailbox and expiry,
+// which the administrators' list of open links queries.
+const (
+	EnrollmentsIndex        = "enrollments"
+	EnrollmentsPartitionKey = "enrMbx" // S: the link's mailbox, only on enrollment items
+)
+
 // DevicepassStack is the synthesized system and the constructs tests and
 // other stacks may refer to.
 type DevicepassStack struct {
@@ -157,7 +164,7 @@ func (s *DevicepassStack) defineData() {
 		ProjectionType: awsdynamodb.ProjectionType_ALL,
 	})
 	// DynamoDB creates one index per table update: an existing deployment
-	// adding both takes two deploys (docs/deploy.md).
+	// adding these three takes three deploys (docs/deploy.md).
 	for _, ix := range [][2]string{{ByOwnerIndex, ByOwnerKey}, {ByDomainIndex, ByDomainKey}} {
 		s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
 			IndexName:      jsii.String(ix[0]),
@@ -166,6 +173,12 @@ func (s *DevicepassStack) defineData() {
 			ProjectionType: awsdynamodb.ProjectionType_ALL,
 		})
 	}
+	s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(EnrollmentsIndex),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(EnrollmentsPartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ExpiringSortKey), Type: awsdynamodb.AttributeType_NUMBER},
+		ProjectionType: awsdynamodb.ProjectionType_ALL,
+	})
 	// Outside the device prefix on purpose: grants on <prefix>/* (DeleteSecret
 	// among them) and the reconciler's orphan sweep must never reach it.
 	s.VerifierKey = awssecretsmanager.NewSecret(s.Stack, jsii.String("VerifierKey"), &awssecretsmanager.SecretProps{
@@ -288,12 +301,14 @@ func (s *DevicepassStack) SecretPrefixARN() *string {
 	})
 }
 
-// MailboxIndexARNs are the ARNs of the mailbox indexes, which the API
-// function queries for the console's listings.
-func (s *DevicepassStack) MailboxIndexARNs() []*string {
+// ListingIndexARNs are the ARNs of the indexes the API function queries
+// for the console's listings: mailboxes by owner and by domain, open
+// enrollment links by mailbox.
+func (s *DevicepassStack) ListingIndexARNs() []*string {
 	return []*string{
 		jsii.String(*s.Table.TableArn() + "/index/" + ByOwnerIndex),
 		jsii.String(*s.Table.TableArn() + "/index/" + ByDomainIndex),
+		jsii.String(*s.Table.TableArn() + "/index/" + EnrollmentsIndex),
 	}
 }
 
@@ -350,14 +365,14 @@ func (s *DevicepassStack) grant() {
 	// Query (list), UpdateItem (patch, the rotation steps of a regenerate).
 	// Enrollments: PutItem (create), GetItem (redeem), UpdateItem (cancel),
 	// TransactWriteItems (redeem: Put device, Update mailbox, Update link).
-	// Audit trail: Query. The console's mailbox listings: Query of the
-	// mailbox indexes.
+	// Audit trail: Query. The console's listings (mailboxes, open links):
+	// Query of their indexes.
 	fn["api"].Allow(
 		statement("Table", []string{
 			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
 			"dynamodb:Query", "dynamodb:BatchGetItem",
 		}, table),
-		statement("MailboxIndexes", []string{"dynamodb:Query"}, s.MailboxIndexARNs()...),
+		statement("ListingIndexes", []string{"dynamodb:Query"}, s.ListingIndexARNs()...),
 		statement("DeviceSecrets", []string{
 			"secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:PutSecretValue",
 			"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",

@@ -126,6 +126,7 @@ func TestTable(t *testing.T) {
 					map[string]any{"AttributeName": "owner", "AttributeType": "S"},
 					map[string]any{"AttributeName": "address", "AttributeType": "S"},
 					map[string]any{"AttributeName": "mbxDomain", "AttributeType": "S"},
+					map[string]any{"AttributeName": "enrMbx", "AttributeType": "S"},
 				}},
 				{"indexes", p["GlobalSecondaryIndexes"], []any{map[string]any{
 					"IndexName": "expiring",
@@ -146,6 +147,13 @@ func TestTable(t *testing.T) {
 					"KeySchema": []any{
 						map[string]any{"AttributeName": "mbxDomain", "KeyType": "HASH"},
 						map[string]any{"AttributeName": "address", "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "ALL"},
+				}, map[string]any{
+					"IndexName": "enrollments",
+					"KeySchema": []any{
+						map[string]any{"AttributeName": "enrMbx", "KeyType": "HASH"},
+						map[string]any{"AttributeName": "expMs", "KeyType": "RANGE"},
 					},
 					"Projection": map[string]any{"ProjectionType": "ALL"},
 				}}},

@@ -51,6 +51,12 @@ type Directory interface {
 	DomainMailboxes(ctx context.Context, c device.Caller, domain, prefix, cursor string, limit int) (device.MailboxPage, error)
 }
 
+// EnrollmentLister lists a mailbox's open enrollment links.
+// *device.EnrollmentLister satisfies it.
+type EnrollmentLister interface {
+	ListOpenEnrollments(ctx context.Context, c device.Caller, address, cursor string, limit int) (device.EnrollmentPage, error)
+}
+
 // AuditReader lists a mailbox's audit trail.
 type AuditReader interface {
 	List(ctx context.Context, c device.Caller, address, cursor string, limit int) (lifecycle.Page, error)
@@ -67,6 +73,9 @@ type Deps struct {
 	// Directory serves GET /v1/me, /v1/me/mailboxes and
 	// /v1/domains/{domain}/mailboxes; without it they answer 503.
 	Directory Directory
+	// OpenLinks serves GET /v1/mailboxes/{address}/enrollments; without it
+	// that route answers 503.
+	OpenLinks EnrollmentLister
 	// StepUpMaxAge is how recent a login the use cases demand for the
 	// step-up routes; the RFC 9470 challenge advertises it as max_age, so
 	// it must be the value they enforce.

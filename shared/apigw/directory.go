@@ -73,3 +73,23 @@ func mailboxPage(p device.MailboxPage) api.MailboxPage {
 	}
 	return out
 }
+
+func (h *Handler) listEnrollments(ctx context.Context, r *request) (response, error) {
+	var q api.ListEnrollmentsParams
+	if err := bindQuery(r.query, &q); err != nil {
+		return response{}, err
+	}
+	if h.deps.OpenLinks == nil {
+		return response{}, apperr.New(apperr.Unavailable, "listing enrollment links is not available in this deployment")
+	}
+	p, err := h.deps.OpenLinks.ListOpenEnrollments(ctx, r.caller, r.mailbox, deref(q.Cursor), deref(q.Limit))
+	if err != nil {
+		return response{}, err
+	}
+	now := h.now()
+	out := api.EnrollmentPage{Items: make([]api.Enrollment, 0, len(p.Enrollments)), Next: nullString(p.Next)}
+	for _, e := range p.Enrollments {
+		out.Items = append(out.Items, enrollmentAnswer(e, now))
+	}
+	return reply(200, out), nil
+}

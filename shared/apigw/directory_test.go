@@ -105,3 +105,25 @@ func TestMailboxListings(t *testing.T) {
 		}
 	}
 }
+
+// TestListEnrollments: administrators see the open links of a mailbox,
+// never a token; a cancelled link is gone from the list.
+func TestListEnrollments(t *testing.T) {
+	e := newEnv(t)
+	e.registerMailbox()
+	keep, keepToken := e.createEnrollment(`{"name":"phone"}`)
+	gone, _ := e.createEnrollment(`{"name":"laptop","user":"intern"}`)
+	e.do(call{method: "DELETE", path: mailboxPath + "/enrollments/" + gone, as: admin}).want(t, 200)
+	r := e.do(call{method: "GET", path: mailboxPath + "/enrollments", as: admin}).want(t, 200)
+	items, _ := r.json["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("open links = %s, want the one not cancelled", r.body)
+	}
+	if l, _ := items[0].(map[string]any); l["id"] != keep || l["status"] != "open" || l["name"] != "phone" {
+		t.Errorf("listed link = %v", l)
+	}
+	if strings.Contains(r.body, keepToken) || r.headers["Cache-Control"] != "no-store" {
+		t.Errorf("the listing shows a token or may be cached: %v %s", r.headers, r.body)
+	}
+	e.do(call{method: "GET", path: mailboxPath + "/enrollments?cursor=nope", as: admin}).want(t, 400)
+}

@@ -148,6 +148,7 @@ func New(deps Deps, opts Options) (*Handler, error) {
 		api.OpGetMe:               noBody(h.getMe),
 		api.OpListMyMailboxes:     noBody(h.listMyMailboxes),
 		api.OpListDomainMailboxes: noBody(h.listDomainMailboxes),
+		api.OpListEnrollments:     noBody(h.listEnrollments),
 	}
 	if err := checkOperations(Routes, h.ops); err != nil {
 		return nil, err

@@ -642,6 +642,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			[]int{200, 200, 200, 200, 401, 200, 200}},
 		{"GET domain mailboxes", func(*env, string) call { return call{method: "GET", path: "/v1/domains/example.com/mailboxes"} },
 			[]int{403, 200, 403, 403, 401, 403, 200}},
+		{"GET enrollments", func(*env, string) call { return call{method: "GET", path: mailboxPath + "/enrollments"} },
+			[]int{403, 200, 403, 403, 401, 403, 200}},
 	}
 	if len(routes) != len(apigw.Routes) {
 		t.Fatalf("the matrix has %d routes, the router %d", len(routes), len(apigw.Routes))

@@ -22,6 +22,11 @@ func APIHandler(a *App, opts apigw.Options) (*apigw.Handler, error) {
 	}
 	deps := APIDeps(a)
 	deps.Audit = audit
+	// The handler's clock decides which links are still open, as it
+	// decides the statuses the answers show.
+	if deps.OpenLinks, err = device.NewEnrollmentLister(a.Store, a.Service.Config().Policy, opts.Clock); err != nil {
+		return nil, err
+	}
 	return apigw.New(deps, opts)
 }
 

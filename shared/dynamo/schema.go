@@ -33,13 +33,18 @@ func CreateTable(ctx context.Context, api AdminAPI, name string) (string, error)
 			{AttributeName: aws.String(ownerAttr), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(domainAttr), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(addressAttr), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(enrMailboxAttr), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("PK"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("SK"), KeyType: types.KeyTypeRange}},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName:  aws.String(ExpiringIndex),
 			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String("expPK"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("expMs"), KeyType: types.KeyTypeRange}},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-		}, mailboxIndex(ByOwnerIndex, ownerAttr), mailboxIndex(ByDomainIndex, domainAttr)},
+		}, mailboxIndex(ByOwnerIndex, ownerAttr), mailboxIndex(ByDomainIndex, domainAttr), {
+			IndexName:  aws.String(EnrollmentsIndex),
+			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String(enrMailboxAttr), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("expMs"), KeyType: types.KeyTypeRange}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}},
 		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
 	})
 	var inUse *types.ResourceInUseException

@@ -16,6 +16,7 @@ const (
 	OpUpdateDevice        = "updateDevice"
 	OpRevokeDevice        = "revokeDevice"
 	OpRegeneratePassword  = "regeneratePassword"
+	OpListEnrollments     = "listEnrollments"
 	OpCreateEnrollment    = "createEnrollment"
 	OpCancelEnrollment    = "cancelEnrollment"
 	OpGetMe               = "getMe"
@@ -50,6 +51,7 @@ var Routes = []Route{
 	{Method: "PATCH", Path: "/v1/mailboxes/{address}/devices/{id}", Operation: OpUpdateDevice, Auth: AuthJWT, StepUp: false, Body: BodyRequired, MediaTypes: []string{"application/json", "application/merge-patch+json"}},
 	{Method: "DELETE", Path: "/v1/mailboxes/{address}/devices/{id}", Operation: OpRevokeDevice, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/devices/{id}/password", Operation: OpRegeneratePassword, Auth: AuthJWT, StepUp: true, Body: BodyOptional, MediaTypes: []string{"application/json"}},
+	{Method: "GET", Path: "/v1/mailboxes/{address}/enrollments", Operation: OpListEnrollments, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/enrollments", Operation: OpCreateEnrollment, Auth: AuthJWT, StepUp: false, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "DELETE", Path: "/v1/mailboxes/{address}/enrollments/{id}", Operation: OpCancelEnrollment, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/me", Operation: OpGetMe, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},

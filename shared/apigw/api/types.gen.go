@@ -356,6 +356,12 @@ type Enrollment struct {
 // EnrollmentStatus An open link past its expiry is `expired`.
 type EnrollmentStatus string
 
+// EnrollmentPage defines model for EnrollmentPage.
+type EnrollmentPage struct {
+	Items []Enrollment              `json:"items"`
+	Next  nullable.Nullable[string] `json:"next"`
+}
+
 // EnrollmentWithToken defines model for EnrollmentWithToken.
 type EnrollmentWithToken struct {
 	Enrollment Enrollment `json:"enrollment"`
@@ -581,6 +587,15 @@ type ListDevicesParams struct {
 type CreateDeviceParams struct {
 	// IdempotencyKey Makes a create safe to retry; a UUID is a good choice. Remembered for 24 hours per caller and mailbox.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListEnrollmentsParams defines parameters for ListEnrollments.
+type ListEnrollmentsParams struct {
+	// Limit Items per page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListMyMailboxesParams defines parameters for ListMyMailboxes.
