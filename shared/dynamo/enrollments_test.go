@@ -44,7 +44,7 @@ func TestOpenEnrollments(t *testing.T) {
 	if _, err := s.CancelEnrollment(ctx, mbx, cancelled.ID, now); err != nil {
 		t.Fatal(err)
 	}
-	put(mbx, now.Add(-time.Minute))             // expired
+	put(mbx, now.Add(-time.Minute))              // expired
 	put("other@example.com", now.Add(time.Hour)) // another mailbox
 
 	var got []string
