@@ -114,6 +114,15 @@ async function readPassword(page) {
   return pw;
 }
 
+/** Presses Tab until selector has the focus: it fails if the keyboard cannot reach it. */
+async function tabTo(page, selector) {
+  for (let i = 0; i < 80; i++) {
+    if (await page.evaluate((sel) => document.activeElement?.matches(sel) ?? false, selector)) return;
+    await page.keyboard.press('Tab');
+  }
+  assert.fail(`the keyboard does not reach ${selector}`);
+}
+
 async function menu(page, deviceName, action) {
   const row = page.locator('#devices tbody tr', { hasText: deviceName });
   const button = row.locator('button[aria-haspopup=menu]');
@@ -180,14 +189,22 @@ test('the seed flow', async () => {
   await step(alice, 'regenerated');
   await alice.locator('#saved').click();
 
-  // A temporary device for a week.
-  await alice.locator('#add-device').click();
-  await alice.locator('#name').fill('intern laptop');
-  await alice.locator('input[name=expiry][value="168h"]').check();
-  await alice.locator('#add-submit').click();
+  // A temporary device for a week, with the keyboard only.
+  await tabTo(alice, '#add-device');
+  await alice.keyboard.press('Enter');
+  await tabTo(alice, '#name');
+  await alice.keyboard.press('Control+A');
+  await alice.keyboard.type('intern laptop');
+  await tabTo(alice, 'input[name=expiry][value=""]');
+  await alice.keyboard.press('ArrowDown'); // 1 day
+  await alice.keyboard.press('ArrowDown'); // 1 week
+  assert.ok(await alice.locator('input[name=expiry][value="168h"]').isChecked(), 'the arrow keys pick the expiry preset');
+  await tabTo(alice, '#add-submit');
+  await alice.keyboard.press('Enter');
   await alice.locator('#password').waitFor();
   const temp = await readPassword(alice);
-  await alice.locator('#saved').click();
+  await tabTo(alice, '#saved');
+  await alice.keyboard.press('Enter');
   const tempRow = alice.locator('#devices tbody tr', { hasText: 'intern laptop' });
   await tempRow.waitFor();
   assert.match(await tempRow.textContent(), /Expires in (7 days|1 week|next week)/);
