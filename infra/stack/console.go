@@ -94,7 +94,7 @@ func (s *DevicepassStack) defineConsole() {
 		},
 	})
 	consoleURL := "https://" + *s.Distribution.DistributionDomainName()
-	config["mail"] = map[string]any{"imapHost": "imap.{domain}", "imapPort": 993, "smtpHost": "smtp.{domain}", "smtpPort": 587}
+	config["mail"] = map[string]any{"imapHost": s.Props.MailIMAPHost, "imapPort": 993, "smtpHost": s.Props.MailSMTPHost, "smtpPort": 587}
 
 	sources := []awss3deployment.ISource{awss3deployment.Source_JsonData(jsii.String("config.json"), config, nil)}
 	_ = fs.WalkDir(console.Files(), ".", func(p string, d fs.DirEntry, err error) error {
