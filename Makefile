@@ -65,7 +65,7 @@ GOBUILD   := CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s
 GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules \
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
-.PHONY: help tools standins staticcheck node cdk-cli cfn-lint run test lint build build-local \
+.PHONY: help tools standins staticcheck node cdk-cli cfn-lint console-deps run test lint build build-local \
 	checkpassword verifyd bench capacity synth diff deploy bootstrap clean distclean generate FORCE
 
 help: ## list the targets
@@ -124,13 +124,28 @@ run: standins ## serve the API on http://127.0.0.1:8080 (PORT overrides) with lo
 	$(GO) run ./cmd/devicepass-local
 
 # Debian packages the tests use: a real Dovecot 2.3 for e2e/dovecot, with
-# its Lua passdb and LuaSocket for the verifyd path.
-# tools/ensure-debs.sh installs what is missing when it can (root on Debian
-# or Ubuntu) and otherwise fails naming the apt-get command.
-TEST_DEBS := dovecot-imapd dovecot-auth-lua lua-socket
+# its Lua passdb and LuaSocket for the verifyd path, and Chromium for the
+# console's browser tests (console/browsertest). tools/ensure-debs.sh
+# installs what is missing when it can (root on Debian or Ubuntu) and
+# otherwise fails naming the apt-get command.
+TEST_DEBS := dovecot-imapd dovecot-auth-lua lua-socket chromium
+
+# The console's development dependencies (TypeScript for its JSDoc types,
+# playwright-core and axe-core for its browser tests, uqr whose module is
+# vendored into console/www/vendor/), pinned in console/package-lock.json,
+# in the ignored console/node_modules. The console's files are served as
+# they are, without a build step.
+CONSOLE_STAMP := console/node_modules/.installed-$(call checksum,console/package.json console/package-lock.json)
+
+console-deps: $(CONSOLE_STAMP) ## install the console's pinned development dependencies into console/node_modules
+$(CONSOLE_STAMP):
+	$(call locked,console/.npm-lock) bash -euo pipefail -c '\
+		if [ -e $@ ]; then exit 0; fi; \
+		cd console && npm ci --no-audit --no-fund; \
+		touch $(CURDIR)/$@'
 
 # JSII_NODE: the CDK stack tests synthesize through jsii on the pinned Node.
-test: tools lint ## install the tools (and Dovecot), lint, then run every test against the stand-ins
+test: tools lint console-deps ## install the tools (and Dovecot, Chromium), lint, then run every test against the stand-ins
 	tools/ensure-debs.sh $(TEST_DEBS)
 	JSII_NODE=$(NODE) $(GO) test ./... -count=1 -timeout 20m
 

@@ -66,7 +66,7 @@ type options struct {
 	only   string // comma-separated section numbers; empty: all
 }
 
-// runs reports whether section n (1-7) is to run.
+// runs reports whether section n (1-8) is to run.
 func (o options) runs(n int) bool {
 	if o.only == "" {
 		return true

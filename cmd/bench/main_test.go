@@ -106,6 +106,9 @@ func TestQuickRun(t *testing.T) {
 	}
 
 	quota := map[string]string{}
+	if con := rows(t, report, titleConsole); len(con) < 3 || !strings.HasSuffix(con[0][1], " KB") || !strings.HasSuffix(con[2][1], " ms") {
+		t.Errorf("section 8 = %v, want the first-load size and the Devices tab's time", con)
+	}
 	for _, r := range rows(t, report, titleQuota) {
 		quota[r[0]] = r[1]
 	}

@@ -19,7 +19,7 @@ func main() {
 	m, err := wire.API(ctx, env)
 	exitOn(env, err, "wire the API's use cases")
 	deps := apigw.Deps{Mailboxes: m.Devices, Devices: m.Devices, Enrollments: m.Enrollments, Audit: m.Audit,
-		StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
+		Directory: m.Directory, OpenLinks: m.OpenLinks, StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
 	h, err := apigw.New(deps, apigw.Options{GroupsClaim: env.Config.GroupsClaim, Logger: env.Logger})
 	exitOn(env, err, "build API handler")
 	lambda.Start(h.Handle)

@@ -96,6 +96,12 @@ func TestTableMatchesLocalSchema(t *testing.T) {
 	if stack.ExpiringIndex != dynamo.ExpiringIndex {
 		t.Errorf("index name %q, shared/dynamo %q", stack.ExpiringIndex, dynamo.ExpiringIndex)
 	}
+	if stack.EnrollmentsIndex != dynamo.EnrollmentsIndex {
+		t.Errorf("enrollments index %q, shared/dynamo %q", stack.EnrollmentsIndex, dynamo.EnrollmentsIndex)
+	}
+	if stack.ByOwnerIndex != dynamo.ByOwnerIndex || stack.ByDomainIndex != dynamo.ByDomainIndex {
+		t.Errorf("mailbox index names %q %q, shared/dynamo %q %q", stack.ByOwnerIndex, stack.ByDomainIndex, dynamo.ByOwnerIndex, dynamo.ByDomainIndex)
+	}
 	keys := func(ks []types.KeySchemaElement) []any {
 		var out []any
 		for _, k := range ks {

@@ -97,6 +97,9 @@ func TestLeastPrivilege(t *testing.T) {
 			"secretsmanager:UpdateSecretVersionStage", "secretsmanager:DeleteSecret",
 			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret", "secretsmanager:UpdateSecret")
 		want["api"].add(rotation, "lambda:InvokeFunction")
+		for _, ix := range s.ListingIndexARNs() {
+			want["api"].add(s.Resolve(ix), "dynamodb:Query")
+		}
 		want["verify"].add(table, "dynamodb:Query", "dynamodb:UpdateItem")
 		want["rotation"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query")
 		want["rotation"].add(prefix, "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",

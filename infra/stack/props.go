@@ -37,6 +37,8 @@ const (
 	DefaultAuditRetentionDays  = 365
 	DefaultLogLevel            = "info"
 	DefaultEventBusName        = "devicepass"
+	DefaultMailIMAPHost        = "imap.{domain}"
+	DefaultMailSMTPHost        = "smtp.{domain}"
 	DefaultLogRetentionDays    = 30
 	DefaultMemoryMB            = 256
 	DefaultRotationConcurrency = 5
@@ -97,6 +99,12 @@ type DevicepassStackProps struct {
 	// CognitoThreatProtection selects the Cognito Plus feature plan with
 	// threat protection enforced (priced per monthly active user).
 	CognitoThreatProtection bool
+	// MailIMAPHost and MailSMTPHost are the mail servers the console shows
+	// beside a new password (and puts in the Apple profile); "{domain}"
+	// stands for the mailbox's domain. IMAP is on 993 (TLS), SMTP on 587
+	// (STARTTLS).
+	MailIMAPHost string
+	MailSMTPHost string
 
 	// EventBusName names the EventBridge bus lifecycle events go to.
 	EventBusName string
@@ -124,6 +132,9 @@ type DevicepassStackProps struct {
 	CreateRateLimit  float64
 	CreateBurstLimit int
 }
+
+// mailHost is a host name whose labels may be "{domain}".
+var mailHost = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?|\{domain\})(?:\.(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?|\{domain\}))*$`)
 
 var cognitoPrefix = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
 
@@ -233,6 +244,8 @@ func (p DevicepassStackProps) withDefaults() DevicepassStackProps {
 	num(&p.AuditRetentionDays, DefaultAuditRetentionDays)
 	str(&p.LogLevel, DefaultLogLevel)
 	str(&p.EventBusName, DefaultEventBusName)
+	str(&p.MailIMAPHost, DefaultMailIMAPHost)
+	str(&p.MailSMTPHost, DefaultMailSMTPHost)
 	num(&p.LogRetentionDays, DefaultLogRetentionDays)
 	num(&p.MemoryMB, DefaultMemoryMB)
 	num(&p.RotationConcurrency, DefaultRotationConcurrency)
@@ -265,6 +278,10 @@ func (p DevicepassStackProps) validate() error {
 		return fmt.Errorf("jwt issuer and audience: set both to use another OIDC provider, or neither for Cognito")
 	case p.CognitoDomainPrefix != "" && !cognitoPrefix.MatchString(p.CognitoDomainPrefix):
 		return fmt.Errorf("cognito domain prefix %q: want lower-case letters, digits and hyphens", p.CognitoDomainPrefix)
+	case !mailHost.MatchString(p.MailIMAPHost):
+		return fmt.Errorf("mail IMAP host %q: want a host name, {domain} standing for the mailbox's domain", p.MailIMAPHost)
+	case !mailHost.MatchString(p.MailSMTPHost):
+		return fmt.Errorf("mail SMTP host %q: want a host name, {domain} standing for the mailbox's domain", p.MailSMTPHost)
 	}
 	if p.JWTIssuer != "" {
 		if err := httpsURL(p.JWTIssuer, false); err != nil {
@@ -343,7 +360,7 @@ var ContextKeys = []string{
 	"callbackUrls", "logoutUrls", "cognitoDomainPrefix", "cognitoThreatProtection",
 	"eventBusName", "logRetentionDays", "memoryMb", "rotationConcurrency",
 	"verifyConcurrency", "apiRateLimit", "apiBurstLimit", "verifyRateLimit",
-	"verifyBurstLimit", "createRateLimit", "createBurstLimit",
+	"verifyBurstLimit", "createRateLimit", "createBurstLimit", "mailImapHost", "mailSmtpHost",
 }
 
 // PropsFromContext builds the props from CDK context values, as returned by
@@ -361,6 +378,7 @@ func PropsFromContext(lookup func(key string) any) (DevicepassStackProps, error)
 		"adminGroupClaim": &p.AdminGroupClaim, "adminGroupPattern": &p.AdminGroupPattern,
 		"logLevel": &p.LogLevel, "alarmEmail": &p.AlarmEmail, "jwtIssuer": &p.JWTIssuer,
 		"cognitoDomainPrefix": &p.CognitoDomainPrefix, "eventBusName": &p.EventBusName,
+		"mailImapHost": &p.MailIMAPHost, "mailSmtpHost": &p.MailSMTPHost,
 	}
 	ints := map[string]*int{
 		"recoveryWindowDays": &p.RecoveryWindowDays, "maxLiveDevices": &p.MaxLiveDevices,

@@ -129,6 +129,8 @@ func TestValidateRejects(t *testing.T) {
 		{"email", func(p *DevicepassStackProps) { p.AlarmEmail = "Ops <ops@example.com>" }, "alarm email"},
 		{"verify concurrency", func(p *DevicepassStackProps) { p.VerifyConcurrency = -1 }, "verify concurrency"},
 		{"no build", func(p *DevicepassStackProps) { p.BuildDir = filepath.Join(dir, "missing") }, "make build"},
+		{"imap host", func(p *DevicepassStackProps) { p.MailIMAPHost = "imap.{domain}/x" }, "mail IMAP host"},
+		{"smtp host", func(p *DevicepassStackProps) { p.MailSMTPHost = "smtp.<domain>" }, "mail SMTP host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,6 +142,12 @@ func TestValidateRejects(t *testing.T) {
 				t.Errorf("error = %v, want one about %s", err, tt.want)
 			}
 		})
+	}
+	// A fixed mail host, or one per domain.
+	for _, host := range []string{"mail.example.net", "mx.{domain}", "{domain}"} {
+		if err := (DevicepassStackProps{BuildDir: dir, MailIMAPHost: host}).withDefaults().validate(); err != nil {
+			t.Errorf("mail host %q refused: %v", host, err)
+		}
 	}
 	// Local web apps may use http on localhost.
 	p := DevicepassStackProps{BuildDir: dir, AllowedOrigins: []string{"http://localhost:5173"}}

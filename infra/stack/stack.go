@@ -7,6 +7,9 @@ package stack
 
 import (
 	"fmt"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3deployment"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
@@ -41,6 +44,24 @@ const (
 	ExpiringSortKey      = "expMs" // N: the expiry in Unix milliseconds
 )
 
+// The table's sparse indexes of mailbox items, which the console's
+// listings query: a caller's mailboxes and a domain's, each sorted by
+// address. shared/dynamo's CreateTable defines the same.
+const (
+	ByOwnerIndex       = "byOwner"
+	ByOwnerKey         = "owner" // S: the owner's subject, only on mailbox items
+	ByDomainIndex      = "byDomain"
+	ByDomainKey        = "mbxDomain" // S: the mailbox's domain, only on mailbox items
+	MailboxIndexesSort = "address"   // S: the mailbox's address
+)
+
+// The table's sparse index of enrollment links by mailbox and expiry,
+// which the administrators' list of open links queries.
+const (
+	EnrollmentsIndex        = "enrollments"
+	EnrollmentsPartitionKey = "enrMbx" // S: the link's mailbox, only on enrollment items
+)
+
 // DevicepassStack is the synthesized system and the constructs tests and
 // other stacks may refer to.
 type DevicepassStack struct {
@@ -66,6 +87,11 @@ type DevicepassStack struct {
 	// UserPool and UserPoolClient are nil when another OIDC provider is used.
 	UserPool       awscognito.UserPool
 	UserPoolClient awscognito.UserPoolClient
+	// ConsoleBucket holds the web console's files, which Distribution
+	// serves (with /v1/* routed to API) and ConsoleDeployment uploads.
+	ConsoleBucket     awss3.Bucket
+	Distribution      awscloudfront.Distribution
+	ConsoleDeployment awss3deployment.BucketDeployment
 	// EventBus receives lifecycle events from the stream function.
 	EventBus awsevents.EventBus
 	// NoticeTopic carries owner notices; AlarmTopic carries alarms.
@@ -103,6 +129,7 @@ func NewDevicepassStack(scope constructs.Construct, id string, props *Devicepass
 	s.grant()
 	s.defineTriggers()
 	s.defineAPI()
+	s.defineConsole()
 	s.defineAlarms()
 	s.defineOutputs()
 	s.suppress()
@@ -133,6 +160,22 @@ func (s *DevicepassStack) defineData() {
 	s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
 		IndexName:      jsii.String(ExpiringIndex),
 		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ExpiringPartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ExpiringSortKey), Type: awsdynamodb.AttributeType_NUMBER},
+		ProjectionType: awsdynamodb.ProjectionType_ALL,
+	})
+	// DynamoDB creates one index per table update: an existing deployment
+	// adding these three takes three deploys (docs/deploy.md).
+	for _, ix := range [][2]string{{ByOwnerIndex, ByOwnerKey}, {ByDomainIndex, ByDomainKey}} {
+		s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+			IndexName:      jsii.String(ix[0]),
+			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ix[1]), Type: awsdynamodb.AttributeType_STRING},
+			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(MailboxIndexesSort), Type: awsdynamodb.AttributeType_STRING},
+			ProjectionType: awsdynamodb.ProjectionType_ALL,
+		})
+	}
+	s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(EnrollmentsIndex),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(EnrollmentsPartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ExpiringSortKey), Type: awsdynamodb.AttributeType_NUMBER},
 		ProjectionType: awsdynamodb.ProjectionType_ALL,
 	})
@@ -258,6 +301,17 @@ func (s *DevicepassStack) SecretPrefixARN() *string {
 	})
 }
 
+// ListingIndexARNs are the ARNs of the indexes the API function queries
+// for the console's listings: mailboxes by owner and by domain, open
+// enrollment links by mailbox.
+func (s *DevicepassStack) ListingIndexARNs() []*string {
+	return []*string{
+		jsii.String(*s.Table.TableArn() + "/index/" + ByOwnerIndex),
+		jsii.String(*s.Table.TableArn() + "/index/" + ByDomainIndex),
+		jsii.String(*s.Table.TableArn() + "/index/" + EnrollmentsIndex),
+	}
+}
+
 // ExpiringIndexARN is the ARN of the table's expiring index, which the
 // sweep queries.
 func (s *DevicepassStack) ExpiringIndexARN() *string {
@@ -313,12 +367,14 @@ func (s *DevicepassStack) grant() {
 	// Query (list), UpdateItem (patch, the rotation steps of a regenerate).
 	// Enrollments: PutItem (create), GetItem (redeem), UpdateItem (cancel),
 	// TransactWriteItems (redeem: Put device, Update mailbox, Update link).
-	// Audit trail: Query.
+	// Audit trail: Query. The console's listings (mailboxes, open links):
+	// Query of their indexes.
 	fn["api"].Allow(
 		statement("Table", []string{
 			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
 			"dynamodb:Query", "dynamodb:BatchGetItem",
 		}, table),
+		statement("ListingIndexes", []string{"dynamodb:Query"}, s.ListingIndexARNs()...),
 		statement("DeviceSecrets", []string{
 			"secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:PutSecretValue",
 			"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",

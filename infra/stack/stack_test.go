@@ -30,6 +30,10 @@ func TestNagSuppressionsAreNarrowAndExplained(t *testing.T) {
 	allowed := map[string]bool{
 		"AwsSolutions-IAM5": true, "AwsSolutions-SMG4": true,
 		"AwsSolutions-SQS3": true, "AwsSolutions-COG8": true,
+		// The console's hosting (infra/stack/console.go says why).
+		"AwsSolutions-S1": true, "AwsSolutions-CFR1": true, "AwsSolutions-CFR2": true,
+		"AwsSolutions-CFR3": true, "AwsSolutions-CFR4": true,
+		"AwsSolutions-L1": true, "AwsSolutions-IAM4": true,
 	}
 	for name, s := range f.all() {
 		t.Run(name, func(t *testing.T) {
@@ -62,7 +66,7 @@ func TestNagSuppressionsAreNarrowAndExplained(t *testing.T) {
 func TestResourceCounts(t *testing.T) {
 	f := load(t)
 	want := map[string]int{
-		"AWS::Lambda::Function":                 6,
+		"AWS::Lambda::Function":                 7, // the six functions and the console upload
 		"AWS::DynamoDB::Table":                  1,
 		"AWS::KMS::Key":                         1,
 		"AWS::SecretsManager::Secret":           1,
@@ -79,9 +83,9 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::Events::Rule":                     2,
 		"AWS::Lambda::EventSourceMapping":       1,
 		"AWS::SQS::Queue":                       1,
-		"AWS::IAM::Role":                        6,
+		"AWS::IAM::Role":                        7, // the functions' and the console upload's
 		"AWS::IAM::ManagedPolicy":               0,
-		"AWS::IAM::Policy":                      7, // one per role, and the rotation function's conditional grant
+		"AWS::IAM::Policy":                      8, // one per role, and the rotation function's conditional grant
 		"AWS::Logs::LogGroup":                   7,
 		"AWS::SecretsManager::RotationSchedule": 0,
 	}
@@ -119,11 +123,36 @@ func TestTable(t *testing.T) {
 					map[string]any{"AttributeName": "SK", "AttributeType": "S"},
 					map[string]any{"AttributeName": "expPK", "AttributeType": "S"},
 					map[string]any{"AttributeName": "expMs", "AttributeType": "N"},
+					map[string]any{"AttributeName": "owner", "AttributeType": "S"},
+					map[string]any{"AttributeName": "address", "AttributeType": "S"},
+					map[string]any{"AttributeName": "mbxDomain", "AttributeType": "S"},
+					map[string]any{"AttributeName": "enrMbx", "AttributeType": "S"},
 				}},
 				{"indexes", p["GlobalSecondaryIndexes"], []any{map[string]any{
 					"IndexName": "expiring",
 					"KeySchema": []any{
 						map[string]any{"AttributeName": "expPK", "KeyType": "HASH"},
+						map[string]any{"AttributeName": "expMs", "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "ALL"},
+				}, map[string]any{
+					"IndexName": "byOwner",
+					"KeySchema": []any{
+						map[string]any{"AttributeName": "owner", "KeyType": "HASH"},
+						map[string]any{"AttributeName": "address", "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "ALL"},
+				}, map[string]any{
+					"IndexName": "byDomain",
+					"KeySchema": []any{
+						map[string]any{"AttributeName": "mbxDomain", "KeyType": "HASH"},
+						map[string]any{"AttributeName": "address", "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "ALL"},
+				}, map[string]any{
+					"IndexName": "enrollments",
+					"KeySchema": []any{
+						map[string]any{"AttributeName": "enrMbx", "KeyType": "HASH"},
 						map[string]any{"AttributeName": "expMs", "KeyType": "RANGE"},
 					},
 					"Projection": map[string]any{"ProjectionType": "ALL"},
@@ -229,10 +258,9 @@ func TestUserPool(t *testing.T) {
 			if want := []string{"ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"}; !equalJSON(flows, want) {
 				t.Errorf("auth flows = %v, want %v", flows, want)
 			}
-			wantOAuth := []string(nil)
-			if name == "Plus" {
-				wantOAuth = []string{"code"}
-			}
+			// The console signs in with the code flow (PKCE) in every
+			// variant with a user pool.
+			wantOAuth := []string{"code"}
 			if got := toStrings(c["AllowedOAuthFlows"]); !equalJSON(got, wantOAuth) {
 				t.Errorf("OAuth flows = %v, want %v", got, wantOAuth)
 			}
@@ -596,7 +624,7 @@ func TestAlarms(t *testing.T) {
 
 func TestOutputs(t *testing.T) {
 	f := load(t)
-	common := []string{"AlarmTopicArn", "ApiUrl", "EventBusName", "KeyArn", "NoticeTopicArn",
+	common := []string{"AlarmTopicArn", "ApiUrl", "ConsoleUrl", "EventBusName", "KeyArn", "NoticeTopicArn",
 		"RotationFunctionArn", "SecretPrefix", "TableName"}
 	for name, s := range f.all() {
 		want := append([]string{}, common...)
@@ -632,4 +660,67 @@ func toStrings(v any) []string {
 		}
 	}
 	return out
+}
+
+// TestConsoleHosting: a private bucket read by CloudFront through OAC, one
+// distribution serving the console and routing /v1/* to the HTTP API
+// uncached, the console's security headers on every answer, and the
+// Cognito client's callback on the console.
+func TestConsoleHosting(t *testing.T) {
+	f := load(t)
+	for name, s := range f.all() {
+		t.Run(name, func(t *testing.T) {
+			b := s.Prop(s.ID(s.ConsoleBucket))
+			if !equalJSON(b["PublicAccessBlockConfiguration"], map[string]any{
+				"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
+			}) {
+				t.Errorf("bucket public access block = %s", js(b["PublicAccessBlockConfiguration"]))
+			}
+			if n := len(s.Resources("AWS::CloudFront::OriginAccessControl")); n != 1 {
+				t.Errorf("%d origin access controls, want 1", n)
+			}
+			d := s.Prop(s.ID(s.Distribution))["DistributionConfig"].(map[string]any)
+			if d["DefaultRootObject"] != "index.html" {
+				t.Errorf("default root object = %v", d["DefaultRootObject"])
+			}
+			behaviors := list(d["CacheBehaviors"])
+			if len(behaviors) != 1 {
+				t.Fatalf("cache behaviors = %s, want /v1/* only", js(behaviors))
+			}
+			api := behaviors[0].(map[string]any)
+			if api["PathPattern"] != "/v1/*" || api["CachePolicyId"] != "4135ea2d-6df8-44a3-9df3-4b5a84be39ad" {
+				t.Errorf("/v1/* behavior = %s, want the API uncached (CachingDisabled)", js(api))
+			}
+			if !equalJSON(api["AllowedMethods"], []any{"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}) {
+				t.Errorf("/v1/* methods = %s", js(api["AllowedMethods"]))
+			}
+			var policies []map[string]any
+			for _, r := range s.Resources("AWS::CloudFront::ResponseHeadersPolicy") {
+				policies = append(policies, r["Properties"].(map[string]any)["ResponseHeadersPolicyConfig"].(map[string]any))
+			}
+			if len(policies) != 1 {
+				t.Fatalf("%d response headers policies, want 1", len(policies))
+			}
+			sec := policies[0]["SecurityHeadersConfig"].(map[string]any)
+			// With a Cognito domain the policy joins in the region (Fn::Join).
+			csp := js(sec["ContentSecurityPolicy"].(map[string]any)["ContentSecurityPolicy"])
+			for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"} {
+				if !strings.Contains(csp, want) || strings.Contains(csp, "unsafe-") {
+					t.Errorf("CSP %q lacks %q or allows unsafe sources", csp, want)
+				}
+			}
+			if sec["ReferrerPolicy"].(map[string]any)["ReferrerPolicy"] != "no-referrer" ||
+				sec["FrameOptions"].(map[string]any)["FrameOption"] != "DENY" ||
+				sec["StrictTransportSecurity"].(map[string]any)["AccessControlMaxAgeSec"] != float64(63072000) {
+				t.Errorf("security headers = %s", js(sec))
+			}
+			if s.UserPoolClient != nil {
+				c := s.Prop(s.ID(s.UserPoolClient))
+				cb := js(c["CallbackURLs"])
+				if !strings.Contains(cb, "/callback.html") || !strings.Contains(cb, s.ID(s.Distribution)) {
+					t.Errorf("callback URLs %s lack the console's", cb)
+				}
+			}
+		})
+	}
 }

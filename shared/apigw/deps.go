@@ -43,6 +43,20 @@ type Verifier interface {
 	Verify(ctx context.Context, req device.VerifyRequest) (bool, error)
 }
 
+// Directory tells callers who they are and which mailboxes they may open.
+// *device.Directory satisfies it.
+type Directory interface {
+	Me(c device.Caller) (device.Me, error)
+	MyMailboxes(ctx context.Context, c device.Caller, cursor string, limit int) (device.MailboxPage, error)
+	DomainMailboxes(ctx context.Context, c device.Caller, domain, prefix, cursor string, limit int) (device.MailboxPage, error)
+}
+
+// EnrollmentLister lists a mailbox's open enrollment links.
+// *device.EnrollmentLister satisfies it.
+type EnrollmentLister interface {
+	ListOpenEnrollments(ctx context.Context, c device.Caller, address, cursor string, limit int) (device.EnrollmentPage, error)
+}
+
 // AuditReader lists a mailbox's audit trail.
 type AuditReader interface {
 	List(ctx context.Context, c device.Caller, address, cursor string, limit int) (lifecycle.Page, error)
@@ -56,6 +70,12 @@ type Deps struct {
 	// Audit serves GET /v1/mailboxes/{address}/audit; without it that
 	// route answers 503 (the deployment lacks the audit trail).
 	Audit AuditReader
+	// Directory serves GET /v1/me, /v1/me/mailboxes and
+	// /v1/domains/{domain}/mailboxes; without it they answer 503.
+	Directory Directory
+	// OpenLinks serves GET /v1/mailboxes/{address}/enrollments; without it
+	// that route answers 503.
+	OpenLinks EnrollmentLister
 	// StepUpMaxAge is how recent a login the use cases demand for the
 	// step-up routes; the RFC 9470 challenge advertises it as max_age, so
 	// it must be the value they enforce.

@@ -132,19 +132,23 @@ func New(deps Deps, opts Options) (*Handler, error) {
 	}
 	h := &Handler{deps: deps, groupsClaim: opts.GroupsClaim, log: opts.Logger, maxBody: opts.MaxBody, now: opts.Clock}
 	h.ops = map[string]operation{
-		api.OpPutMailbox:         withBody(h.putMailbox),
-		api.OpGetMailbox:         noBody(h.getMailbox),
-		api.OpCreateDevice:       withBody(h.createDevice),
-		api.OpListDevices:        noBody(h.listDevices),
-		api.OpGetDevice:          noBody(h.getDevice),
-		api.OpUpdateDevice:       withBody(h.updateDevice),
-		api.OpRevokeDevice:       noBody(h.revokeDevice),
-		api.OpRegeneratePassword: withBody(h.regenerate),
-		api.OpRevokeAllDevices:   noBody(h.revokeAll),
-		api.OpCreateEnrollment:   withBody(h.createEnrollment),
-		api.OpCancelEnrollment:   noBody(h.cancelEnrollment),
-		api.OpRedeemEnrollment:   noBody(h.redeemEnrollment),
-		api.OpListAudit:          noBody(h.listAudit),
+		api.OpPutMailbox:          withBody(h.putMailbox),
+		api.OpGetMailbox:          noBody(h.getMailbox),
+		api.OpCreateDevice:        withBody(h.createDevice),
+		api.OpListDevices:         noBody(h.listDevices),
+		api.OpGetDevice:           noBody(h.getDevice),
+		api.OpUpdateDevice:        withBody(h.updateDevice),
+		api.OpRevokeDevice:        noBody(h.revokeDevice),
+		api.OpRegeneratePassword:  withBody(h.regenerate),
+		api.OpRevokeAllDevices:    noBody(h.revokeAll),
+		api.OpCreateEnrollment:    withBody(h.createEnrollment),
+		api.OpCancelEnrollment:    noBody(h.cancelEnrollment),
+		api.OpRedeemEnrollment:    noBody(h.redeemEnrollment),
+		api.OpListAudit:           noBody(h.listAudit),
+		api.OpGetMe:               noBody(h.getMe),
+		api.OpListMyMailboxes:     noBody(h.listMyMailboxes),
+		api.OpListDomainMailboxes: noBody(h.listDomainMailboxes),
+		api.OpListEnrollments:     noBody(h.listEnrollments),
 	}
 	if err := checkOperations(Routes, h.ops); err != nil {
 		return nil, err

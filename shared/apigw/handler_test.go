@@ -637,6 +637,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}, []int{201, 201, 201, 201, 401, 401, 401}},
 		{"GET audit", func(*env, string) call { return call{method: "GET", path: mailboxPath + "/audit"} },
 			[]int{200, 200, 403, 403, 401, 200, 200}},
+		{"GET me", func(*env, string) call { return call{method: "GET", path: "/v1/me"} },
+			[]int{200, 200, 200, 200, 401, 200, 200}},
+		{"GET my mailboxes", func(*env, string) call { return call{method: "GET", path: "/v1/me/mailboxes"} },
+			[]int{200, 200, 200, 200, 401, 200, 200}},
+		{"GET domain mailboxes", func(*env, string) call { return call{method: "GET", path: "/v1/domains/example.com/mailboxes"} },
+			[]int{403, 200, 403, 403, 401, 403, 200}},
+		{"GET enrollments", func(*env, string) call { return call{method: "GET", path: mailboxPath + "/enrollments"} },
+			[]int{403, 200, 403, 403, 401, 403, 200}},
 	}
 	if len(routes) != len(apigw.Routes) {
 		t.Fatalf("the matrix has %d routes, the router %d", len(routes), len(apigw.Routes))

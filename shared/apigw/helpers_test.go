@@ -89,6 +89,12 @@ func newEnv(tb testing.TB) *env {
 	}
 	deps := deviceDeps(e.svc)
 	deps.Audit = audit
+	if deps.Directory, err = device.NewDirectory(e.store, e.svc.Config().Policy); err != nil {
+		tb.Fatal(err)
+	}
+	if deps.OpenLinks, err = device.NewEnrollmentLister(e.store, e.svc.Config().Policy, e.clock.Now); err != nil {
+		tb.Fatal(err)
+	}
 	if e.h, err = apigw.New(deps, apigw.Options{Logger: logger, Clock: e.clock.Now}); err != nil {
 		tb.Fatal(err)
 	}

@@ -113,6 +113,9 @@ func (s *Store) PutEnrollment(ctx context.Context, e device.Enrollment) error {
 	}
 	it["expiresAt"] = str(timeStr(e.ExpiresAt))
 	it["expMs"] = num(ms(e.ExpiresAt))
+	// Keys the enrollments index: a mailbox's links by expiry (see
+	// enrollments.go).
+	it[enrMailboxAttr] = str(e.Mailbox)
 	// Keep the record a week past its expiry for the audit trail's sake.
 	it["ttl"] = num(e.ExpiresAt.Add(7 * 24 * time.Hour).Unix())
 	it["createdAt"] = str(timeStr(e.CreatedAt))

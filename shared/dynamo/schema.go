@@ -30,11 +30,19 @@ func CreateTable(ctx context.Context, api AdminAPI, name string) (string, error)
 			{AttributeName: aws.String("SK"), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String("expPK"), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String("expMs"), AttributeType: types.ScalarAttributeTypeN},
+			{AttributeName: aws.String(ownerAttr), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(domainAttr), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(addressAttr), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(enrMailboxAttr), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("PK"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("SK"), KeyType: types.KeyTypeRange}},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName:  aws.String(ExpiringIndex),
 			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String("expPK"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("expMs"), KeyType: types.KeyTypeRange}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, mailboxIndex(ByOwnerIndex, ownerAttr), mailboxIndex(ByDomainIndex, domainAttr), {
+			IndexName:  aws.String(EnrollmentsIndex),
+			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String(enrMailboxAttr), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("expMs"), KeyType: types.KeyTypeRange}},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}},
 		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
@@ -69,4 +77,16 @@ func CreateTable(ctx context.Context, api AdminAPI, name string) (string, error)
 		}
 	}
 	return arn, nil
+}
+
+// mailboxIndex is one of the sparse indexes of mailbox items (only they
+// carry the partition attribute), sorted by address. It projects every
+// attribute: a mailbox item is a few hundred bytes, and a listing shows
+// most of them.
+func mailboxIndex(name, partition string) types.GlobalSecondaryIndex {
+	return types.GlobalSecondaryIndex{
+		IndexName:  aws.String(name),
+		KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String(partition), KeyType: types.KeyTypeHash}, {AttributeName: aws.String(addressAttr), KeyType: types.KeyTypeRange}},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+	}
 }

@@ -91,13 +91,15 @@ func (s *Store) SaveMailbox(ctx context.Context, address, owner, by string, now 
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table,
 		Key:       mailboxKey(address),
-		UpdateExpression: aws.String("SET #owner = :owner, address = :addr, updatedAt = :now, kind = :kind, " +
+		UpdateExpression: aws.String("SET #owner = :owner, address = :addr, mbxDomain = :domain, updatedAt = :now, kind = :kind, " +
 			"createdAt = if_not_exists(createdAt, :now), createdBy = if_not_exists(createdBy, :by), " +
 			"live = if_not_exists(live, :zero), ver = if_not_exists(ver, :zero) + :one, actor = :actor"),
 		ExpressionAttributeNames: map[string]string{"#owner": "owner"},
 		ExpressionAttributeValues: item{
 			":owner": str(owner), ":addr": str(address), ":now": str(timeStr(now)), ":by": str(by),
-			":zero": num(0), ":one": num(1), ":kind": str("mailbox"),
+			// The domain keys the byDomain index (see mailboxes.go).
+			":domain": str(device.DomainOf(address)),
+			":zero":   num(0), ":one": num(1), ":kind": str("mailbox"),
 			// Who registered the mailbox or changed its owner, for the
 			// audit trail (WithActor's contract, as every other write).
 			":actor": encodeActor(device.ActorFrom(ctx)),

@@ -73,6 +73,11 @@ type Management struct {
 	Devices     *device.Devices
 	Enrollments *device.Enrollments
 	Audit       *lifecycle.Audit
+	// Directory answers who a caller is and which mailboxes they may open
+	// (the console's home and domain pages).
+	Directory *device.Directory
+	// OpenLinks lists a mailbox's open enrollment links for administrators.
+	OpenLinks *device.EnrollmentLister
 }
 
 // API wires the management API's use cases on a's adapters (a needs the
@@ -90,7 +95,14 @@ func (e Env) API(a Adapters) (Management, error) {
 	if m.Enrollments, err = e.Enrollments(a.Store, a.Secrets, a.Keyed); err != nil {
 		return m, err
 	}
-	m.Audit, err = lifecycle.NewAudit(a.Store, a.Store, m.Devices.Config().Policy)
+	policy := m.Devices.Config().Policy
+	if m.Audit, err = lifecycle.NewAudit(a.Store, a.Store, policy); err != nil {
+		return m, err
+	}
+	if m.Directory, err = device.NewDirectory(a.Store, policy); err != nil {
+		return m, err
+	}
+	m.OpenLinks, err = device.NewEnrollmentLister(a.Store, policy, e.Clock)
 	return m, err
 }
 

@@ -4,20 +4,24 @@ package api
 
 // The operations, by operationId.
 const (
-	OpRedeemEnrollment   = "redeemEnrollment"
-	OpGetMailbox         = "getMailbox"
-	OpPutMailbox         = "putMailbox"
-	OpListAudit          = "listAudit"
-	OpListDevices        = "listDevices"
-	OpCreateDevice       = "createDevice"
-	OpRevokeAllDevices   = "revokeAllDevices"
-	OpGetDevice          = "getDevice"
-	OpUpdateDevice       = "updateDevice"
-	OpRevokeDevice       = "revokeDevice"
-	OpRegeneratePassword = "regeneratePassword"
-	OpCreateEnrollment   = "createEnrollment"
-	OpCancelEnrollment   = "cancelEnrollment"
-	OpVerify             = "verify"
+	OpListDomainMailboxes = "listDomainMailboxes"
+	OpRedeemEnrollment    = "redeemEnrollment"
+	OpGetMailbox          = "getMailbox"
+	OpPutMailbox          = "putMailbox"
+	OpListAudit           = "listAudit"
+	OpListDevices         = "listDevices"
+	OpCreateDevice        = "createDevice"
+	OpRevokeAllDevices    = "revokeAllDevices"
+	OpGetDevice           = "getDevice"
+	OpUpdateDevice        = "updateDevice"
+	OpRevokeDevice        = "revokeDevice"
+	OpRegeneratePassword  = "regeneratePassword"
+	OpListEnrollments     = "listEnrollments"
+	OpCreateEnrollment    = "createEnrollment"
+	OpCancelEnrollment    = "cancelEnrollment"
+	OpGetMe               = "getMe"
+	OpListMyMailboxes     = "listMyMailboxes"
+	OpVerify              = "verify"
 )
 
 // The parameters' names, by location and component name.
@@ -25,14 +29,17 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 	PathAddress          = "address"
 	PathDeviceID         = "id"
+	PathDomain           = "domain"
 	PathEnrollmentID     = "id"
 	PathEnrollmentToken  = "token"
 	QueryCursor          = "cursor"
 	QueryLimit           = "limit"
+	QueryPrefix          = "prefix"
 )
 
 // Routes are the document's operations, ordered by path and method.
 var Routes = []Route{
+	{Method: "GET", Path: "/v1/domains/{domain}/mailboxes", Operation: OpListDomainMailboxes, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "prefix"}, {Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
 	{Method: "POST", Path: "/v1/enrollments/{token}/device", Operation: OpRedeemEnrollment, Auth: AuthJWT, StepUp: true, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}", Operation: OpGetMailbox, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "PUT", Path: "/v1/mailboxes/{address}", Operation: OpPutMailbox, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
@@ -44,7 +51,10 @@ var Routes = []Route{
 	{Method: "PATCH", Path: "/v1/mailboxes/{address}/devices/{id}", Operation: OpUpdateDevice, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json", "application/merge-patch+json"}},
 	{Method: "DELETE", Path: "/v1/mailboxes/{address}/devices/{id}", Operation: OpRevokeDevice, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/devices/{id}/password", Operation: OpRegeneratePassword, Auth: AuthJWT, StepUp: true, Body: BodyOptional, MediaTypes: []string{"application/json"}},
+	{Method: "GET", Path: "/v1/mailboxes/{address}/enrollments", Operation: OpListEnrollments, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/enrollments", Operation: OpCreateEnrollment, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "DELETE", Path: "/v1/mailboxes/{address}/enrollments/{id}", Operation: OpCancelEnrollment, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
+	{Method: "GET", Path: "/v1/me", Operation: OpGetMe, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
+	{Method: "GET", Path: "/v1/me/mailboxes", Operation: OpListMyMailboxes, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
 	{Method: "POST", Path: "/v1/verify", Operation: OpVerify, Auth: AuthIAM, StepUp: false, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 }

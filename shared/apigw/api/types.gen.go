@@ -356,6 +356,12 @@ type Enrollment struct {
 // EnrollmentStatus An open link past its expiry is `expired`.
 type EnrollmentStatus string
 
+// EnrollmentPage defines model for EnrollmentPage.
+type EnrollmentPage struct {
+	Items []Enrollment              `json:"items"`
+	Next  nullable.Nullable[string] `json:"next"`
+}
+
 // EnrollmentWithToken defines model for EnrollmentWithToken.
 type EnrollmentWithToken struct {
 	Enrollment Enrollment `json:"enrollment"`
@@ -388,6 +394,24 @@ type Mailbox struct {
 type MailboxInput struct {
 	// Owner The owner's subject (the JWT `sub` claim), exactly; printable, without spaces.
 	Owner string `json:"owner"`
+}
+
+// MailboxPage defines model for MailboxPage.
+type MailboxPage struct {
+	Items []Mailbox                 `json:"items"`
+	Next  nullable.Nullable[string] `json:"next"`
+}
+
+// Me defines model for Me.
+type Me struct {
+	// AdminDomains The domains the caller administers, from their groups, sorted.
+	AdminDomains []string `json:"adminDomains"`
+
+	// Email The token's `email` claim, if any.
+	Email nullable.Nullable[string] `json:"email"`
+
+	// Subject The token's `sub` claim, which mailboxes name as their owner.
+	Subject string `json:"subject"`
 }
 
 // PatchDevice defines model for PatchDevice.
@@ -486,6 +510,9 @@ type Cursor = string
 // DeviceID defines model for DeviceID.
 type DeviceID = string
 
+// Domain defines model for Domain.
+type Domain = string
+
 // EnrollmentID defines model for EnrollmentID.
 type EnrollmentID = string
 
@@ -497,6 +524,9 @@ type IdempotencyKey = string
 
 // Limit defines model for Limit.
 type Limit = int
+
+// Prefix defines model for Prefix.
+type Prefix = string
 
 // BadRequest An RFC 9457 problem document.
 type BadRequest = Problem
@@ -540,9 +570,21 @@ type Unavailable = Problem
 // UnsupportedMedia An RFC 9457 problem document.
 type UnsupportedMedia = Problem
 
+// ListDomainMailboxesParams defines parameters for ListDomainMailboxes.
+type ListDomainMailboxesParams struct {
+	// Prefix Only mailboxes whose address starts with this text (case-sensitive in the local part).
+	Prefix *Prefix `form:"prefix,omitempty" json:"prefix,omitempty"`
+
+	// Limit Items per page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListAuditParams defines parameters for ListAudit.
 type ListAuditParams struct {
-	// Limit Devices per page.
+	// Limit Items per page.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next` of the previous page.
@@ -551,7 +593,7 @@ type ListAuditParams struct {
 
 // ListDevicesParams defines parameters for ListDevices.
 type ListDevicesParams struct {
-	// Limit Devices per page.
+	// Limit Items per page.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next` of the previous page.
@@ -562,6 +604,24 @@ type ListDevicesParams struct {
 type CreateDeviceParams struct {
 	// IdempotencyKey Makes a create safe to retry; a UUID is a good choice. Remembered for 24 hours per caller and mailbox. Sent empty it is refused (`400`), not taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListEnrollmentsParams defines parameters for ListEnrollments.
+type ListEnrollmentsParams struct {
+	// Limit Items per page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListMyMailboxesParams defines parameters for ListMyMailboxes.
+type ListMyMailboxesParams struct {
+	// Limit Items per page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // PutMailboxJSONRequestBody defines body for PutMailbox for application/json ContentType.

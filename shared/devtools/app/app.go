@@ -92,6 +92,12 @@ func Build(ctx context.Context, cfg config.Config, awsCfg aws.Config, logger *sl
 	if mgmt.Audit, err = lifecycle.NewAudit(ad.Store, ad.Store, u.Config().Policy); err != nil {
 		return nil, err
 	}
+	if mgmt.Directory, err = device.NewDirectory(ad.Store, u.Config().Policy); err != nil {
+		return nil, err
+	}
+	if mgmt.OpenLinks, err = device.NewEnrollmentLister(ad.Store, u.Config().Policy, env.Clock); err != nil {
+		return nil, err
+	}
 	if u.Verification, err = env.Verification(ad.Store, ad.Keyed); err != nil {
 		return nil, err
 	}

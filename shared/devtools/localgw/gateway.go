@@ -13,7 +13,9 @@
 //	POST /local/rotate                           rotate one secret now
 //
 // The /local routes need no token; they answer loopback clients only (the
-// runner listens on 127.0.0.1 anyway).
+// runner listens on 127.0.0.1 anyway). Every other path outside /v1/ is
+// the web console (GatewayOptions.Console), beside the API on one origin
+// as CloudFront serves both deployed.
 package localgw
 
 import (
@@ -94,6 +96,7 @@ type Gateway struct {
 	issuer      *localauth.Issuer
 	auth        *localauth.Authorizer
 	rotator     Rotator
+	console     http.Handler
 	log         *slog.Logger
 	now         func() time.Time
 	groupsClaim string
@@ -101,12 +104,15 @@ type Gateway struct {
 
 // GatewayOptions configure NewGateway.
 type GatewayOptions struct {
-	API         Handler           // the management API (JWT-authorized routes)
-	Verify      Handler           // POST /v1/verify (IAM-authorized in AWS); nil: 404
-	Match       Matcher           // the API's routes (default APIRoutes)
-	Issuer      *localauth.Issuer // serves /local/token and the JWKS
-	Authorizer  *localauth.Authorizer
-	Rotator     Rotator // POST /local/rotate; nil: 404
+	API        Handler           // the management API (JWT-authorized routes)
+	Verify     Handler           // POST /v1/verify (IAM-authorized in AWS); nil: 404
+	Match      Matcher           // the API's routes (default APIRoutes)
+	Issuer     *localauth.Issuer // serves /local/token and the JWKS
+	Authorizer *localauth.Authorizer
+	Rotator    Rotator // POST /local/rotate; nil: 404
+	// Console serves every path outside /v1/ and /local/ (the web
+	// console's files), as CloudFront does deployed; nil: 404.
+	Console     http.Handler
 	Logger      *slog.Logger
 	Clock       func() time.Time // the events' time (default time.Now)
 	GroupsClaim string           // default "cognito:groups"
@@ -127,7 +133,7 @@ func NewGateway(o GatewayOptions) (*Gateway, error) {
 		o.GroupsClaim = apigw.DefaultGroupsClaim
 	}
 	return &Gateway{api: o.API, verify: o.Verify, match: o.Match, issuer: o.Issuer, auth: o.Authorizer,
-		rotator: o.Rotator, log: o.Logger, now: o.Clock, groupsClaim: o.GroupsClaim}, nil
+		rotator: o.Rotator, console: o.Console, log: o.Logger, now: o.Clock, groupsClaim: o.GroupsClaim}, nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -140,6 +146,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveLocal(w, r, path)
 	case r.Method == http.MethodPost && path == apigw.VerifyRoute.Path && g.verify != nil:
 		g.serveVerify(w, r, reqID)
+	case g.console != nil && !strings.HasPrefix(path, "/v1/"):
+		g.console.ServeHTTP(w, r)
 	default:
 		g.serveAPI(w, r, reqID, path)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/devicepass/devicepass/console"
 	"github.com/devicepass/devicepass/shared/apigw"
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
@@ -373,6 +374,11 @@ func provision(ctx context.Context, cfg aws.Config) (string, error) {
 	return streamARN, nil
 }
 
+// localConsoleConfig tells the console to sign in with the development
+// issuer (its form posts to /local/token) and which mail settings to show
+// beside a new password; "{domain}" stands for the mailbox's domain.
+var localConsoleConfig = []byte(`{"mode":"local","mail":{"imapHost":"imap.{domain}","imapPort":993,"smtpHost":"smtp.{domain}","smtpPort":587}}`)
+
 // wire builds the handlers, the gateway and the scheduler.
 func (r *Runner) wire(o Options, cfg config.Config) error {
 	m := r.app.Management
@@ -398,7 +404,8 @@ func (r *Runner) wire(o Options, cfg config.Config) error {
 		return err
 	}
 	if r.gateway, err = localgw.NewGateway(localgw.GatewayOptions{API: api, Verify: verify, Issuer: r.issuer, Authorizer: auth,
-		Rotator: r.rotator, Logger: o.Logger, Clock: o.Clock, GroupsClaim: cfg.GroupsClaim}); err != nil {
+		Rotator: r.rotator, Logger: o.Logger, Clock: o.Clock, GroupsClaim: cfg.GroupsClaim,
+		Console: console.Handler(localConsoleConfig, false)}); err != nil {
 		return err
 	}
 	interval := o.SchedulerInterval
