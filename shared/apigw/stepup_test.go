@@ -93,6 +93,10 @@ var stepUpCases = map[string]stepUpCase{
 	"POST /v1/mailboxes/{address}/enrollments create":               {body: `{"name":"tablet"}`},
 	"DELETE /v1/mailboxes/{address}/enrollments/{id} cancel":        {},
 	"POST /v1/enrollments/{token}/device redeem":                    {as: stranger},
+	"GET /v1/mailboxes/{address}/enrollments read":                  {},
+	"GET /v1/me read":                         {},
+	"GET /v1/me/mailboxes read":               {},
+	"GET /v1/domains/{domain}/mailboxes read": {},
 }
 
 // TestStepUpTable: docs/security.md's step-up table is the rule, for every
@@ -176,7 +180,7 @@ func runStepUpCase(t *testing.T, row stepUpRow, tc stepUpCase) {
 		if strings.Contains(tmpl, "/enrollments/{id}") {
 			pathID = enrollmentID
 		}
-		return strings.NewReplacer("{address}", address, "{id}", pathID, "{token}", token).Replace(tmpl)
+		return strings.NewReplacer("{address}", address, "{id}", pathID, "{token}", token, "{domain}", address[strings.LastIndex(address, "@")+1:]).Replace(tmpl)
 	}
 	state := func() string {
 		m := e.do(call{method: "GET", path: "/v1/mailboxes/" + address, as: admin})
