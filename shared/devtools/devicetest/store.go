@@ -36,6 +36,7 @@ type MemStore struct {
 	idem      map[verifier.Hash]device.IdempotencyRecord
 
 	enrollments map[string]*device.Enrollment
+	policies    map[string]device.DomainPolicy // by domain
 }
 
 // Store is every store port at once, as the DynamoDB adapter and MemStore
@@ -47,6 +48,7 @@ type Store interface {
 	device.RotationStore
 	device.VerifyStore
 	device.RepairStore
+	device.PolicyStore
 }
 
 var _ Store = (*MemStore)(nil)
