@@ -18,7 +18,7 @@ func main() {
 	exitOn(env, err, "read environment")
 	m, err := wire.API(ctx, env)
 	exitOn(env, err, "wire the API's use cases")
-	deps := apigw.Deps{Mailboxes: m.Devices, Devices: m.Devices, Enrollments: m.Enrollments, Audit: m.Audit,
+	deps := apigw.Deps{Mailboxes: m.Devices, Devices: m.Devices, Enrollments: m.Enrollments, Audit: m.Audit, Policies: m.Policies,
 		StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
 	h, err := apigw.New(deps, apigw.Options{GroupsClaim: env.Config.GroupsClaim, Logger: env.Logger})
 	exitOn(env, err, "build API handler")

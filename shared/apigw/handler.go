@@ -145,6 +145,8 @@ func New(deps Deps, opts Options) (*Handler, error) {
 		api.OpCancelEnrollment:   noBody(h.cancelEnrollment),
 		api.OpRedeemEnrollment:   noBody(h.redeemEnrollment),
 		api.OpListAudit:          noBody(h.listAudit),
+		api.OpGetDomainPolicy:    noBody(h.getDomainPolicy),
+		api.OpPutDomainPolicy:    withBody(h.putDomainPolicy),
 	}
 	if err := checkOperations(Routes, h.ops); err != nil {
 		return nil, err

@@ -13,7 +13,7 @@ import (
 // builds the same value in its main; the local runner and the benchmark
 // use this one.
 func APIDeps(m wire.Management) apigw.Deps {
-	return apigw.Deps{Mailboxes: m.Devices, Devices: m.Devices, Enrollments: m.Enrollments, Audit: m.Audit,
+	return apigw.Deps{Mailboxes: m.Devices, Devices: m.Devices, Enrollments: m.Enrollments, Audit: m.Audit, Policies: m.Policies,
 		StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
 }
 

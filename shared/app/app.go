@@ -91,6 +91,9 @@ func Build(ctx context.Context, cfg config.Config, awsCfg aws.Config, logger *sl
 		return nil, err
 	}
 	mgmt := wire.Management{Devices: u.Devices, Enrollments: u.Enrollments}
+	if mgmt.Policies, err = env.DomainPolicies(ad.Store); err != nil {
+		return nil, err
+	}
 	if mgmt.Audit, err = lifecycle.NewAudit(ad.Store, ad.Store, u.Config().Policy); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ package api
 
 // The operations, by operationId.
 const (
+	OpGetDomainPolicy    = "getDomainPolicy"
+	OpPutDomainPolicy    = "putDomainPolicy"
 	OpRedeemEnrollment   = "redeemEnrollment"
 	OpGetMailbox         = "getMailbox"
 	OpPutMailbox         = "putMailbox"
@@ -25,6 +27,7 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 	PathAddress          = "address"
 	PathDeviceID         = "id"
+	PathDomain           = "domain"
 	PathEnrollmentID     = "id"
 	PathEnrollmentToken  = "token"
 	QueryCursor          = "cursor"
@@ -33,6 +36,8 @@ const (
 
 // Routes are the document's operations, ordered by path and method.
 var Routes = []Route{
+	{Method: "GET", Path: "/v1/domains/{domain}/policy", Operation: OpGetDomainPolicy, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
+	{Method: "PUT", Path: "/v1/domains/{domain}/policy", Operation: OpPutDomainPolicy, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "POST", Path: "/v1/enrollments/{token}/device", Operation: OpRedeemEnrollment, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}", Operation: OpGetMailbox, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "PUT", Path: "/v1/mailboxes/{address}", Operation: OpPutMailbox, Auth: AuthJWT, StepUp: false, Body: BodyRequired, MediaTypes: []string{"application/json"}},

@@ -102,6 +102,7 @@ const (
 	HttpsdevicepassDevproblemslimitReached     ProblemType = "https://devicepass.dev/problems/limit_reached"
 	HttpsdevicepassDevproblemsmethodNotAllowed ProblemType = "https://devicepass.dev/problems/method_not_allowed"
 	HttpsdevicepassDevproblemsnotFound         ProblemType = "https://devicepass.dev/problems/not_found"
+	HttpsdevicepassDevproblemspolicyViolation  ProblemType = "https://devicepass.dev/problems/policy_violation"
 	HttpsdevicepassDevproblemsrateLimited      ProblemType = "https://devicepass.dev/problems/rate_limited"
 	HttpsdevicepassDevproblemsstepUpRequired   ProblemType = "https://devicepass.dev/problems/step_up_required"
 	HttpsdevicepassDevproblemstooLarge         ProblemType = "https://devicepass.dev/problems/too_large"
@@ -126,6 +127,8 @@ func (e ProblemType) Valid() bool {
 	case HttpsdevicepassDevproblemsmethodNotAllowed:
 		return true
 	case HttpsdevicepassDevproblemsnotFound:
+		return true
+	case HttpsdevicepassDevproblemspolicyViolation:
 		return true
 	case HttpsdevicepassDevproblemsrateLimited:
 		return true
@@ -374,8 +377,11 @@ type Mailbox struct {
 	CreatedBy string    `json:"createdBy"`
 
 	// DeviceCount Devices that are active or disabled.
-	DeviceCount int    `json:"deviceCount"`
-	Owner       string `json:"owner"`
+	DeviceCount int `json:"deviceCount"`
+
+	// Limits The rules of the mailbox's domain that its devices follow (its policy, or the defaults); in the answer of `GET` only.
+	Limits *Policy `json:"limits,omitempty"`
+	Owner  string  `json:"owner"`
 }
 
 // MailboxInput defines model for MailboxInput.
@@ -396,6 +402,95 @@ type PatchDevice struct {
 
 // PatchDeviceStatus defines model for PatchDevice.Status.
 type PatchDeviceStatus string
+
+// Policy defines model for Policy.
+type Policy struct {
+	AllowedScopes            []Scope                   `json:"allowedScopes"`
+	DefaultAllowIps          []string                  `json:"defaultAllowIps"`
+	DefaultLifetime          nullable.Nullable[string] `json:"defaultLifetime"`
+	EnrollmentMaxValidity    string                    `json:"enrollmentMaxValidity"`
+	ExpiryReminderBefore     nullable.Nullable[string] `json:"expiryReminderBefore"`
+	Inactivity               PolicyInactivityAnswer    `json:"inactivity"`
+	MaxDevicesPerMailbox     int                       `json:"maxDevicesPerMailbox"`
+	MaxLifetime              string                    `json:"maxLifetime"`
+	NewNetworkNotice         bool                      `json:"newNetworkNotice"`
+	RequireAllowIps          bool                      `json:"requireAllowIps"`
+	RequireExpiry            bool                      `json:"requireExpiry"`
+	RevokeOnCredentialChange bool                      `json:"revokeOnCredentialChange"`
+	Rotation                 PolicyRotationAnswer      `json:"rotation"`
+	SelfService              bool                      `json:"selfService"`
+
+	// UpdatedAt Null while the domain has no stored policy (these are the defaults).
+	UpdatedAt nullable.Nullable[string] `json:"updatedAt"`
+	UpdatedBy nullable.Nullable[string] `json:"updatedBy"`
+}
+
+// PolicyInactivity defines model for PolicyInactivity.
+type PolicyInactivity struct {
+	// RevokeAfter Revoke a device unused for this long (default null, never).
+	RevokeAfter nullable.Nullable[string] `json:"revokeAfter,omitempty"`
+
+	// WarnBefore Warn the owner this long before such a revocation (default `168h`).
+	WarnBefore nullable.Nullable[string] `json:"warnBefore,omitempty"`
+}
+
+// PolicyInactivityAnswer defines model for PolicyInactivityAnswer.
+type PolicyInactivityAnswer struct {
+	RevokeAfter nullable.Nullable[string] `json:"revokeAfter"`
+	WarnBefore  string                    `json:"warnBefore"`
+}
+
+// PolicyInput A domain policy; a member left out or null takes its default.
+type PolicyInput struct {
+	// AllowedScopes The scopes a device may have (default all).
+	AllowedScopes *[]Scope `json:"allowedScopes,omitempty"`
+
+	// DefaultAllowIps Allow-list of a device created without one (default none).
+	DefaultAllowIps nullable.Nullable[[]string] `json:"defaultAllowIps,omitempty"`
+
+	// DefaultLifetime Lifetime of a device created without expiry (default null, none).
+	DefaultLifetime nullable.Nullable[string] `json:"defaultLifetime,omitempty"`
+
+	// EnrollmentMaxValidity Longest validity of an enrollment link (default `168h`).
+	EnrollmentMaxValidity nullable.Nullable[string] `json:"enrollmentMaxValidity,omitempty"`
+
+	// ExpiryReminderBefore How long before a device's expiry its owner is reminded, once (default null, no reminder).
+	ExpiryReminderBefore nullable.Nullable[string] `json:"expiryReminderBefore,omitempty"`
+	Inactivity           *PolicyInactivity         `json:"inactivity,omitempty"`
+
+	// MaxDevicesPerMailbox Live devices per mailbox (default 50); the deployment's `MAX_LIVE_DEVICES` still applies.
+	MaxDevicesPerMailbox *int `json:"maxDevicesPerMailbox,omitempty"`
+
+	// MaxLifetime Longest lifetime of a new device (default `8760h`).
+	MaxLifetime nullable.Nullable[string] `json:"maxLifetime,omitempty"`
+
+	// NewNetworkNotice Notify the owner of a device's first use from a network it did not use in 90 days (default `false`).
+	NewNetworkNotice *bool `json:"newNetworkNotice,omitempty"`
+
+	// RequireAllowIps Every new device needs an IP allow-list (default `false`).
+	RequireAllowIps *bool `json:"requireAllowIps,omitempty"`
+
+	// RequireExpiry Every new device must expire (default `false`).
+	RequireExpiry *bool `json:"requireExpiry,omitempty"`
+
+	// RevokeOnCredentialChange A change of the mailbox's main password revokes every device (default `true`).
+	RevokeOnCredentialChange *bool           `json:"revokeOnCredentialChange,omitempty"`
+	Rotation                 *PolicyRotation `json:"rotation,omitempty"`
+
+	// SelfService Owners may add devices (default `true`); administrators and enrollment links always can.
+	SelfService *bool `json:"selfService,omitempty"`
+}
+
+// PolicyRotation defines model for PolicyRotation.
+type PolicyRotation struct {
+	// RequiredMaxEveryDays Every new device must rotate at least every N days (default null, no rule).
+	RequiredMaxEveryDays nullable.Nullable[int] `json:"requiredMaxEveryDays,omitempty"`
+}
+
+// PolicyRotationAnswer defines model for PolicyRotationAnswer.
+type PolicyRotationAnswer struct {
+	RequiredMaxEveryDays nullable.Nullable[int] `json:"requiredMaxEveryDays"`
+}
 
 // Problem An RFC 9457 problem document.
 type Problem struct {
@@ -478,6 +573,9 @@ type Cursor = string
 // DeviceID defines model for DeviceID.
 type DeviceID = string
 
+// Domain defines model for Domain.
+type Domain = string
+
 // EnrollmentID defines model for EnrollmentID.
 type EnrollmentID = string
 
@@ -546,6 +644,9 @@ type CreateDeviceParams struct {
 	// IdempotencyKey Makes a create safe to retry; a UUID is a good choice. Remembered for 24 hours per caller and mailbox.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
+
+// PutDomainPolicyJSONRequestBody defines body for PutDomainPolicy for application/json ContentType.
+type PutDomainPolicyJSONRequestBody = PolicyInput
 
 // PutMailboxJSONRequestBody defines body for PutMailbox for application/json ContentType.
 type PutMailboxJSONRequestBody = MailboxInput

@@ -73,6 +73,7 @@ type Management struct {
 	Devices     *device.Devices
 	Enrollments *device.Enrollments
 	Audit       *lifecycle.Audit
+	Policies    *device.DomainPolicies
 }
 
 // API wires the management API's use cases on a's adapters (a needs the
@@ -88,6 +89,9 @@ func (e Env) API(a Adapters) (Management, error) {
 		return m, err
 	}
 	if m.Enrollments, err = e.Enrollments(a.Store, a.Secrets, a.Keyed); err != nil {
+		return m, err
+	}
+	if m.Policies, err = e.DomainPolicies(a.Store); err != nil {
 		return m, err
 	}
 	m.Audit, err = lifecycle.NewAudit(a.Store, a.Store, m.Devices.Config().Policy)

@@ -56,6 +56,9 @@ const (
 	SchedulerIntervalEnv = "DEVICEPASS_SCHEDULER_INTERVAL"
 	// SweepIntervalEnv overrides the expiry sweep's period (a Go duration).
 	SweepIntervalEnv = "DEVICEPASS_SWEEP_INTERVAL"
+	// LocalPolicyMinDuration is the local runner's POLICY_MIN_DURATION
+	// unless the environment sets one.
+	LocalPolicyMinDuration = "1s"
 	// EventBusName and NoticeTopicName are the EventBridge bus and the SNS
 	// topic made in moto at start, as the CDK stack makes them in AWS.
 	EventBusName    = "devicepass"
@@ -322,10 +325,16 @@ func localConfig(getenv func(string) string) (config.Config, error) {
 			// from the policies in the table.
 			return RotationFunctionARN
 		}
-		if getenv == nil {
-			return ""
+		v := ""
+		if getenv != nil {
+			v = getenv(k)
 		}
-		return getenv(k)
+		if k == "POLICY_MIN_DURATION" && v == "" {
+			// Policies in seconds, so the walkthrough and the end-to-end
+			// tests show inactivity and reminders without waiting hours.
+			return LocalPolicyMinDuration
+		}
+		return v
 	})
 	if err != nil {
 		return cfg, fmt.Errorf("local configuration: %w", err)
