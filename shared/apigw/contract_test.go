@@ -231,6 +231,7 @@ func TestStepUpRoutes(t *testing.T) {
 		api.OpCreateDevice:     `{"name":"n"}`,
 		api.OpUpdateDevice:     `{"name":"m"}`,
 		api.OpCreateEnrollment: `{"name":"n"}`,
+		api.OpPutDomainPolicy:  `{}`,
 	}
 	for _, rt := range apigw.Routes {
 		t.Run(rt.Key(), func(t *testing.T) {
@@ -242,7 +243,7 @@ func TestStepUpRoutes(t *testing.T) {
 			if rt.Operation == api.OpCancelEnrollment {
 				id = enrollmentID
 			}
-			path := strings.NewReplacer("{address}", mailbox, "{id}", id, "{token}", token).Replace(rt.Path)
+			path := strings.NewReplacer("{address}", mailbox, "{domain}", "example.com", "{id}", id, "{token}", token).Replace(rt.Path)
 			r := e.do(call{method: rt.Method, path: path, body: bodies[rt.Operation], as: admin, authAge: stepUpMaxAge + time.Minute})
 			stepUp := r.status == 401 && r.str("type") == apigw.ProblemTypeBase+string(apperr.StepUpRequired)
 			if stepUp != rt.StepUp {
@@ -259,7 +260,7 @@ func TestStepUpRoutes(t *testing.T) {
 // its problem type in the document's enum, and the enum has no other.
 func TestProblemTypesAreDocumented(t *testing.T) {
 	t.Parallel()
-	codes := []apperr.Code{apperr.Invalid, apperr.NotFound, apperr.Conflict, apperr.LimitReached, apperr.Forbidden,
+	codes := []apperr.Code{apperr.Invalid, apperr.NotFound, apperr.Conflict, apperr.LimitReached, apperr.Forbidden, apperr.PolicyViolation,
 		apperr.Unauthenticated, apperr.StepUpRequired, apperr.RateLimited, apperr.TooLarge, apperr.UnsupportedMedia,
 		apperr.Unavailable, apperr.Internal, "method_not_allowed"}
 	for _, c := range codes {

@@ -637,6 +637,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}, []int{201, 201, 201, 201, 401, 201, 201}},
 		{"GET audit", func(*env, string) call { return call{method: "GET", path: mailboxPath + "/audit"} },
 			[]int{200, 200, 403, 403, 401, 200, 200}},
+		{"GET policy", func(*env, string) call { return call{method: "GET", path: "/v1/domains/example.com/policy"} },
+			[]int{403, 200, 403, 403, 401, 403, 200}},
+		{"PUT policy", func(*env, string) call {
+			return call{method: "PUT", path: "/v1/domains/example.com/policy", body: `{"requireExpiry":true}`}
+		}, []int{403, 200, 403, 403, 401, 403, 401}},
 	}
 	if len(routes) != len(apigw.Routes) {
 		t.Fatalf("the matrix has %d routes, the router %d", len(routes), len(apigw.Routes))

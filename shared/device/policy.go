@@ -130,21 +130,24 @@ func NormalizePolicy(in PolicyInput, minDuration time.Duration) (DomainPolicy, e
 	if in.RequireExpiry != nil {
 		p.RequireExpiry = *in.RequireExpiry
 	}
-	dur := func(field string, s *string, dst *time.Duration) error {
-		if s == nil || err != nil {
-			return err
+	for _, f := range []struct {
+		field string
+		in    *string
+		out   *time.Duration
+	}{
+		{"maxLifetime", in.MaxLifetime, &p.MaxLifetime},
+		{"defaultLifetime", in.DefaultLifetime, &p.DefaultLifetime},
+		{"inactivity.revokeAfter", in.InactivityRevokeAfter, &p.InactivityRevokeAfter},
+		{"inactivity.warnBefore", in.InactivityWarnBefore, &p.InactivityWarnBefore},
+		{"expiryReminderBefore", in.ExpiryReminderBefore, &p.ExpiryReminderBefore},
+		{"enrollmentMaxValidity", in.EnrollmentMaxValidity, &p.EnrollmentMaxValidity},
+	} {
+		if f.in == nil {
+			continue
 		}
-		*dst, err = parsePolicyDuration(field, *s, minDuration)
-		return err
-	}
-	_ = dur("maxLifetime", in.MaxLifetime, &p.MaxLifetime)
-	_ = dur("defaultLifetime", in.DefaultLifetime, &p.DefaultLifetime)
-	_ = dur("inactivity.revokeAfter", in.InactivityRevokeAfter, &p.InactivityRevokeAfter)
-	_ = dur("inactivity.warnBefore", in.InactivityWarnBefore, &p.InactivityWarnBefore)
-	_ = dur("expiryReminderBefore", in.ExpiryReminderBefore, &p.ExpiryReminderBefore)
-	_ = dur("enrollmentMaxValidity", in.EnrollmentMaxValidity, &p.EnrollmentMaxValidity)
-	if err != nil {
-		return p, err
+		if *f.out, err = parsePolicyDuration(f.field, *f.in, minDuration); err != nil {
+			return p, err
+		}
 	}
 	if p.MaxLifetime > MaxExpiry {
 		return p, apperr.Field("maxLifetime", "must be at most one year (8760h), the longest a device may live")
