@@ -92,6 +92,9 @@ func TestTableMatchesLocalSchema(t *testing.T) {
 	if stack.ExpiringIndex != dynamo.ExpiringIndex {
 		t.Errorf("index name %q, shared/dynamo %q", stack.ExpiringIndex, dynamo.ExpiringIndex)
 	}
+	if stack.DomainIndex != dynamo.DomainIndex {
+		t.Errorf("index name %q, shared/dynamo %q", stack.DomainIndex, dynamo.DomainIndex)
+	}
 	keys := func(ks []types.KeySchemaElement) []any {
 		var out []any
 		for _, k := range ks {

@@ -75,6 +75,7 @@ func TestLeastPrivilege(t *testing.T) {
 			verifier = s.Resolve(s.VerifierKey.SecretArn())
 			key      = s.Resolve(s.Key.KeyArn())
 			expiring = s.Resolve(s.ExpiringIndexARN())
+			domain   = s.Resolve(s.DomainIndexARN())
 			rotation = s.Resolve(s.Functions["rotation"].Function().FunctionArn())
 			kms      = []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
 		)
@@ -95,6 +96,7 @@ func TestLeastPrivilege(t *testing.T) {
 			"secretsmanager:UpdateSecretVersionStage", "secretsmanager:DeleteSecret",
 			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret", "secretsmanager:UpdateSecret")
 		want["api"].add(rotation, "lambda:InvokeFunction")
+		want["api"].add(domain, "dynamodb:Query")
 		want["verify"].add(table, "dynamodb:Query", "dynamodb:UpdateItem")
 		want["rotation"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query")
 		want["rotation"].add(prefix, "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",

@@ -41,6 +41,15 @@ const (
 	ExpiringSortKey      = "expMs" // N: the expiry in Unix milliseconds
 )
 
+// The table's sparse index of each domain's live devices (and, under one
+// partition of their own, the domains with a policy), which the compliance
+// listing and the policy sweep query; shared/dynamo defines the same.
+const (
+	DomainIndex        = "domain"
+	DomainPartitionKey = "domPK" // S: the domain of a live device; "#POLICIES" on policy items
+	DomainSortKey      = "domSK" // S: mailbox#device id; the domain on policy items
+)
+
 // DevicepassStack is the synthesized system and the constructs tests and
 // other stacks may refer to.
 type DevicepassStack struct {
@@ -134,6 +143,12 @@ func (s *DevicepassStack) defineData() {
 		IndexName:      jsii.String(ExpiringIndex),
 		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ExpiringPartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ExpiringSortKey), Type: awsdynamodb.AttributeType_NUMBER},
+		ProjectionType: awsdynamodb.ProjectionType_ALL,
+	})
+	s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(DomainIndex),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(DomainPartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(DomainSortKey), Type: awsdynamodb.AttributeType_STRING},
 		ProjectionType: awsdynamodb.ProjectionType_ALL,
 	})
 	// Outside the device prefix on purpose: grants on <prefix>/* (DeleteSecret
@@ -258,6 +273,12 @@ func (s *DevicepassStack) SecretPrefixARN() *string {
 	})
 }
 
+// DomainIndexARN is the ARN of the table's domain index, which the
+// compliance listing queries.
+func (s *DevicepassStack) DomainIndexARN() *string {
+	return jsii.String(*s.Table.TableArn() + "/index/" + DomainIndex)
+}
+
 // ExpiringIndexARN is the ARN of the table's expiring index, which the
 // sweep queries.
 func (s *DevicepassStack) ExpiringIndexARN() *string {
@@ -317,6 +338,8 @@ func (s *DevicepassStack) grant() {
 			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
 			"dynamodb:Query", "dynamodb:BatchGetItem",
 		}, table),
+		// A domain's compliance listing.
+		statement("DomainIndex", []string{"dynamodb:Query"}, s.DomainIndexARN()),
 		statement("DeviceSecrets", []string{
 			"secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:PutSecretValue",
 			"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",

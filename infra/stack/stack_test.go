@@ -119,12 +119,21 @@ func TestTable(t *testing.T) {
 					map[string]any{"AttributeName": "SK", "AttributeType": "S"},
 					map[string]any{"AttributeName": "expPK", "AttributeType": "S"},
 					map[string]any{"AttributeName": "expMs", "AttributeType": "N"},
+					map[string]any{"AttributeName": "domPK", "AttributeType": "S"},
+					map[string]any{"AttributeName": "domSK", "AttributeType": "S"},
 				}},
 				{"indexes", p["GlobalSecondaryIndexes"], []any{map[string]any{
 					"IndexName": "expiring",
 					"KeySchema": []any{
 						map[string]any{"AttributeName": "expPK", "KeyType": "HASH"},
 						map[string]any{"AttributeName": "expMs", "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "ALL"},
+				}, map[string]any{
+					"IndexName": "domain",
+					"KeySchema": []any{
+						map[string]any{"AttributeName": "domPK", "KeyType": "HASH"},
+						map[string]any{"AttributeName": "domSK", "KeyType": "RANGE"},
 					},
 					"Projection": map[string]any{"ProjectionType": "ALL"},
 				}}},

@@ -379,11 +379,18 @@ type PolicyReader interface {
 	GetPolicy(ctx context.Context, domain string) (*DomainPolicy, error)
 }
 
-// PolicyStore stores domains' policies, one item per domain.
+// PolicyStore stores domains' policies, one item per domain, and lists
+// what the policies apply to.
 type PolicyStore interface {
 	PolicyReader
 	// PutPolicy replaces the domain's policy.
 	PutPolicy(ctx context.Context, domain string, p DomainPolicy) error
+	// PolicyDomains lists the domains that have a stored policy.
+	PolicyDomains(ctx context.Context) ([]string, error)
+	// DomainDevices returns one page of the live devices of a domain's
+	// mailboxes, in mailbox and id order, and the cursor of the next page
+	// ("" at the end). Invalid for a bad cursor.
+	DomainDevices(ctx context.Context, domain, cursor string, limit int) ([]Device, string, error)
 }
 
 // effectivePolicy returns the domain's policy, the default without one or

@@ -30,11 +30,17 @@ func CreateTable(ctx context.Context, api AdminAPI, name string) (string, error)
 			{AttributeName: aws.String("SK"), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String("expPK"), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String("expMs"), AttributeType: types.ScalarAttributeTypeN},
+			{AttributeName: aws.String(domainIndexPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(domainIndexSK), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("PK"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("SK"), KeyType: types.KeyTypeRange}},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName:  aws.String(ExpiringIndex),
 			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String("expPK"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("expMs"), KeyType: types.KeyTypeRange}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName:  aws.String(DomainIndex),
+			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String(domainIndexPK), KeyType: types.KeyTypeHash}, {AttributeName: aws.String(domainIndexSK), KeyType: types.KeyTypeRange}},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}},
 		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},

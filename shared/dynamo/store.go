@@ -191,6 +191,11 @@ func encodeDevice(d device.Device) item {
 			it["expPK"] = str(expiringPK) // in the sparse index the sweep reads
 		}
 	}
+	if d.Status.Live() {
+		// In the sparse index of a domain's live devices (compliance, the
+		// policy sweep).
+		it[domainIndexPK], it[domainIndexSK] = str(device.DomainOf(d.Mailbox)), str(domainSK(d.Mailbox, d.ID))
+	}
 	if r := d.Rotation; r != nil {
 		it["rot"] = encodeRotation(r)
 	}
@@ -495,7 +500,7 @@ func (s *Store) EndDevice(ctx context.Context, d device.Device, status device.St
 			TableName: &s.table,
 			Key:       deviceKey(d.Mailbox, d.ID),
 			UpdateExpression: aws.String("SET #status = :status, endedAt = :now, endedBy = :by, updatedAt = :now, ver = ver + :one, actor = :actor " +
-				"REMOVE curV, curH, prevV, prevH, prevUntil, pendV, pendH, pendBase, pendAt, pendManual, expPK, #ttl"),
+				"REMOVE curV, curH, prevV, prevH, prevUntil, pendV, pendH, pendBase, pendAt, pendManual, expPK, domPK, #ttl"),
 			ConditionExpression:       aws.String("#status IN (:active, :disabled)"),
 			ExpressionAttributeNames:  map[string]string{"#status": "status", "#ttl": "ttl"},
 			ExpressionAttributeValues: item{":status": str(string(status)), ":now": str(timeStr(now)), ":by": str(by), ":one": num(1), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)), ":actor": encodeActor(device.ActorFrom(ctx))},

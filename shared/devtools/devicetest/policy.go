@@ -2,9 +2,13 @@ package devicetest
 
 import (
 	"context"
+	"encoding/base64"
 	"net/netip"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
 )
 
@@ -48,4 +52,62 @@ func clonePolicy(p device.DomainPolicy) device.DomainPolicy {
 	}
 	p.UpdatedAt = rfcTime(p.UpdatedAt)
 	return p
+}
+
+// PolicyDomains implements device.PolicyStore, in domain order.
+func (s *MemStore) PolicyDomains(ctx context.Context) (_ []string, err error) {
+	after, err := s.lockedCall(ctx, "PolicyDomains")
+	if err != nil {
+		return nil, err
+	}
+	defer s.unlock(&err, after)
+	out := make([]string, 0, len(s.policies))
+	for d := range s.policies {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// DomainDevices implements device.PolicyStore: live devices in mailbox and
+// id order, with the adapter's cursor format.
+func (s *MemStore) DomainDevices(ctx context.Context, domain, cursor string, limit int) (_ []device.Device, _ string, err error) {
+	after, err := s.call(ctx, "DomainDevices")
+	if err != nil {
+		return nil, "", err
+	}
+	defer settle(&err, after)
+	startMailbox, startID := "", ""
+	if cursor != "" {
+		b, derr := base64.RawURLEncoding.DecodeString(cursor)
+		rest, ok := strings.CutPrefix(string(b), "p1:")
+		m, id, ok2 := strings.Cut(rest, "\x00")
+		if derr != nil || !ok || !ok2 || device.DomainOf(m) != domain {
+			return nil, "", apperr.Field("cursor", "is not a cursor this API returned")
+		}
+		startMailbox, startID = m, id
+	}
+	s.mu.Lock()
+	var mailboxes []string
+	for m := range s.devices {
+		if device.DomainOf(m) == domain {
+			mailboxes = append(mailboxes, m)
+		}
+	}
+	sort.Strings(mailboxes)
+	var out []device.Device
+	for _, m := range mailboxes {
+		for _, d := range s.sorted(m) {
+			if !d.Status.Live() || m+"#"+d.ID <= startMailbox+"#"+startID {
+				continue
+			}
+			out = append(out, d)
+		}
+	}
+	s.mu.Unlock()
+	if len(out) > limit {
+		last := out[limit-1]
+		return out[:limit], base64.RawURLEncoding.EncodeToString([]byte("p1:" + last.Mailbox + "\x00" + last.ID)), nil
+	}
+	return out, "", nil
 }

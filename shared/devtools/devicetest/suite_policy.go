@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
 )
 
@@ -52,5 +53,77 @@ var policyStoreTests = []storeTest{
 		if !reflect.DeepEqual(*got, def) {
 			t.Fatalf("GetPolicy after replace =\n%+v\nwant the default\n%+v", *got, def)
 		}
+	}},
+	{"PolicyStore/policy domains lists stored policies", func(t *testing.T, s Store) {
+		ctx := context.Background()
+		dom := "q" + randomHex(t, 4) + ".example"
+		mustOK(t, s.PutPolicy(ctx, dom, device.DefaultDomainPolicy()), "put policy")
+		mustOK(t, s.PutPolicy(ctx, dom, device.DefaultDomainPolicy()), "put policy again")
+		got, err := s.PolicyDomains(ctx)
+		mustOK(t, err, "policy domains")
+		n := 0
+		for _, d := range got {
+			if d == dom {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("PolicyDomains lists %s %d times, want once", dom, n)
+		}
+	}},
+	{"PolicyStore/domain devices pages the live devices of a domain", func(t *testing.T, s Store) {
+		ctx := context.Background()
+		dom := "r" + randomHex(t, 4) + ".example"
+		want := map[string]bool{}
+		var ended device.Device
+		for _, local := range []string{"a", "b", "c"} {
+			mbx := local + "@" + dom
+			_, _, err := s.SaveMailbox(ctx, mbx, "owner", "admin", baseTime)
+			mustOK(t, err, "save mailbox")
+			for i := 0; i < 2; i++ {
+				d := createDevice(t, s, newDevice(t, mbx))
+				want[d.ID] = true
+				ended = d
+			}
+		}
+		other := seedMailbox(t, s, "owner") // another domain
+		createDevice(t, s, newDevice(t, other))
+		_, err := s.EndDevice(ctx, ended, device.StatusRevoked, "admin", baseTime)
+		mustOK(t, err, "end device")
+		delete(want, ended.ID)
+
+		got := map[string]bool{}
+		last := ""
+		cursor := ""
+		for pages := 0; ; pages++ {
+			if pages > 10 {
+				t.Fatal("DomainDevices never ends")
+			}
+			ds, next, err := s.DomainDevices(ctx, dom, cursor, 2)
+			mustOK(t, err, "domain devices")
+			if len(ds) > 2 {
+				t.Fatalf("page of %d devices, limit 2", len(ds))
+			}
+			for _, d := range ds {
+				if got[d.ID] {
+					t.Fatalf("device %s listed twice", d.ID)
+				}
+				if k := d.Mailbox + "#" + d.ID; k <= last {
+					t.Fatalf("devices out of order: %s after %s", k, last)
+				} else {
+					last = k
+				}
+				got[d.ID] = true
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("DomainDevices listed %v, want the live devices %v", got, want)
+		}
+		_, _, err = s.DomainDevices(ctx, dom, "bm90LWEtY3Vyc29y", 2)
+		WantCode(t, err, apperr.Invalid)
 	}},
 }
