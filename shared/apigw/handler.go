@@ -147,6 +147,7 @@ func New(deps Deps, opts Options) (*Handler, error) {
 		api.OpListAudit:          noBody(h.listAudit),
 		api.OpGetDomainPolicy:    noBody(h.getDomainPolicy),
 		api.OpPutDomainPolicy:    withBody(h.putDomainPolicy),
+		api.OpListNoncompliant:   noBody(h.listNoncompliant),
 	}
 	if err := checkOperations(Routes, h.ops); err != nil {
 		return nil, err

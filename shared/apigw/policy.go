@@ -20,6 +20,31 @@ type Policies interface {
 	// Effective is the policy that applies to a domain, for a caller
 	// already allowed to see one of its mailboxes.
 	Effective(ctx context.Context, domain string) (device.DomainPolicy, error)
+	Compliance(ctx context.Context, c device.Caller, domain, cursor string, limit int) (device.CompliancePage, error)
+}
+
+func (h *Handler) listNoncompliant(ctx context.Context, r *request) (response, error) {
+	var q api.ListNoncompliantParams
+	if err := bindQuery(r.query, &q); err != nil {
+		return response{}, err
+	}
+	if h.deps.Policies == nil {
+		return response{}, errNoPolicies()
+	}
+	p, err := h.deps.Policies.Compliance(ctx, r.caller, r.params[api.PathDomain], deref(q.Cursor), deref(q.Limit))
+	if err != nil {
+		return response{}, err
+	}
+	now := h.now()
+	out := api.CompliancePage{Items: make([]api.Noncompliant, 0, len(p.Items)), Next: nullString(p.Next)}
+	for _, n := range p.Items {
+		item := api.Noncompliant{Device: deviceAnswer(n.Device, now), Violations: make([]api.Violation, 0, len(n.Violations))}
+		for _, v := range n.Violations {
+			item.Violations = append(item.Violations, api.Violation{Rule: v.Rule, Detail: v.Detail})
+		}
+		out.Items = append(out.Items, item)
+	}
+	return reply(200, out), nil
 }
 
 // errNoPolicies answers the policy routes of a deployment built without

@@ -272,3 +272,63 @@ func TestPolicyRoutesAuthorization(t *testing.T) {
 		t.Errorf("policy read back = %+v, %v", got, err)
 	}
 }
+
+// TestComplianceListing: devices made before a policy are listed with the
+// rules each breaks; compliant, ended and other domains' devices are not;
+// pages add up, on the stand-ins.
+func TestComplianceListing(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	e := r.policyDomain(t)
+	other := r.policyDomain(t)
+	mk := func(d policyDomain, in device.CreateInput) string {
+		t.Helper()
+		c, err := r.app.Service.CreateDevice(ctx, d.owner, d.mailbox, in, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Device.ID
+	}
+	bare := mk(e, device.CreateInput{Name: "bare", Scopes: []string{"imap", "smtp"}})
+	noIPs := mk(e, device.CreateInput{Name: "no ips", Scopes: []string{"imap"}, ValidFor: "24h"})
+	compliant := mk(e, device.CreateInput{Name: "fine", Scopes: []string{"imap"}, ValidFor: "24h", AllowIPs: []string{"192.0.2.1"}})
+	revoked := mk(e, device.CreateInput{Name: "gone"})
+	if _, err := r.app.Service.Revoke(ctx, e.owner, e.mailbox, revoked); err != nil {
+		t.Fatal(err)
+	}
+	mk(other, device.CreateInput{Name: "elsewhere"})
+	for _, d := range []policyDomain{e, other} {
+		if _, err := r.app.Management.Policies.PutPolicy(ctx, d.admin, d.domain, device.PolicyInput{RequireExpiry: ptr(true), AllowedScopes: &[]string{"imap"}, RequireAllowIPs: ptr(true)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string][]string{}
+	for cursor, pages := "", 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("the listing never ends")
+		}
+		p, err := r.app.Management.Policies.Compliance(ctx, e.admin, e.domain, cursor, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range p.Items {
+			for _, v := range n.Violations {
+				got[n.Device.ID] = append(got[n.Device.ID], v.Rule)
+			}
+		}
+		if p.Next == "" {
+			break
+		}
+		cursor = p.Next
+	}
+	want := map[string][]string{
+		bare:  {"requireExpiry", "allowedScopes", "requireAllowIps"},
+		noIPs: {"requireAllowIps"},
+	}
+	if len(got) != len(want) || strings.Join(got[bare], ",") != strings.Join(want[bare], ",") || strings.Join(got[noIPs], ",") != strings.Join(want[noIPs], ",") {
+		t.Fatalf("compliance listing = %v, want %v (compliant %s not listed)", got, want, compliant)
+	}
+	if _, err := r.app.Management.Policies.Compliance(ctx, e.owner, e.domain, "", 0); !apperr.Is(err, apperr.Forbidden) {
+		t.Errorf("owner lists compliance: %v, want forbidden", err)
+	}
+}

@@ -554,3 +554,52 @@ func (p DomainPolicy) admitEnrollment(e *Enrollment, gaveValidity bool, now time
 	}
 	return nil
 }
+
+// Noncompliant is a live device that breaks its domain's policy, with the
+// rules it breaks.
+type Noncompliant struct {
+	Device     Device
+	Violations []Violation
+}
+
+// CompliancePage is one page of a domain's compliance listing.
+type CompliancePage struct {
+	Items []Noncompliant
+	Next  string // "" at the end
+}
+
+// Compliance lists, to an administrator of the domain, the live devices
+// that break its policy (made before the policy, or before a rule of it),
+// one page of the domain's devices at a time: a page may hold fewer items
+// than limit, even none, while Next is set.
+func (s *DomainPolicies) Compliance(ctx context.Context, c Caller, domain, cursor string, limit int) (CompliancePage, error) {
+	dom, err := s.adminOf(c, domain)
+	if err != nil {
+		return CompliancePage{}, err
+	}
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	if limit < 1 || limit > MaxPageSize {
+		return CompliancePage{}, apperr.Field("limit", "must be between 1 and %d", MaxPageSize)
+	}
+	pol, err := effectivePolicy(ctx, s.store, dom)
+	if err != nil {
+		return CompliancePage{}, err
+	}
+	ds, next, err := s.store.DomainDevices(ctx, dom, cursor, limit)
+	if err != nil {
+		return CompliancePage{}, fmt.Errorf("list domain devices: %w", err)
+	}
+	now := s.clock()
+	page := CompliancePage{Items: []Noncompliant{}, Next: next}
+	for _, d := range ds {
+		if d.Expired(now) {
+			continue // ended by the sweep soon; nothing to bring into line
+		}
+		if v := pol.Violations(d, now); len(v) > 0 {
+			page.Items = append(page.Items, Noncompliant{Device: d, Violations: v})
+		}
+	}
+	return page, nil
+}

@@ -4,6 +4,7 @@ package api
 
 // The operations, by operationId.
 const (
+	OpListNoncompliant   = "listNoncompliant"
 	OpGetDomainPolicy    = "getDomainPolicy"
 	OpPutDomainPolicy    = "putDomainPolicy"
 	OpRedeemEnrollment   = "redeemEnrollment"
@@ -36,6 +37,7 @@ const (
 
 // Routes are the document's operations, ordered by path and method.
 var Routes = []Route{
+	{Method: "GET", Path: "/v1/domains/{domain}/compliance", Operation: OpListNoncompliant, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
 	{Method: "GET", Path: "/v1/domains/{domain}/policy", Operation: OpGetDomainPolicy, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "PUT", Path: "/v1/domains/{domain}/policy", Operation: OpPutDomainPolicy, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "POST", Path: "/v1/enrollments/{token}/device", Operation: OpRedeemEnrollment, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},

@@ -232,6 +232,12 @@ type AuditPage struct {
 	Next  nullable.Nullable[string] `json:"next"`
 }
 
+// CompliancePage defines model for CompliancePage.
+type CompliancePage struct {
+	Items []Noncompliant            `json:"items"`
+	Next  nullable.Nullable[string] `json:"next"`
+}
+
 // CreateDevice defines model for CreateDevice.
 type CreateDevice struct {
 	// AllowIps CIDR blocks (or single addresses) the password may be used from; absent or empty means any.
@@ -388,6 +394,12 @@ type Mailbox struct {
 type MailboxInput struct {
 	// Owner The owner's subject (the JWT `sub` claim).
 	Owner string `json:"owner"`
+}
+
+// Noncompliant defines model for Noncompliant.
+type Noncompliant struct {
+	Device     Device      `json:"device"`
+	Violations []Violation `json:"violations"`
 }
 
 // PatchDevice defines model for PatchDevice.
@@ -564,6 +576,14 @@ type VerifyResult struct {
 	Valid bool `json:"valid"`
 }
 
+// Violation defines model for Violation.
+type Violation struct {
+	Detail string `json:"detail"`
+
+	// Rule The policy's member the device breaks (`requireExpiry`, `maxLifetime`, `allowedScopes`, `requireAllowIps`, `rotation.requiredMaxEveryDays`).
+	Rule string `json:"rule"`
+}
+
 // Address defines model for Address.
 type Address = string
 
@@ -620,6 +640,15 @@ type Unavailable = Problem
 
 // UnsupportedMedia An RFC 9457 problem document.
 type UnsupportedMedia = Problem
+
+// ListNoncompliantParams defines parameters for ListNoncompliant.
+type ListNoncompliantParams struct {
+	// Limit Devices per page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
 
 // ListAuditParams defines parameters for ListAudit.
 type ListAuditParams struct {
