@@ -109,6 +109,7 @@ func TestLeastPrivilege(t *testing.T) {
 		want["stream"].add(s.Resolve(s.NoticeTopic.TopicArn()), "sns:Publish")
 		want["stream"].add(s.Resolve(s.StreamDLQ.QueueArn()), "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
 		want["sweep"].add(expiring, "dynamodb:Query")
+		want["sweep"].add(domain, "dynamodb:Query")
 		want["sweep"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem")
 		want["sweep"].add(prefix, "secretsmanager:DeleteSecret")
 		want["reconciler"].add(table, "dynamodb:Scan", "dynamodb:UpdateItem")

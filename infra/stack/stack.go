@@ -406,6 +406,8 @@ func (s *DevicepassStack) grant() {
 	// then DeleteSecret with the recovery window.
 	fn["sweep"].Allow(
 		statement("ExpiringIndex", []string{"dynamodb:Query"}, s.ExpiringIndexARN()),
+		// The policy part: the domains with a policy and their devices.
+		statement("DomainIndex", []string{"dynamodb:Query"}, s.DomainIndexARN()),
 		statement("Table", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, table),
 		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
 		verifierKey(),

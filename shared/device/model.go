@@ -116,6 +116,16 @@ type Device struct {
 	// LastActor is who made the item's last lifecycle change.
 	LastActor Actor
 
+	// The policy sweep's marks: the inactivity warning (when, of the
+	// inactivity that began when, revoking when) and the expiry reminder.
+	InactivityWarnedAt  time.Time
+	InactivityWarnedFor time.Time
+	InactivityRevokeAt  time.Time
+	ExpiryRemindedAt    time.Time
+	// EndReason is why an ended device ended, when not by a plain revoke
+	// or expiry: "inactive", "credential-changed".
+	EndReason string
+
 	Version int64
 }
 

@@ -268,7 +268,13 @@ func decodeDevice(it item) device.Device {
 		PendingManual:    getBool(it, "pendManual"),
 		PendingAt:        getMs(it, "pendAt"),
 		LastActor:        decodeActor(getM(it, "actor")),
-		Version:          getN(it, "ver"),
+		EndReason:        getS(it, "endReason"),
+		// The policy sweep's marks (shared/dynamo/hygiene.go).
+		InactivityWarnedAt:  getMs(it, "inactWarnAt"),
+		InactivityWarnedFor: getMs(it, "inactWarnFor"),
+		InactivityRevokeAt:  getMs(it, "inactRevokeAt"),
+		ExpiryRemindedAt:    getMs(it, "expRemindAt"),
+		Version:             getN(it, "ver"),
 	}
 	for _, s := range getL(it, "scopes") {
 		d.Scopes = append(d.Scopes, device.Scope(s))
@@ -495,15 +501,22 @@ func (s *Store) UpdateDevice(ctx context.Context, d device.Device) (device.Devic
 // EndDevice implements device.DeviceEnder with one TransactWriteItems; the
 // device's condition is device.CheckEnd.
 func (s *Store) EndDevice(ctx context.Context, d device.Device, status device.Status, by string, now time.Time) (device.Device, error) {
+	set := "SET #status = :status, endedAt = :now, endedBy = :by, updatedAt = :now, ver = ver + :one, actor = :actor"
+	values := item{":status": str(string(status)), ":now": str(timeStr(now)), ":by": str(by), ":one": num(1), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)), ":actor": encodeActor(device.ActorFrom(ctx))}
+	if reason := device.EndReasonFrom(ctx); reason != "" {
+		// Why it ended, for the event and the audit entry.
+		set += ", endReason = :reason"
+		values[":reason"] = str(reason)
+	}
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: &s.table,
 			Key:       deviceKey(d.Mailbox, d.ID),
-			UpdateExpression: aws.String("SET #status = :status, endedAt = :now, endedBy = :by, updatedAt = :now, ver = ver + :one, actor = :actor " +
+			UpdateExpression: aws.String(set + " " +
 				"REMOVE curV, curH, prevV, prevH, prevUntil, pendV, pendH, pendBase, pendAt, pendManual, expPK, domPK, #ttl"),
 			ConditionExpression:       aws.String("#status IN (:active, :disabled)"),
 			ExpressionAttributeNames:  map[string]string{"#status": "status", "#ttl": "ttl"},
-			ExpressionAttributeValues: item{":status": str(string(status)), ":now": str(timeStr(now)), ":by": str(by), ":one": num(1), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)), ":actor": encodeActor(device.ActorFrom(ctx))},
+			ExpressionAttributeValues: values,
 		}},
 		{Update: &types.Update{
 			TableName:                 &s.table,

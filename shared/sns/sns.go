@@ -66,6 +66,12 @@ func Subject(ev lifecycle.Event) string {
 		s = "New device added to " + ev.Mailbox
 	case lifecycle.EnrollmentUsed:
 		s = "Enrollment link used to add a device to " + ev.Mailbox
+	case lifecycle.DeviceInactivityWarning:
+		s = "Unused device will be revoked soon: " + ev.Mailbox
+	case lifecycle.DeviceExpiryReminder:
+		s = "Device password expires soon: " + ev.Mailbox
+	case lifecycle.DeviceRevoked:
+		s = "Device revoked (" + ev.Reason + "): " + ev.Mailbox
 	default:
 		s = "devicepass " + ev.Type + " for " + ev.Mailbox
 	}

@@ -233,7 +233,7 @@ func (h *Handler) deliver(ctx context.Context, ev lifecycle.Event) error {
 			return fmt.Errorf("publish to the event bus: %w", err)
 		}
 	}
-	if h.notifier != nil && lifecycle.Notify(ev.Type) {
+	if h.notifier != nil && lifecycle.Notifies(ev) {
 		if err := h.notifier.Notify(ctx, ev); err != nil {
 			return fmt.Errorf("send the owner's notice: %w", err)
 		}

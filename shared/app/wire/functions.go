@@ -116,6 +116,21 @@ func Sweep(ctx context.Context, e Env) (*device.Repair, error) {
 	return e.Repair(a.Store, a.Secrets)
 }
 
+// PolicySweep wires the sweep's policy part: the hygiene use case on the
+// same adapters as the expiry part.
+func PolicySweep(ctx context.Context, e Env) (*device.Repair, *device.Hygiene, error) {
+	a, err := e.NewAdapters(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	repair, err := e.Repair(a.Store, a.Secrets)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := e.Hygiene(a.Store, a.Secrets)
+	return repair, h, err
+}
+
 // NewReconciler wires the reconciler's handler on a's adapters: the repair
 // use cases, ListSecrets through shared/secrets and a Scan of the table
 // through shared/dynamo. metrics receives the EMF lines.

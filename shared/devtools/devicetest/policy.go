@@ -111,3 +111,38 @@ func (s *MemStore) DomainDevices(ctx context.Context, domain, cursor string, lim
 	}
 	return out, "", nil
 }
+
+var _ device.HygieneStore = (*MemStore)(nil)
+
+// MarkInactivityWarning implements device.HygieneStore, with DynamoDB's
+// precision (milliseconds).
+func (s *MemStore) MarkInactivityWarning(ctx context.Context, mailbox, id string, activity, revokeAt, now time.Time) (err error) {
+	after, err := s.lockedCall(ctx, "MarkInactivityWarning")
+	if err != nil {
+		return err
+	}
+	defer s.unlock(&err, after)
+	d := s.devices[mailbox][id]
+	if d == nil || !d.Status.Live() || !d.InactivityWarnedFor.IsZero() && !d.InactivityWarnedFor.Before(msTime(activity)) {
+		return apperr.New(apperr.Conflict, "device %s is not live or was warned already", id)
+	}
+	d.InactivityWarnedAt, d.InactivityWarnedFor, d.InactivityRevokeAt = msTime(now), msTime(activity), msTime(revokeAt)
+	d.LastActor = device.ActorFrom(ctx)
+	return nil
+}
+
+// MarkExpiryReminder implements device.HygieneStore.
+func (s *MemStore) MarkExpiryReminder(ctx context.Context, mailbox, id string, expiresAt, now time.Time) (err error) {
+	after, err := s.lockedCall(ctx, "MarkExpiryReminder")
+	if err != nil {
+		return err
+	}
+	defer s.unlock(&err, after)
+	d := s.devices[mailbox][id]
+	if d == nil || !d.Status.Live() || !d.ExpiryRemindedAt.IsZero() || !d.ExpiresAt.Equal(expiresAt) {
+		return apperr.New(apperr.Conflict, "device %s is not live or was reminded already", id)
+	}
+	d.ExpiryRemindedAt = msTime(now)
+	d.LastActor = device.ActorFrom(ctx)
+	return nil
+}

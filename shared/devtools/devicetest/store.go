@@ -304,6 +304,9 @@ func (s *MemStore) EndDevice(ctx context.Context, d device.Device, status device
 		return device.Device{}, err
 	}
 	cur.Status, cur.UpdatedAt = status, rfcTime(now)
+	if r := device.EndReasonFrom(ctx); r != "" {
+		cur.EndReason, d.EndReason = r, r
+	}
 	cur.Version++
 	clearVerifiers(cur)
 	cur.PendingManual, cur.PendingAt = false, time.Time{}

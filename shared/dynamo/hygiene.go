@@ -1,0 +1,42 @@
+package dynamo
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/devicepass/devicepass/shared/device"
+)
+
+var _ device.HygieneStore = (*Store)(nil)
+
+// MarkInactivityWarning implements device.HygieneStore: one conditional
+// UpdateItem. The version is left alone: the mark is not an edit, and a
+// client's concurrent edit must not fail on it.
+func (s *Store) MarkInactivityWarning(ctx context.Context, mailbox, id string, activity, revokeAt, now time.Time) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       deviceKey(mailbox, id),
+		UpdateExpression:          aws.String("SET inactWarnAt = :now, inactWarnFor = :act, inactRevokeAt = :rev, actor = :actor"),
+		ConditionExpression:       aws.String("#status IN (:active, :disabled) AND (attribute_not_exists(inactWarnFor) OR inactWarnFor < :act)"),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: item{":now": num(ms(now)), ":act": num(ms(activity)), ":rev": num(ms(revokeAt)), ":actor": encodeActor(device.ActorFrom(ctx)), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled))},
+	})
+	return translate(err, "mark inactivity warning")
+}
+
+// MarkExpiryReminder implements device.HygieneStore: one conditional
+// UpdateItem, once per device.
+func (s *Store) MarkExpiryReminder(ctx context.Context, mailbox, id string, expiresAt, now time.Time) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       deviceKey(mailbox, id),
+		UpdateExpression:          aws.String("SET expRemindAt = :now, actor = :actor"),
+		ConditionExpression:       aws.String("#status IN (:active, :disabled) AND attribute_not_exists(expRemindAt) AND expMs = :exp"),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: item{":now": num(ms(now)), ":exp": num(ms(expiresAt)), ":actor": encodeActor(device.ActorFrom(ctx)), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled))},
+	})
+	return translate(err, "mark expiry reminder")
+}
