@@ -1,0 +1,134 @@
+package app_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/devicepass/devicepass/shared/device"
+)
+
+// TestPolicySweep drives the policy sweep on the stand-ins with a
+// controllable clock: a device unused for revokeAfter - warnBefore is
+// warned once, however many sweeps run; it is revoked (reason inactive,
+// secret scheduled for deletion) no sooner than warnBefore after the
+// warning; a use after the warning starts over; an expiring device is
+// reminded once.
+func TestPolicySweep(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	e := r.policyDomain(t)
+	if _, err := r.app.Management.Policies.PutPolicy(ctx, e.admin, e.domain, device.PolicyInput{
+		InactivityRevokeAfter: ptr("10s"), InactivityWarnBefore: ptr("3s"), ExpiryReminderBefore: ptr("5s"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(in device.CreateInput) device.Device {
+		t.Helper()
+		c, err := r.app.Service.CreateDevice(ctx, e.owner, e.mailbox, in, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Device
+	}
+	idle := mk(device.CreateInput{Name: "idle"})
+	used := mk(device.CreateInput{Name: "used"})
+	temp := mk(device.CreateInput{Name: "temporary", ValidFor: "60s"})
+	start := r.clock.Now()
+	get := func(d device.Device) device.Device {
+		t.Helper()
+		got, err := r.app.Store.GetDevice(ctx, d.Mailbox, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	sweep := func(at time.Duration) device.HygieneReport {
+		t.Helper()
+		r.clock.Advance(start.Add(at).Sub(r.clock.Now()))
+		rep, err := r.app.Hygiene.Run(ctx)
+		if err != nil {
+			t.Fatalf("sweep at +%s: %v", at, err)
+		}
+		return rep
+	}
+
+	if rep := sweep(6 * time.Second); rep.Warned != 0 || rep.Revoked != 0 {
+		t.Fatalf("+6s: %+v, want nothing before revokeAfter - warnBefore", rep)
+	}
+	rep := sweep(7 * time.Second)
+	if rep.Warned != 3 || rep.Revoked != 0 {
+		t.Fatalf("+7s: %+v, want the three unused devices warned", rep)
+	}
+	for i := 0; i < 3; i++ {
+		if rep := sweep(8 * time.Second); rep.Warned != 0 || rep.Revoked != 0 {
+			t.Fatalf("sweep %d at +8s: %+v, want nothing more", i, rep)
+		}
+	}
+	w := get(idle)
+	if !w.InactivityWarnedAt.Equal(start.Add(7*time.Second).Truncate(time.Millisecond)) || !w.InactivityRevokeAt.Equal(start.Add(10*time.Second).Truncate(time.Millisecond)) {
+		t.Fatalf("idle device's warning at %v revoking at %v", w.InactivityWarnedAt, w.InactivityRevokeAt)
+	}
+	// The owner uses one device after the warning: no revocation.
+	if err := r.app.Store.TouchLastUsed(ctx, used.Mailbox, used.ID, start.Add(9*time.Second), device.ScopeIMAP, "192.0.2.1", start.Add(9*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if rep := sweep(9500 * time.Millisecond); rep.Revoked != 0 {
+		t.Fatalf("+9.5s: %+v, want no revocation before revokeAt", rep)
+	}
+	rep = sweep(10 * time.Second)
+	if rep.Revoked != 2 {
+		t.Fatalf("+10s: %+v, want the idle and the temporary devices revoked", rep)
+	}
+	gone := get(idle)
+	if gone.Status != device.StatusRevoked || gone.EndReason != device.ReasonInactive {
+		t.Fatalf("idle device: %s, reason %q", gone.Status, gone.EndReason)
+	}
+	if st, ok := r.secretState(t, gone.SecretARN); ok && !st.Deleted {
+		t.Error("the revoked device's secret is not scheduled for deletion")
+	}
+	if d := get(used); d.Status != device.StatusActive {
+		t.Fatalf("the used device is %s", d.Status)
+	}
+	// Unused again since +9s: warned at +16s, revoked at +19s.
+	if rep := sweep(16 * time.Second); rep.Warned != 1 {
+		t.Fatalf("+16s: %+v, want the used device warned again", rep)
+	}
+	if rep := sweep(19 * time.Second); rep.Revoked != 1 {
+		t.Fatalf("+19s: %+v, want the used device revoked", rep)
+	}
+	_ = temp
+}
+
+// TestExpiryReminderOnce: a device is reminded expiryReminderBefore ahead
+// of its expiry, once, whatever the number of sweeps.
+func TestExpiryReminderOnce(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	e := r.policyDomain(t)
+	if _, err := r.app.Management.Policies.PutPolicy(ctx, e.admin, e.domain, device.PolicyInput{ExpiryReminderBefore: ptr("5s")}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.app.Service.CreateDevice(ctx, e.owner, e.mailbox, device.CreateInput{Name: "temp", ValidFor: "20s"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.app.Service.CreateDevice(ctx, e.owner, e.mailbox, device.CreateInput{Name: "forever"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i := 0; i < 25; i++ {
+		rep, err := r.app.Hygiene.Run(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Reminded > 0 && r.clock.Now().Before(c.Device.ExpiresAt.Add(-5*time.Second)) {
+			t.Fatalf("reminded at %v, before expiry - 5s", r.clock.Now())
+		}
+		total += rep.Reminded
+		r.clock.Advance(time.Second)
+	}
+	if total != 1 {
+		t.Fatalf("%d reminders over 25 sweeps, want 1", total)
+	}
+}
