@@ -132,3 +132,49 @@ func TestExpiryReminderOnce(t *testing.T) {
 		t.Fatalf("%d reminders over 25 sweeps, want 1", total)
 	}
 }
+
+// TestCredentialChanged: with revokeOnCredentialChange (the default) a
+// change of the main password revokes every live device with reason
+// credential-changed, and a retry revokes nothing more; with the rule off
+// nothing is revoked, on the stand-ins.
+func TestCredentialChanged(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	on, off := r.policyDomain(t), r.policyDomain(t)
+	if _, err := r.app.Management.Policies.PutPolicy(ctx, off.admin, off.domain, device.PolicyInput{RevokeOnCredentialChange: ptr(false)}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, d := range []policyDomain{on, on, off} {
+		c, err := r.app.Service.CreateDevice(ctx, d.owner, d.mailbox, device.CreateInput{Name: "phone"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.Device.ID)
+	}
+	n, applied, err := r.app.Service.CredentialChanged(ctx, on.mailbox)
+	if err != nil || !applied || n != 2 {
+		t.Fatalf("CredentialChanged = %d, %v, %v; want 2 revoked", n, applied, err)
+	}
+	for _, id := range ids[:2] {
+		d, err := r.app.Store.GetDevice(ctx, on.mailbox, id)
+		if err != nil || d.Status != device.StatusRevoked || d.EndReason != device.ReasonCredentialChanged {
+			t.Fatalf("device %s: %s reason %q, %v", id, d.Status, d.EndReason, err)
+		}
+		if st, ok := r.secretState(t, d.SecretARN); ok && !st.Deleted {
+			t.Errorf("device %s's secret is not scheduled for deletion", id)
+		}
+	}
+	if n, _, err := r.app.Service.CredentialChanged(ctx, on.mailbox); err != nil || n != 0 {
+		t.Fatalf("retry = %d, %v; want nothing more", n, err)
+	}
+	if n, applied, err := r.app.Service.CredentialChanged(ctx, off.mailbox); err != nil || applied || n != 0 {
+		t.Fatalf("with the rule off = %d, %v, %v; want nothing", n, applied, err)
+	}
+	if d, _ := r.app.Store.GetDevice(ctx, off.mailbox, ids[2]); d.Status != device.StatusActive {
+		t.Fatalf("the device of the domain without the rule is %s", d.Status)
+	}
+	if _, _, err := r.app.Service.CredentialChanged(ctx, "not an address"); err == nil {
+		t.Error("a bad address was accepted")
+	}
+}
