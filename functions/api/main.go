@@ -22,7 +22,11 @@ func main() {
 		StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
 	h, err := apigw.New(deps, apigw.Options{GroupsClaim: env.Config.GroupsClaim, Logger: env.Logger})
 	exitOn(env, err, "build API handler")
-	lambda.Start(h.Handle)
+	// The IAM-authorized report of a changed main password revokes
+	// devices, so it runs here, with the API's permissions.
+	c, err := apigw.NewCredential(m.Devices, env.Logger)
+	exitOn(env, err, "build credential handler")
+	lambda.Start(apigw.WithCredential(h, c))
 }
 
 // exitOn logs why the function cannot start and exits, so the Lambda

@@ -70,7 +70,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::Cognito::UserPoolClient":          1,
 		"AWS::ApiGatewayV2::Api":                1,
 		"AWS::ApiGatewayV2::Stage":              1,
-		"AWS::ApiGatewayV2::Route":              len(stack.UserRoutes) + 1,
+		"AWS::ApiGatewayV2::Route":              len(stack.UserRoutes) + 2, // + verify, credential-changed
 		"AWS::ApiGatewayV2::Authorizer":         1,
 		"AWS::ApiGatewayV2::Integration":        2,
 		"AWS::CloudWatch::Alarm":                2*len(stack.FunctionNames) + 4,
@@ -302,7 +302,7 @@ func TestRoutesAndAuthorizers(t *testing.T) {
 				}
 				got[key] = fn + " " + auth
 			}
-			want := map[string]string{stack.VerifyRoute.Key(): "verify AWS_IAM"}
+			want := map[string]string{stack.VerifyRoute.Key(): "verify AWS_IAM", stack.CredentialRoute.Key(): "api AWS_IAM"}
 			for _, r := range stack.UserRoutes {
 				want[r.Key()] = "api JWT"
 			}
@@ -336,8 +336,8 @@ func TestStage(t *testing.T) {
 			}
 		}
 	}
-	if len(wantRoutes) != 6 {
-		t.Errorf("%d throttled routes, want verify and the 5 create routes", len(wantRoutes))
+	if len(wantRoutes) != 7 {
+		t.Errorf("%d throttled routes, want verify and the 6 create routes", len(wantRoutes))
 	}
 	if !equalJSON(p["RouteSettings"], wantRoutes) {
 		t.Errorf("route settings = %s\nwant %s", js(p["RouteSettings"]), js(wantRoutes))

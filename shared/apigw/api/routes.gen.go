@@ -11,6 +11,7 @@ const (
 	OpGetMailbox         = "getMailbox"
 	OpPutMailbox         = "putMailbox"
 	OpListAudit          = "listAudit"
+	OpCredentialChanged  = "credentialChanged"
 	OpListDevices        = "listDevices"
 	OpCreateDevice       = "createDevice"
 	OpRevokeAllDevices   = "revokeAllDevices"
@@ -44,6 +45,7 @@ var Routes = []Route{
 	{Method: "GET", Path: "/v1/mailboxes/{address}", Operation: OpGetMailbox, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "PUT", Path: "/v1/mailboxes/{address}", Operation: OpPutMailbox, Auth: AuthJWT, StepUp: false, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}/audit", Operation: OpListAudit, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
+	{Method: "POST", Path: "/v1/mailboxes/{address}/credential-changed", Operation: OpCredentialChanged, Auth: AuthIAM, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}/devices", Operation: OpListDevices, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/devices", Operation: OpCreateDevice, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/devices/revoke-all", Operation: OpRevokeAllDevices, Auth: AuthJWT, StepUp: true, Body: BodyNone, MediaTypes: []string{"application/json"}},

@@ -284,6 +284,13 @@ type CreateEnrollment struct {
 	ValidFor *string `json:"validFor,omitempty"`
 }
 
+// CredentialChanged defines model for CredentialChanged.
+type CredentialChanged struct {
+	// Applied Whether the domain's policy revokes devices on a credential change.
+	Applied bool `json:"applied"`
+	Revoked int  `json:"revoked"`
+}
+
 // Device defines model for Device.
 type Device struct {
 	AllowIps []string `json:"allowIps"`
