@@ -85,3 +85,46 @@ func TestPolicyLocally(t *testing.T) {
 		t.Fatalf("audit: %s", audit)
 	}
 }
+
+// TestCredentialChangedLocally: the mail platform's report of a changed
+// main password (a mail-server token locally, IAM in AWS) revokes every
+// live device of the mailbox with reason credential-changed; anyone else
+// gets 403, as from an IAM-authorized route.
+func TestCredentialChangedLocally(t *testing.T) {
+	admin := adminToken(t)
+	owner := unique("owner")
+	ownerTok := userToken(t, owner)
+	addr := newMailbox(t, admin, owner)
+	a := newDevice(t, ownerTok, addr, nil)
+	b := newDevice(t, ownerTok, addr, nil)
+	handedOut.add("password", a.password)
+	handedOut.add("password", b.password)
+	path := "/v1/mailboxes/" + addr + "/credential-changed"
+	for _, tok := range []string{ownerTok, admin, ""} {
+		if r := do(t, "POST", path, tok, nil); r.status != 403 {
+			t.Fatalf("credential-changed without the mail server's authorization: %s, want 403", r)
+		}
+	}
+	r := do(t, "POST", path, mailServerToken(t), nil)
+	if m := r.json(t); r.status != 200 || m["revoked"] != float64(2) || m["applied"] != true {
+		t.Fatalf("credential-changed: %s, want 2 revoked", r)
+	}
+	for _, d := range []created{a, b} {
+		if s := do(t, "GET", "/v1/mailboxes/"+addr+"/devices/"+d.id, ownerTok, nil).json(t)["status"]; s != "revoked" {
+			t.Errorf("device %s is %v, want revoked", d.id, s)
+		}
+	}
+	flushStream(t)
+	n := 0
+	for _, ev := range sinkEvents(t) {
+		if ev.Mailbox == addr && ev.Type == lifecycle.DeviceRevoked {
+			n++
+			if ev.Reason != "credential-changed" {
+				t.Errorf("revocation reason %q, want credential-changed", ev.Reason)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d device.revoked events, want 2", n)
+	}
+}

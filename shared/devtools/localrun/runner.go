@@ -393,7 +393,12 @@ func (r *Runner) wire(o Options, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	if r.gateway, err = localgw.NewGateway(localgw.GatewayOptions{API: api, Verify: verify, Issuer: r.issuer, Authorizer: auth,
+	// As the api function serves it in AWS.
+	credential, err := apigw.NewCredential(m.Devices, o.Logger)
+	if err != nil {
+		return err
+	}
+	if r.gateway, err = localgw.NewGateway(localgw.GatewayOptions{API: api, Verify: verify, Credential: credential, Issuer: r.issuer, Authorizer: auth,
 		Rotator: r.rotator, Logger: o.Logger, Clock: o.Clock, GroupsClaim: cfg.GroupsClaim}); err != nil {
 		return err
 	}
