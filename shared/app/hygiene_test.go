@@ -178,3 +178,52 @@ func TestCredentialChanged(t *testing.T) {
 		t.Error("a bad address was accepted")
 	}
 }
+
+// TestPolicyExpiryApplied: under requireExpiry, the sweep gives a device
+// made before the rule the policy's longest lifetime, once, and the device
+// keeps working until then; devices with an expiry are left alone.
+func TestPolicyExpiryApplied(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	e := r.policyDomain(t)
+	old, err := r.app.Service.CreateDevice(ctx, e.owner, e.mailbox, device.CreateInput{Name: "old"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	temp, err := r.app.Service.CreateDevice(ctx, e.owner, e.mailbox, device.CreateInput{Name: "temp", ValidFor: "2h"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.app.Management.Policies.PutPolicy(ctx, e.admin, e.domain, device.PolicyInput{RequireExpiry: ptr(true), MaxLifetime: ptr("720h")}); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i := 0; i < 3; i++ {
+		rep, err := r.app.Hygiene.Run(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += rep.Aligned
+	}
+	if total != 1 {
+		t.Fatalf("%d devices given an expiry over 3 sweeps, want 1", total)
+	}
+	d, err := r.app.Store.GetDevice(ctx, e.mailbox, old.Device.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := r.clock.Now().Add(720 * time.Hour); !d.ExpiresAt.Equal(want) || d.PolicyExpirySetAt.IsZero() || d.Status != device.StatusActive {
+		t.Fatalf("old device: expires %v (want %v), marked %v, %s", d.ExpiresAt, want, d.PolicyExpirySetAt, d.Status)
+	}
+	if !r.verifies(t, e.mailbox, old.Password) {
+		t.Error("the device given an expiry stopped verifying")
+	}
+	if d, _ := r.app.Store.GetDevice(ctx, e.mailbox, temp.Device.ID); !d.ExpiresAt.Equal(temp.Device.ExpiresAt) {
+		t.Errorf("a device with an expiry was changed: %v", d.ExpiresAt)
+	}
+	// It is now in the expiring index: the expiry sweep ends it in time.
+	r.clock.Advance(721 * time.Hour)
+	if n, err := r.app.Service.ExpireDue(ctx, 10); err != nil || n != 2 {
+		t.Fatalf("ExpireDue after the lifetime = %d, %v; want both devices", n, err)
+	}
+}

@@ -54,6 +54,10 @@ type HygieneStore interface {
 	// that its owner is reminded now. Conflict if it is not live or was
 	// reminded already.
 	MarkExpiryReminder(ctx context.Context, mailbox, id string, expiresAt, now time.Time) error
+	// SetPolicyExpiry gives a live device without expiry the expiry
+	// expiresAt, marked as set by the policy at now. Conflict if the
+	// device is not live or has an expiry.
+	SetPolicyExpiry(ctx context.Context, mailbox, id string, expiresAt, now time.Time) error
 }
 
 // Hygiene is the policy sweep's use case.
@@ -89,6 +93,7 @@ type HygieneReport struct {
 	Warned    int `json:"warned"`    // inactivity warnings recorded
 	Revoked   int `json:"revoked"`   // devices revoked for inactivity
 	Reminded  int `json:"reminded"`  // expiry reminders recorded
+	Aligned   int `json:"aligned"`   // devices given an expiry by requireExpiry
 	Unchanged int `json:"unchanged"` // devices looked at that needed nothing
 }
 
@@ -129,7 +134,7 @@ func (s *Hygiene) Run(ctx context.Context) (HygieneReport, error) {
 			keep(err)
 			continue
 		}
-		if pol.InactivityRevokeAfter == 0 && pol.ExpiryReminderBefore == 0 {
+		if pol.InactivityRevokeAfter == 0 && pol.ExpiryReminderBefore == 0 && !pol.RequireExpiry {
 			continue
 		}
 		rep.Domains++
@@ -158,6 +163,22 @@ func (s *Hygiene) device(ctx context.Context, pol DomainPolicy, d Device, rep *H
 		return nil // the expiry sweep's
 	}
 	acted := false
+	if pol.RequireExpiry && d.ExpiresAt.IsZero() {
+		// Brought into line where that is safe: the device keeps working
+		// for the policy's longest lifetime, and its owner is told (and,
+		// with reminders, reminded before the end).
+		exp := now.Add(pol.MaxLifetime)
+		err := s.store.SetPolicyExpiry(ctx, d.Mailbox, d.ID, exp, now)
+		switch {
+		case err == nil:
+			rep.Aligned++
+			acted = true
+			d.ExpiresAt = exp
+			s.log.InfoContext(ctx, "device given an expiry by its domain's policy", "mailbox", d.Mailbox, "device", d.ID, "expires_at", exp)
+		case !apperr.Is(err, apperr.Conflict):
+			return fmt.Errorf("set the policy's expiry: %w", err)
+		}
+	}
 	if pol.ExpiryReminderBefore > 0 && !d.ExpiresAt.IsZero() && d.ExpiryRemindedAt.IsZero() && !now.Before(d.ExpiresAt.Add(-pol.ExpiryReminderBefore)) {
 		err := s.store.MarkExpiryReminder(ctx, d.Mailbox, d.ID, d.ExpiresAt, now)
 		switch {

@@ -122,6 +122,9 @@ type Device struct {
 	InactivityWarnedFor time.Time
 	InactivityRevokeAt  time.Time
 	ExpiryRemindedAt    time.Time
+	// PolicyExpirySetAt is when the sweep gave a device made before its
+	// domain's requireExpiry the policy's longest lifetime.
+	PolicyExpirySetAt time.Time
 	// EndReason is why an ended device ended, when not by a plain revoke
 	// or expiry: "inactive", "credential-changed".
 	EndReason string

@@ -40,3 +40,21 @@ func (s *Store) MarkExpiryReminder(ctx context.Context, mailbox, id string, expi
 	})
 	return translate(err, "mark expiry reminder")
 }
+
+// SetPolicyExpiry implements device.HygieneStore: one conditional
+// UpdateItem that also puts the device in the expiring index, as a create
+// with an expiry does.
+func (s *Store) SetPolicyExpiry(ctx context.Context, mailbox, id string, expiresAt, now time.Time) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table,
+		Key:       deviceKey(mailbox, id),
+		UpdateExpression: aws.String("SET expiresAt = :exp, expMs = :expMs, expPK = :expPK, #ttl = :ttl, " +
+			"policyExpAt = :now, updatedAt = :nowS, actor = :actor"),
+		ConditionExpression:      aws.String("#status IN (:active, :disabled) AND attribute_not_exists(expiresAt)"),
+		ExpressionAttributeNames: map[string]string{"#status": "status", "#ttl": "ttl"},
+		ExpressionAttributeValues: item{":exp": str(timeStr(expiresAt)), ":expMs": num(ms(expiresAt)), ":expPK": str(expiringPK),
+			":ttl": num(expiresAt.Unix()), ":now": num(ms(now)), ":nowS": str(timeStr(now)), ":actor": encodeActor(device.ActorFrom(ctx)),
+			":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled))},
+	})
+	return translate(err, "set policy expiry")
+}

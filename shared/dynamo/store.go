@@ -274,6 +274,7 @@ func decodeDevice(it item) device.Device {
 		InactivityWarnedFor: getMs(it, "inactWarnFor"),
 		InactivityRevokeAt:  getMs(it, "inactRevokeAt"),
 		ExpiryRemindedAt:    getMs(it, "expRemindAt"),
+		PolicyExpirySetAt:   getMs(it, "policyExpAt"),
 		Version:             getN(it, "ver"),
 	}
 	for _, s := range getL(it, "scopes") {

@@ -39,6 +39,10 @@ const (
 	// the event's revokeAt unless used; a device expires soon.
 	DeviceInactivityWarning = "device.inactivity_warning"
 	DeviceExpiryReminder    = "device.expiry_reminder"
+	// DevicePolicyApplied: the sweep brought a device made before a rule
+	// into line (today: gave a device without expiry the policy's longest
+	// lifetime, under requireExpiry).
+	DevicePolicyApplied = "device.policy_applied"
 )
 
 // Event is one lifecycle change.
@@ -105,7 +109,7 @@ type EnrollmentInfo struct {
 // Notify reports whether the mailbox's owner gets a notice of events of
 // type t (NIST SP 800-63B: notify when an authenticator is bound).
 func Notify(t string) bool {
-	return t == DeviceCreated || t == EnrollmentUsed || t == DeviceInactivityWarning || t == DeviceExpiryReminder
+	return t == DeviceCreated || t == EnrollmentUsed || t == DeviceInactivityWarning || t == DeviceExpiryReminder || t == DevicePolicyApplied
 }
 
 // Notifies reports whether the owner gets a notice of ev: the types of
@@ -180,6 +184,8 @@ func deviceTime(typ string, d *device.Device, fallback time.Time) time.Time {
 		t = d.InactivityWarnedAt
 	case DeviceExpiryReminder:
 		t = d.ExpiryRemindedAt
+	case DevicePolicyApplied:
+		t = d.PolicyExpirySetAt
 	}
 	return orElse(t, fallback)
 }
@@ -224,6 +230,9 @@ func deviceEventType(old, d *device.Device) string {
 	}
 	if old.ExpiryRemindedAt.IsZero() && !d.ExpiryRemindedAt.IsZero() {
 		return DeviceExpiryReminder
+	}
+	if old.PolicyExpirySetAt.IsZero() && !d.PolicyExpirySetAt.IsZero() {
+		return DevicePolicyApplied
 	}
 	if old.Name != d.Name || old.Note != d.Note || !slices.Equal(old.Scopes, d.Scopes) ||
 		!slices.Equal(old.AllowIPs, d.AllowIPs) || !samePolicy(old.Rotation, d.Rotation) || old.User != d.User {

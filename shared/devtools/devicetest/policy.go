@@ -146,3 +146,19 @@ func (s *MemStore) MarkExpiryReminder(ctx context.Context, mailbox, id string, e
 	d.LastActor = device.ActorFrom(ctx)
 	return nil
 }
+
+// SetPolicyExpiry implements device.HygieneStore.
+func (s *MemStore) SetPolicyExpiry(ctx context.Context, mailbox, id string, expiresAt, now time.Time) (err error) {
+	after, err := s.lockedCall(ctx, "SetPolicyExpiry")
+	if err != nil {
+		return err
+	}
+	defer s.unlock(&err, after)
+	d := s.devices[mailbox][id]
+	if d == nil || !d.Status.Live() || !d.ExpiresAt.IsZero() {
+		return apperr.New(apperr.Conflict, "device %s is not live or has an expiry", id)
+	}
+	d.ExpiresAt, d.PolicyExpirySetAt, d.UpdatedAt = rfcTime(expiresAt), msTime(now), rfcTime(now)
+	d.LastActor = device.ActorFrom(ctx)
+	return nil
+}
