@@ -101,7 +101,7 @@ func TestLeastPrivilege(t *testing.T) {
 		want["rotation"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query")
 		want["rotation"].add(prefix, "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
 			"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")
-		want["stream"].add(table, "dynamodb:PutItem", "dynamodb:UpdateItem")
+		want["stream"].add(table, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 		want["stream"].add(stream, "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 		want["stream"].add(star, "dynamodb:ListStreams")
 		want["stream"].add(prefix, "secretsmanager:DeleteSecret")

@@ -382,7 +382,8 @@ func (s *DevicepassStack) grant() {
 	// TransactWriteItems (Put device, Update mailbox), then DeleteSecret
 	// with the recovery window. Everything else comes in the stream records.
 	fn["stream"].Allow(
-		statement("Table", []string{"dynamodb:PutItem", "dynamodb:UpdateItem"}, table),
+		// GetItem: a domain's policy, for the notice of a new network.
+		statement("Table", []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, table),
 		// What the event source mapping calls with the function's role.
 		// ListStreams supports no resource-level permissions (it lists the
 		// streams of the account's tables, never their records).

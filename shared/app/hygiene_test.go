@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -225,5 +226,58 @@ func TestPolicyExpiryApplied(t *testing.T) {
 	r.clock.Advance(721 * time.Hour)
 	if n, err := r.app.Service.ExpireDue(ctx, 10); err != nil || n != 2 {
 		t.Fatalf("ExpireDue after the lifetime = %d, %v; want both devices", n, err)
+	}
+}
+
+// TestNetworksRemembered: a device keeps at most MaxNetworks networks, a
+// network unused for 90 days is new again, and a known one costs no write
+// within a day, on the stand-ins with a controllable clock.
+func TestNetworksRemembered(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	e := r.policyDomain(t)
+	c, err := r.app.Service.CreateDevice(ctx, e.owner, e.mailbox, device.CreateInput{Name: "phone"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(ip string) device.Device {
+		t.Helper()
+		if ok, err := r.app.Service.Verify(ctx, device.VerifyRequest{Mailbox: e.mailbox, Password: c.Password, Protocol: "imap", ClientIP: ip}); err != nil || !ok {
+			t.Fatalf("verify from %s: %v, %v", ip, ok, err)
+		}
+		d, err := r.app.Store.GetDevice(ctx, e.mailbox, c.Device.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := verify("10.0.0.1")
+	if len(d.Networks) != 1 || d.NewNetwork != "" {
+		t.Fatalf("after the first use: networks %v, new %q; want the baseline only", d.Networks, d.NewNetwork)
+	}
+	for i := 1; i <= 12; i++ {
+		r.clock.Advance(time.Minute)
+		d = verify(fmt.Sprintf("10.0.%d.1", i))
+		if d.NewNetwork != fmt.Sprintf("10.0.%d.0/24", i) {
+			t.Fatalf("use %d: new network %q", i, d.NewNetwork)
+		}
+	}
+	if len(d.Networks) != device.MaxNetworks {
+		t.Fatalf("%d networks kept, want at most %d", len(d.Networks), device.MaxNetworks)
+	}
+	r.calls.Reset()
+	r.clock.Advance(time.Minute) // within the last-use coalescing too
+	verify("10.0.12.200")
+	for _, c := range r.calls.Calls() {
+		// Query: the verify read; GetItem: this test's read-back.
+		if c.Service == "DynamoDB" && c.Operation != "Query" && c.Operation != "GetItem" {
+			t.Errorf("a use from a known network within a day called %s", c)
+		}
+	}
+	at := d.NewNetworkAt
+	r.clock.Advance(91 * 24 * time.Hour)
+	d = verify("10.0.12.201")
+	if d.NewNetwork != "10.0.12.0/24" || !d.NewNetworkAt.After(at) {
+		t.Fatalf("a network unused for 91 days: new %q at %v, want new again", d.NewNetwork, d.NewNetworkAt)
 	}
 }

@@ -35,6 +35,7 @@ func NewStreamHandler(a *App, awsCfg aws.Config, sink stream.EventPublisher) (*s
 		Retention: time.Duration(a.Config.AuditRetentionDays) * 24 * time.Hour,
 		Logger:    a.Logger,
 		Sink:      sink,
+		Policies:  a.Store,
 	}
 	if name := a.Config.EventBusName; name != "" {
 		bus, err := eventbridge.New(ebsdk.NewFromConfig(awsCfg), name)

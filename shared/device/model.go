@@ -125,6 +125,12 @@ type Device struct {
 	// PolicyExpirySetAt is when the sweep gave a device made before its
 	// domain's requireExpiry the policy's longest lifetime.
 	PolicyExpirySetAt time.Time
+	// Networks are the networks (IPv4 /24, IPv6 /64) the device was used
+	// from, with when each was last seen; NewNetwork is the last one that
+	// was new to it, at NewNetworkAt (newnetwork.go).
+	Networks     map[string]time.Time
+	NewNetwork   string
+	NewNetworkAt time.Time
 	// EndReason is why an ended device ended, when not by a plain revoke
 	// or expiry: "inactive", "credential-changed".
 	EndReason string

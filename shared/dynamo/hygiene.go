@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/devicepass/devicepass/shared/device"
 )
@@ -57,4 +58,55 @@ func (s *Store) SetPolicyExpiry(ctx context.Context, mailbox, id string, expires
 			":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled))},
 	})
 	return translate(err, "set policy expiry")
+}
+
+var _ device.NetworkNoter = (*Store)(nil)
+
+// NoteNetwork implements device.NetworkNoter: one conditional UpdateItem
+// of the device's map of networks (nets: network -> last seen, ms).
+func (s *Store) NoteNetwork(ctx context.Context, mailbox, id, network string, at time.Time, n device.NetworkNote) error {
+	names := map[string]string{"#status": "status", "#n": network}
+	values := item{":at": num(ms(at)), ":active": str(string(device.StatusActive))}
+	var set, cond, remove string
+	if n.First {
+		// No map yet: a document path into it would be invalid.
+		set = "SET nets = :m"
+		values[":m"] = &types.AttributeValueMemberM{Value: item{network: num(ms(at))}}
+		delete(values, ":at")
+		cond = "#status = :active AND attribute_not_exists(nets)"
+		delete(names, "#n")
+	} else {
+		set = "SET nets.#n = :at"
+		values[":before"] = num(ms(n.Before))
+		cond = "#status = :active AND attribute_exists(nets) AND (attribute_not_exists(nets.#n) OR nets.#n < :before)"
+		if n.IsNew {
+			set += ", netNew = :net, netNewAt = :at, actor = :actor"
+			values[":net"], values[":actor"] = str(network), encodeActor(device.Actor{Kind: device.ActorSystem, Subject: "verify"})
+		}
+		if n.Evict != "" && n.Evict != network {
+			remove = " REMOVE nets.#old"
+			names["#old"] = n.Evict
+		}
+	}
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       deviceKey(mailbox, id),
+		UpdateExpression:          aws.String(set + remove),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	return translate(err, "note network")
+}
+
+func decodeNetworks(it item) map[string]time.Time {
+	m := getM(it, "nets")
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]time.Time, len(m))
+	for k := range m {
+		out[k] = getMs(m, k)
+	}
+	return out
 }

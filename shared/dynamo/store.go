@@ -275,6 +275,9 @@ func decodeDevice(it item) device.Device {
 		InactivityRevokeAt:  getMs(it, "inactRevokeAt"),
 		ExpiryRemindedAt:    getMs(it, "expRemindAt"),
 		PolicyExpirySetAt:   getMs(it, "policyExpAt"),
+		Networks:            decodeNetworks(it),
+		NewNetwork:          getS(it, "netNew"),
+		NewNetworkAt:        getMs(it, "netNewAt"),
 		Version:             getN(it, "ver"),
 	}
 	for _, s := range getL(it, "scopes") {

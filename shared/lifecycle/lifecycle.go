@@ -43,6 +43,10 @@ const (
 	// into line (today: gave a device without expiry the policy's longest
 	// lifetime, under requireExpiry).
 	DevicePolicyApplied = "device.policy_applied"
+	// DeviceNewNetwork: the first successful use of a device from a
+	// network (IPv4 /24, IPv6 /64) it had not used in 90 days; the owner's
+	// notice depends on the domain's newNetworkNotice.
+	DeviceNewNetwork = "device.new_network"
 )
 
 // Event is one lifecycle change.
@@ -69,6 +73,8 @@ type Event struct {
 	// RevokeAt is when a device warned of inactivity is revoked unless
 	// used, on device.inactivity_warning.
 	RevokeAt *time.Time `json:"revokeAt,omitempty"`
+	// Network is the network new to the device, on device.new_network.
+	Network string `json:"network,omitempty"`
 }
 
 // Actor is who made the change.
@@ -166,6 +172,8 @@ func DeviceEvents(c DeviceChange) []Event {
 	case DeviceInactivityWarning:
 		t := d.InactivityRevokeAt.UTC()
 		ev.RevokeAt = &t
+	case DeviceNewNetwork:
+		ev.Network = d.NewNetwork
 	}
 	return []Event{ev}
 }
@@ -186,6 +194,8 @@ func deviceTime(typ string, d *device.Device, fallback time.Time) time.Time {
 		t = d.ExpiryRemindedAt
 	case DevicePolicyApplied:
 		t = d.PolicyExpirySetAt
+	case DeviceNewNetwork:
+		t = d.NewNetworkAt
 	}
 	return orElse(t, fallback)
 }
@@ -233,6 +243,9 @@ func deviceEventType(old, d *device.Device) string {
 	}
 	if old.PolicyExpirySetAt.IsZero() && !d.PolicyExpirySetAt.IsZero() {
 		return DevicePolicyApplied
+	}
+	if d.NewNetworkAt.After(old.NewNetworkAt) {
+		return DeviceNewNetwork
 	}
 	if old.Name != d.Name || old.Note != d.Note || !slices.Equal(old.Scopes, d.Scopes) ||
 		!slices.Equal(old.AllowIPs, d.AllowIPs) || !samePolicy(old.Rotation, d.Rotation) || old.User != d.User {

@@ -70,6 +70,8 @@ func Subject(ev lifecycle.Event) string {
 		s = "Unused device will be revoked soon: " + ev.Mailbox
 	case lifecycle.DeviceExpiryReminder:
 		s = "Device password expires soon: " + ev.Mailbox
+	case lifecycle.DeviceNewNetwork:
+		s = "Device used from a new network: " + ev.Mailbox
 	case lifecycle.DevicePolicyApplied:
 		s = "Device now expires under your domain's policy: " + ev.Mailbox
 	case lifecycle.DeviceRevoked:

@@ -162,3 +162,41 @@ func (s *MemStore) SetPolicyExpiry(ctx context.Context, mailbox, id string, expi
 	d.LastActor = device.ActorFrom(ctx)
 	return nil
 }
+
+var _ device.NetworkNoter = (*MemStore)(nil)
+
+// NoteNetwork implements device.NetworkNoter, with DynamoDB's conditions.
+func (s *MemStore) NoteNetwork(ctx context.Context, mailbox, id, network string, at time.Time, n device.NetworkNote) (err error) {
+	after, err := s.lockedCall(ctx, "NoteNetwork")
+	if err != nil {
+		return err
+	}
+	defer s.unlock(&err, after)
+	d := s.devices[mailbox][id]
+	conflict := apperr.New(apperr.Conflict, "device %s is not active or the network was recorded already", id)
+	if d == nil || d.Status != device.StatusActive {
+		return conflict
+	}
+	if n.First {
+		if d.Networks != nil {
+			return conflict
+		}
+		d.Networks = map[string]time.Time{network: msTime(at)}
+		return nil
+	}
+	if d.Networks == nil {
+		return conflict
+	}
+	if seen, ok := d.Networks[network]; ok && !seen.Before(msTime(n.Before)) {
+		return conflict
+	}
+	d.Networks[network] = msTime(at)
+	if n.IsNew {
+		d.NewNetwork, d.NewNetworkAt = network, msTime(at)
+		d.LastActor = device.Actor{Kind: device.ActorSystem, Subject: "verify"}
+	}
+	if n.Evict != "" && n.Evict != network {
+		delete(d.Networks, n.Evict)
+	}
+	return nil
+}

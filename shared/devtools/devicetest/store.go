@@ -525,6 +525,12 @@ func clone(d device.Device) device.Device {
 			*p = &v
 		}
 	}
+	if d.Networks != nil {
+		c.Networks = make(map[string]time.Time, len(d.Networks))
+		for k, v := range d.Networks {
+			c.Networks[k] = v
+		}
+	}
 	return c
 }
 
