@@ -231,7 +231,7 @@ func (s *Devices) CreateDevice(ctx context.Context, c Caller, address string, in
 	if c.Subject == "" {
 		return Created{}, apperr.New(apperr.Unauthenticated, "a bearer token is required")
 	}
-	q := LookupQuery{Mailbox: addr}
+	q := LookupQuery{Mailbox: addr, PolicyDomain: policyQuery(s.policies, DomainOf(addr))}
 	if idem != nil {
 		q.Idempotency = idem.Key
 	}
@@ -251,10 +251,7 @@ func (s *Devices) CreateDevice(ctx context.Context, c Caller, address string, in
 		}
 		return s.replay(ctx, addr, rec.DeviceID)
 	}
-	pol, err := effectivePolicy(ctx, s.policies, DomainOf(addr))
-	if err != nil {
-		return Created{}, err
-	}
+	pol := orDefault(lr.Policy)
 	byAdmin := s.cfg.Policy.IsAdmin(c, DomainOf(addr))
 	if err := pol.admitNew(&d, lr.Mailbox.Live, s.cfg.MaxLiveDevices, byAdmin, in.ExpiresAt != "" || in.ValidFor != "", in.AllowIPs != nil, now); err != nil {
 		return Created{}, err

@@ -148,17 +148,14 @@ func (s *Enrollments) CreateEnrollment(ctx context.Context, c Caller, address st
 	if err != nil {
 		return Enrollment{}, "", err
 	}
-	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr})
+	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr, PolicyDomain: policyQuery(s.policies, DomainOf(addr))})
 	if err != nil {
 		return Enrollment{}, "", fmt.Errorf("lookup mailbox: %w", err)
 	}
 	if lr.Mailbox == nil {
 		return Enrollment{}, "", apperr.New(apperr.NotFound, "mailbox %s is not registered", addr)
 	}
-	pol, err := effectivePolicy(ctx, s.policies, DomainOf(addr))
-	if err != nil {
-		return Enrollment{}, "", err
-	}
+	pol := orDefault(lr.Policy)
 	if err := pol.admitEnrollment(&e, in.TokenValidFor != "", now); err != nil {
 		return Enrollment{}, "", err
 	}
@@ -304,17 +301,14 @@ func (s *Enrollments) RedeemEnrollment(ctx context.Context, c Caller, token stri
 	case e.DeviceValidFor > 0:
 		d.ExpiresAt = now.Add(e.DeviceValidFor)
 	}
-	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: e.Mailbox})
+	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: e.Mailbox, PolicyDomain: policyQuery(s.policies, DomainOf(e.Mailbox))})
 	if err != nil {
 		return Created{}, fmt.Errorf("lookup mailbox: %w", err)
 	}
 	if lr.Mailbox == nil {
 		return Created{}, errBadLink()
 	}
-	pol, err := effectivePolicy(ctx, s.policies, DomainOf(e.Mailbox))
-	if err != nil {
-		return Created{}, err
-	}
+	pol := orDefault(lr.Policy)
 	// The policy as it is now, not as it was when the link was made: a
 	// link must not carry a device past rules made since.
 	if err := pol.admitNew(&d, lr.Mailbox.Live, s.cfg.MaxLiveDevices, true, !d.ExpiresAt.IsZero(), false, now); err != nil {

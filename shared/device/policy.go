@@ -393,6 +393,23 @@ type PolicyStore interface {
 	DomainDevices(ctx context.Context, domain, cursor string, limit int) ([]Device, string, error)
 }
 
+// policyQuery is the domain whose policy a Lookup reads along, when the
+// use case enforces policies.
+func policyQuery(r PolicyReader, domain string) string {
+	if r == nil {
+		return ""
+	}
+	return domain
+}
+
+// orDefault is a policy a Lookup read, the default when there is none.
+func orDefault(p *DomainPolicy) DomainPolicy {
+	if p == nil {
+		return DefaultDomainPolicy()
+	}
+	return *p
+}
+
 // effectivePolicy returns the domain's policy, the default without one or
 // without a reader.
 func effectivePolicy(ctx context.Context, r PolicyReader, domain string) (DomainPolicy, error) {

@@ -124,6 +124,9 @@ func (s *Store) Lookup(ctx context.Context, q device.LookupQuery) (device.Lookup
 	if q.Idempotency != "" {
 		keys = append(keys, idemKey(q.Idempotency))
 	}
+	if q.PolicyDomain != "" {
+		keys = append(keys, policyKey(q.PolicyDomain))
+	}
 	var res device.LookupResult
 	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 	for attempt := 0; len(req) > 0; attempt++ {
@@ -151,6 +154,9 @@ func (s *Store) Lookup(ctx context.Context, q device.LookupQuery) (device.Lookup
 			case sk == idemSK:
 				r := decodeIdem(it)
 				res.Idempotency = &r
+			case sk == policySK:
+				p := DecodePolicy(it)
+				res.Policy = &p
 			}
 		}
 		req = out.UnprocessedKeys

@@ -161,6 +161,10 @@ func (s *MemStore) Lookup(ctx context.Context, q device.LookupQuery) (_ device.L
 			res.Idempotency = &r
 		}
 	}
+	if p, ok := s.policies[q.PolicyDomain]; ok && q.PolicyDomain != "" {
+		p = clonePolicy(p)
+		res.Policy = &p
+	}
 	return res, nil
 }
 

@@ -126,4 +126,29 @@ var policyStoreTests = []storeTest{
 		_, _, err = s.DomainDevices(ctx, dom, "bm90LWEtY3Vyc29y", 2)
 		WantCode(t, err, apperr.Invalid)
 	}},
+	{"PolicyStore/lookup reads the policy along", func(t *testing.T, s Store) {
+		ctx := context.Background()
+		dom := "l" + randomHex(t, 4) + ".example"
+		mbx := "a@" + dom
+		_, _, err := s.SaveMailbox(ctx, mbx, "owner", "admin", baseTime)
+		mustOK(t, err, "save mailbox")
+		lr, err := s.Lookup(ctx, device.LookupQuery{Mailbox: mbx, PolicyDomain: dom})
+		mustOK(t, err, "lookup")
+		if lr.Mailbox == nil || lr.Policy != nil {
+			t.Fatalf("lookup without a policy: mailbox %v, policy %+v", lr.Mailbox, lr.Policy)
+		}
+		p := device.DefaultDomainPolicy()
+		p.RequireExpiry, p.UpdatedBy = true, "admin"
+		mustOK(t, s.PutPolicy(ctx, dom, p), "put policy")
+		lr, err = s.Lookup(ctx, device.LookupQuery{Mailbox: mbx, PolicyDomain: dom})
+		mustOK(t, err, "lookup")
+		if lr.Policy == nil || !lr.Policy.RequireExpiry || lr.Policy.UpdatedBy != "admin" || lr.Mailbox == nil {
+			t.Fatalf("lookup with a policy: %+v", lr.Policy)
+		}
+		lr, err = s.Lookup(ctx, device.LookupQuery{Mailbox: mbx})
+		mustOK(t, err, "lookup")
+		if lr.Policy != nil {
+			t.Fatal("lookup without PolicyDomain read the policy")
+		}
+	}},
 }
