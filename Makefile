@@ -48,6 +48,13 @@ CDK_ARGS  ?=
 CFNLINT       := $(TOOLS)/cfnlint/venv/bin/cfn-lint
 CFNLINT_STAMP := $(TOOLS)/cfnlint/.installed-$(call checksum,tools/cfnlint-requirements.txt)
 
+# A stamp whose program is gone (a half-removed install) is stale: drop it
+# so that the rule installs again.
+stale-stamp = $(if $(wildcard $(1)),,$(shell rm -f $(2)))
+$(call stale-stamp,$(NODE),$(NODE_STAMP))
+$(call stale-stamp,$(TOOLS)/cdk-cli/node_modules/aws-cdk/bin/cdk,$(CDK_STAMP))
+$(call stale-stamp,$(CFNLINT),$(CFNLINT_STAMP))
+
 # Every folder under functions/ is one Lambda, built as a `bootstrap` binary
 # for the provided.al2023 runtime.
 FUNCTIONS := $(patsubst functions/%/,%,$(wildcard functions/*/))
@@ -59,7 +66,7 @@ GO_FILES = find . -type d \( -name '.?*' -o -name testdata -o -name node_modules
 	-o -path ./build -o -path ./cdk.out \) -prune -o -type f -name '*.go' -print
 
 .PHONY: help tools standins staticcheck node cdk-cli cfn-lint run test lint build build-local \
-	checkpassword bench capacity synth diff deploy bootstrap clean distclean generate FORCE
+	checkpassword verifyd bench capacity synth diff deploy bootstrap clean distclean generate FORCE
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -116,10 +123,11 @@ $(CFNLINT_STAMP):
 run: standins ## serve the API on http://127.0.0.1:8080 (PORT overrides) with local stand-ins
 	$(GO) run ./cmd/devicepass-local
 
-# Debian packages the tests use: a real Dovecot 2.3 for e2e/dovecot.
+# Debian packages the tests use: a real Dovecot 2.3 for e2e/dovecot, with
+# its Lua passdb and LuaSocket for the verifyd path.
 # tools/ensure-debs.sh installs what is missing when it can (root on Debian
 # or Ubuntu) and otherwise fails naming the apt-get command.
-TEST_DEBS := dovecot-imapd
+TEST_DEBS := dovecot-imapd dovecot-auth-lua lua-socket
 
 # JSII_NODE: the CDK stack tests synthesize through jsii on the pinned Node.
 test: tools lint ## install the tools (and Dovecot), lint, then run every test against the stand-ins
@@ -152,6 +160,11 @@ build/%/bootstrap: FORCE
 # wrapper (contrib/dovecot/90-devicepass.conf). GOOS/GOARCH cross-compile.
 checkpassword: ## build Dovecot's checkpassword program into build/checkpassword
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o build/checkpassword ./cmd/checkpassword
+
+# The resident verify helper for Dovecot's Lua passdb, likewise static and
+# stripped (contrib/dovecot/90-devicepass-verifyd.conf, contrib/systemd/).
+verifyd: ## build the resident verify helper for Dovecot into build/verifyd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o build/verifyd ./cmd/verifyd
 
 FORCE:
 

@@ -72,7 +72,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}, "stale"},
 	}
 	routes := []route{
-		{"PUT", "/v1/mailboxes/{address}", nil, 200, false, false},
+		{"PUT", "/v1/mailboxes/{address}", nil, 200, true, false},
 		{"GET", "/v1/mailboxes/{address}", nil, 200, false, false},
 		{"POST", "/v1/mailboxes/{address}/devices", map[string]any{"name": "matrix"}, 201, true, false},
 		{"GET", "/v1/mailboxes/{address}/devices", nil, 200, false, false},

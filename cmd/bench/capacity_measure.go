@@ -23,10 +23,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/devtools/capacity"
 	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/lifecycle"
@@ -125,7 +125,7 @@ func (b *bench) measureOps(ctx context.Context, awsCfg aws.Config, devicesPerMai
 		return m, err
 	}
 	svc := r.app.Service
-	admin := device.Caller{Subject: "capacity-admin", Groups: []string{"domain-admin:capacity.example"}}
+	admin := device.Caller{Subject: "capacity-admin", Groups: []string{"domain-admin:capacity.example"}, AuthTime: time.Now()}
 	user := device.Caller{Subject: "capacity-owner", AuthTime: time.Now()}
 	// Boxes of devicesPerMailbox devices each: one to measure on, the
 	// others to give the durations fresh devices.

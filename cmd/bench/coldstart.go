@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/devicepass/devicepass/shared/app"
+	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/devtools/logbuf"
 	"github.com/devicepass/devicepass/shared/devtools/rie"
 	"github.com/devicepass/devicepass/shared/devtools/standins"

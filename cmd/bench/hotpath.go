@@ -72,7 +72,7 @@ func (b *bench) hotPath(ctx context.Context) (section, error) {
 		return sec, err
 	}
 	const mb = "bench@bench.example"
-	if _, _, err := svc.RegisterMailbox(ctx, benchAdmin, mb, "bench-owner"); err != nil {
+	if _, _, err := svc.RegisterMailbox(ctx, benchAdmin(), mb, "bench-owner"); err != nil {
 		return sec, err
 	}
 	var pw string

@@ -3,7 +3,9 @@
 // operation, cold start and binary size of each function, API latency
 // against realistic AWS latency, the verify hot path beside Argon2id, bulk
 // creation under Secrets Manager's write quota, and what a fleet costs and
-// which quota it reaches first (section 6, also `make capacity`). It is what
+// which quota it reaches first (section 6, also `make capacity`), and a
+// Dovecot login through each mail server path beside a local password
+// file (section 7, which runs a real Dovecot and needs root). It is what
 // `make bench` runs; docs/benchmarks.md describes the method.
 //
 //	go run ./cmd/bench            # full run, a few minutes on 2 cores
@@ -27,10 +29,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devicepass/devicepass/shared/devtools/dovecot"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
 func main() {
+	// Section 7's Dovecot runs in a mount namespace whose first process is
+	// this binary again.
+	dovecot.Sandbox()
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	fs.BoolVar(&o.quick, "quick", false, "small loads and no builds: checks that every section runs (seconds, not minutes)")
@@ -60,7 +66,7 @@ type options struct {
 	only   string // comma-separated section numbers; empty: all
 }
 
-// runs reports whether section n (1-6) is to run.
+// runs reports whether section n (1-7) is to run.
 func (o options) runs(n int) bool {
 	if o.only == "" {
 		return true

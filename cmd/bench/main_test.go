@@ -51,6 +51,17 @@ func TestQuickRun(t *testing.T) {
 		if strings.HasPrefix(r[0], "verify") && sm != 0 {
 			t.Errorf("section 1, %s calls Secrets Manager %d times", r[0], sm)
 		}
+		if w, rd := num(t, r[4]), num(t, r[5]); w < 0 || rd < 0 || w+rd != sm {
+			t.Errorf("section 1, %s: %d SM writes and %d reads do not add up to %d SM calls", r[0], w, rd, sm)
+		}
+		// Secrets Manager writes per rotation and per regenerate: AWS's
+		// rotation template's 2, the floor; a regenerate in 4 round trips.
+		if (r[0] == "regenerate" || strings.HasPrefix(r[0], "scheduled rotation")) && num(t, r[4]) != 2 {
+			t.Errorf("section 1, %s makes %s Secrets Manager writes, want 2", r[0], r[4])
+		}
+		if r[0] == "regenerate" && trips > 4 {
+			t.Errorf("section 1, regenerate takes %d sequential round trips, want at most 4", trips)
+		}
 	}
 
 	for _, r := range rows(t, report, titleColdStart) {
@@ -106,6 +117,18 @@ func TestQuickRun(t *testing.T) {
 	}
 	if got := quota["writes admitted per whole second"]; !strings.Contains(got, "max ") || num(t, got[strings.LastIndex(got, " ")+1:]) > writeQuota {
 		t.Errorf("section 5: the proxy admitted more than the quota: %q", got)
+	}
+
+	// Section 7: every path, sequential and concurrent, made its logins
+	// (each one checked to succeed) and has a ratio to the baseline.
+	mail := rows(t, report, titleMailLogin)
+	if len(mail) != 8 {
+		t.Fatalf("section 7 has %d rows, want 4 paths × 2 modes", len(mail))
+	}
+	for _, r := range mail {
+		if num(t, r[2]) < 1 || !strings.HasSuffix(r[6], "×") || !strings.HasSuffix(r[8], "×") {
+			t.Errorf("section 7, %s with %s clients: %v", r[0], r[1], r)
+		}
 	}
 }
 

@@ -12,8 +12,10 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/devicepass/devicepass/shared/awsx"
 )
@@ -204,4 +206,45 @@ func (a *attempts) histogram(op string) (counts [][2]int, failed int) {
 	}
 	sort.Slice(counts, func(i, j int) bool { return counts[i][0] < counts[j][0] })
 	return counts, a.failed[op]
+}
+
+// queryMeter adds up what DynamoDB Queries read: the items they evaluated
+// (ScannedCount) and the bytes of their answers.
+type queryMeter struct {
+	mu           sync.Mutex
+	items, bytes int64
+}
+
+func (q *queryMeter) Install(cfg *aws.Config) {
+	cfg.APIOptions = append(cfg.APIOptions, func(s *middleware.Stack) error {
+		return s.Deserialize.Add(middleware.DeserializeMiddlewareFunc("benchQueryMeter",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleDeserialize(ctx, in)
+				if awsmiddleware.GetOperationName(ctx) != "Query" || err != nil {
+					return out, md, err
+				}
+				var n int64
+				if res, ok := out.RawResponse.(*smithyhttp.Response); ok {
+					n = res.ContentLength
+				}
+				var scanned int64
+				if qo, ok := out.Result.(*dynamodb.QueryOutput); ok {
+					scanned = int64(qo.ScannedCount)
+				}
+				q.mu.Lock()
+				q.items += scanned
+				q.bytes += n
+				q.mu.Unlock()
+				return out, md, err
+			}), middleware.Before)
+	})
+}
+
+// Take returns what was read since the last Take and starts over.
+func (q *queryMeter) Take() (items, bytes int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items, bytes = q.items, q.bytes
+	q.items, q.bytes = 0, 0
+	return items, bytes
 }

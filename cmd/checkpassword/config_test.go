@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/devicepass/devicepass/cmd/internal/mailverify"
 )
 
 func TestSettingsFileAndEnvironment(t *testing.T) {
@@ -21,26 +24,26 @@ DEVICEPASS_VERIFY_URL = https://abc123.execute-api.eu-west-1.amazonaws.com/v1/ve
 DEVICEPASS_TIMEOUT="3s"
 DEVICEPASS_PROTOCOL=smtp
 `)
-	s, err := loadSettings(conf, noEnv)
+	s, err := mailverify.LoadSettings(conf, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.url != "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/verify" || s.region != "eu-west-1" || s.bearer || s.timeout != 3*time.Second || s.protocol != "smtp" {
+	if s.URL != "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/verify" || s.Region != "eu-west-1" || s.Bearer || s.Timeout != 3*time.Second || s.Protocol != "smtp" {
 		t.Errorf("from the file: %+v", s)
 	}
 
 	// The environment overrides the file, name for name.
-	s, err = loadSettings(conf, envOf(map[string]string{"AWS_REGION": "us-east-2", "DEVICEPASS_TIMEOUT": "1s"}))
+	s, err = mailverify.LoadSettings(conf, envOf(map[string]string{"AWS_REGION": "us-east-2", "DEVICEPASS_TIMEOUT": "1s"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.region != "us-east-2" || s.timeout != time.Second || s.protocol != "smtp" {
+	if s.Region != "us-east-2" || s.Timeout != time.Second || s.Protocol != "smtp" {
 		t.Errorf("with the environment: %+v", s)
 	}
 
 	// No file at all: the environment alone.
-	s, err = loadSettings("", envOf(map[string]string{"DEVICEPASS_VERIFY_URL": "http://127.0.0.1:8080/v1/verify", "DEVICEPASS_AUTH": "bearer", "DEVICEPASS_TOKEN": "tok"}))
-	if err != nil || !s.bearer || s.token != "tok" || s.region != "" {
+	s, err = mailverify.LoadSettings("", envOf(map[string]string{"DEVICEPASS_VERIFY_URL": "http://127.0.0.1:8080/v1/verify", "DEVICEPASS_AUTH": "bearer", "DEVICEPASS_TOKEN": "tok"}))
+	if err != nil || !s.Bearer || s.Token != "tok" || s.Region != "" {
 		t.Errorf("environment only: %+v, %v", s, err)
 	}
 }
@@ -69,12 +72,14 @@ func TestSettingsRefused(t *testing.T) {
 		{"not a URL", "", map[string]string{"DEVICEPASS_VERIFY_URL": "ftp://s3cret@host/x", "AWS_REGION": "eu-west-1"}, []string{"DEVICEPASS_VERIFY_URL"}},
 		{"bad timeout", file("DEVICEPASS_VERIFY_URL=https://a.execute-api.eu-west-1.amazonaws.com/v1/verify\nDEVICEPASS_TIMEOUT=s3cret\n"), nil, []string{"DEVICEPASS_TIMEOUT"}},
 		{"bad protocol", file("DEVICEPASS_VERIFY_URL=https://a.execute-api.eu-west-1.amazonaws.com/v1/verify\nDEVICEPASS_PROTOCOL=s3cret\n"), nil, []string{"DEVICEPASS_PROTOCOL"}},
+		{"accept cache past the revocation bound", file("DEVICEPASS_VERIFY_URL=https://a.execute-api.eu-west-1.amazonaws.com/v1/verify\nDEVICEPASS_ACCEPT_CACHE=5s\n"), nil, []string{"DEVICEPASS_ACCEPT_CACHE", "4s"}},
+		{"negative accept cache", file("DEVICEPASS_VERIFY_URL=https://a.execute-api.eu-west-1.amazonaws.com/v1/verify\nDEVICEPASS_ACCEPT_CACHE=-1s\n"), nil, []string{"DEVICEPASS_ACCEPT_CACHE"}},
 		{"typo", file("\nDEVICEPASS_URL=https://s3cret\n"), nil, []string{"line 2", `"DEVICEPASS_URL"`}},
 		{"not NAME=value", file("DEVICEPASS_TOKEN s3cret\n"), nil, []string{"line 1", "NAME=value"}},
 		{"missing file", filepath.Join(dir, "absent.conf"), nil, []string{"absent.conf"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadSettings(tc.path, envOf(tc.env))
+			_, err := mailverify.LoadSettings(tc.path, envOf(tc.env))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -114,8 +119,8 @@ func TestRegionOfHost(t *testing.T) {
 		".execute-api.eu-west-1.amazonaws.com":           "",
 		"127.0.0.1":                                      "",
 	} {
-		if got := regionOfHost(host); got != want {
-			t.Errorf("regionOfHost(%q) = %q, want %q", host, got, want)
+		if got := mailverify.RegionOfHost(host); got != want {
+			t.Errorf("mailverify.RegionOfHost(%q) = %q, want %q", host, got, want)
 		}
 	}
 }
@@ -151,7 +156,7 @@ func TestSignsForTheRegion(t *testing.T) {
 
 func TestNeverSignsForNoRegion(t *testing.T) {
 	req := httptest.NewRequest("POST", "https://auth.example.com/v1/verify", nil)
-	if err := signWith(context.Background(), awsCreds(), "", req, nil, time.Now()); err == nil || req.Header.Get("Authorization") != "" {
+	if err := mailverify.SignWith(context.Background(), v4.NewSigner(), awsCreds(), "", req, nil, time.Now()); err == nil || req.Header.Get("Authorization") != "" {
 		t.Errorf("signed for no Region: %v %q", err, req.Header.Get("Authorization"))
 	}
 }

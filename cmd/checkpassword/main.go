@@ -22,7 +22,8 @@
 //	     endpoint refusing the mail server itself), which is no user's
 //	     wrong password
 //
-// Settings come from the file named by --config, NAME=value lines, and any
+// Settings (cmd/internal/mailverify, shared with devicepass-verifyd) come
+// from the file named by --config, NAME=value lines, and any
 // environment variable of the same name overrides the file's line. Dovecot
 // clears the environment of the programs it runs, which is why a file:
 //
@@ -43,6 +44,8 @@
 //	                        of a signature; deployed, the verify route takes
 //	                        SigV4 only.
 //	DEVICEPASS_TOKEN        the local runner's token for DEVICEPASS_AUTH=bearer
+//	DEVICEPASS_ACCEPT_CACHE read by devicepass-verifyd only (cmd/verifyd);
+//	                        a program started per login has nothing to reuse
 //
 // Dovecot sets SERVICE (imap, pop3, submission, smtp for Postfix's SASL,
 // ...) and TCPREMOTEIP, which become the request's protocol and client IP,
@@ -52,22 +55,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/devicepass/devicepass/cmd/internal/mailverify"
 )
 
 // The exit codes of the checkpassword interface. Dovecot reads 2 as "a
@@ -92,7 +88,7 @@ func run(getenv func(string) string, creds *os.File, args []string, stderr io.Wr
 		fmt.Fprintf(stderr, "devicepass-checkpassword: "+format+"\n", args...)
 	}
 	configPath, next := splitArgs(args)
-	set, err := loadSettings(configPath, getenv)
+	set, err := mailverify.LoadSettings(configPath, getenv)
 	if err != nil {
 		logf("%v", err)
 		return exitTemporary
@@ -118,12 +114,15 @@ func run(getenv func(string) string, creds *os.File, args []string, stderr io.Wr
 		return exitTemporary
 	}
 	user, password := string(fields[0]), string(fields[1])
-	req := verifyRequest{Mailbox: user, Password: password, Protocol: protocol(getenv("SERVICE"), set.protocol), ClientIP: getenv("TCPREMOTEIP")}
+	req := mailverify.Request{Mailbox: user, Password: password, Protocol: mailverify.Protocol(getenv("SERVICE"), set.Protocol), ClientIP: getenv("TCPREMOTEIP")}
 
-	ctx, cancel := context.WithTimeout(context.Background(), set.timeout)
-	defer cancel()
-	valid, err := verify(ctx, set, req)
-	var refused *refusedError
+	client, err := mailverify.NewClient(context.Background(), set)
+	if err != nil {
+		logf("temporary failure: %v", err)
+		return exitTemporary
+	}
+	valid, err := client.Verify(context.Background(), req)
+	var refused *mailverify.RefusedError
 	switch {
 	case errors.As(err, &refused):
 		logf("refused: %v", err)
@@ -173,128 +172,4 @@ func withEnv(env []string, name, value string) []string {
 		}
 	}
 	return append(out, name+"="+value)
-}
-
-// protocol maps Dovecot's SERVICE to a devicepass scope; fallback answers
-// for a service devicepass has no scope for.
-func protocol(service, fallback string) string {
-	switch s := strings.ToLower(service); s {
-	case "imap", "pop", "smtp", "caldav", "carddav":
-		return s
-	case "pop3":
-		return "pop"
-	case "submission", "lmtp", "smtps":
-		return "smtp"
-	}
-	if fallback != "" {
-		return fallback
-	}
-	return "imap"
-}
-
-type verifyRequest struct {
-	Mailbox  string `json:"mailbox"`
-	Password string `json:"password"`
-	Protocol string `json:"protocol"`
-	ClientIP string `json:"clientIp,omitempty"`
-}
-
-// refusedError is an answer that the credentials cannot be valid (400):
-// a refusal like a wrong password, logged with the field the endpoint named.
-type refusedError struct{ msg string }
-
-func (e *refusedError) Error() string { return e.msg }
-
-func verify(ctx context.Context, set settings, in verifyRequest) (bool, error) {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return false, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, set.url, bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", keyURL, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if set.bearer {
-		req.Header.Set("Authorization", "Bearer "+set.token)
-	} else if err := sign(ctx, set, req, body); err != nil {
-		return false, fmt.Errorf("sign the request: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false, fmt.Errorf("verify endpoint unreachable: %s", redact(err.Error(), in.Password))
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusBadRequest:
-		return false, &refusedError{"the verify endpoint answered 400" + problemField(resp.Body)}
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return false, errors.New("the verify endpoint rate limits this mailbox (429)")
-	case resp.StatusCode >= 500:
-		return false, fmt.Errorf("the verify endpoint answered %d", resp.StatusCode)
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return false, fmt.Errorf("the verify endpoint refused this mail server (%d): check its credentials and their execute-api:Invoke permission", resp.StatusCode)
-	case resp.StatusCode != http.StatusOK:
-		return false, fmt.Errorf("the verify endpoint answered %d: check %s", resp.StatusCode, keyURL)
-	}
-	var out struct {
-		Valid *bool `json:"valid"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&out); err != nil || out.Valid == nil {
-		return false, errors.New(`the verify endpoint answered something other than {"valid": ...}`)
-	}
-	return *out.Valid, nil
-}
-
-// problemField names the field of a problem document, which says what was
-// wrong without quoting the value.
-func problemField(body io.Reader) string {
-	var p struct {
-		Field string `json:"field"`
-	}
-	if json.NewDecoder(io.LimitReader(body, 4096)).Decode(&p) != nil || p.Field == "" || len(p.Field) > 64 {
-		return ""
-	}
-	return fmt.Sprintf(" (field %q)", p.Field)
-}
-
-// sign signs req with SigV4 for API Gateway (service execute-api) in the
-// configured Region, with the credentials of the AWS SDK's chain.
-func sign(ctx context.Context, set settings, req *http.Request, body []byte) error {
-	opts := []func(*config.LoadOptions) error{config.WithRegion(set.region)}
-	if set.profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(set.profile))
-	}
-	if set.configFile != "" {
-		opts = append(opts, config.WithSharedConfigFiles([]string{set.configFile}))
-	}
-	if set.credentialsFile != "" {
-		opts = append(opts, config.WithSharedCredentialsFiles([]string{set.credentialsFile}))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return err
-	}
-	creds, err := cfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		return err
-	}
-	return signWith(ctx, creds, set.region, req, body, time.Now())
-}
-
-func signWith(ctx context.Context, creds aws.Credentials, region string, req *http.Request, body []byte, now time.Time) error {
-	if region == "" {
-		return errors.New("no Region to sign for")
-	}
-	sum := sha256.Sum256(body)
-	return v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "execute-api", region, now)
-}
-
-// redact removes the password from a message, in case a transport error
-// ever quotes the body.
-func redact(msg, password string) string {
-	if password == "" {
-		return msg
-	}
-	return strings.ReplaceAll(msg, password, "[redacted]")
 }

@@ -9,13 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/devicepass/devicepass/cmd/internal/mailverify"
 )
 
 // server answers like POST /v1/verify: valid only for the one password,
 // and records what it was asked.
-func server(t *testing.T, status int) (*httptest.Server, *verifyRequest) {
+func server(t *testing.T, status int) (*httptest.Server, *mailverify.Request) {
 	t.Helper()
-	var got verifyRequest
+	var got mailverify.Request
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer tok" || r.Method != http.MethodPost {
 			w.WriteHeader(http.StatusUnauthorized)

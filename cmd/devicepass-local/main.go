@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/devicepass/devicepass/shared/app"
+	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/devtools/localrun"
 	"github.com/devicepass/devicepass/shared/devtools/localscheduler"
 )

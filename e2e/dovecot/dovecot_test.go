@@ -1,7 +1,6 @@
 package dovecot
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"debug/elf"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/devicepass/devicepass/shared/devtools/dovecot"
 	"github.com/devicepass/devicepass/shared/devtools/localauth"
 )
 
@@ -47,134 +46,221 @@ func client() net.IP {
 }
 
 func TestPasswordAcceptedWrongOneRefused(t *testing.T) {
-	addr, _ := newMailbox(t)
-	dev := newDevice(t, addr, nil)
-	wantLogin(t, addr, dev.password, client(), accepted)
-	wantLogin(t, addr, dev.password+"x", client(), refused)
-	wantLogin(t, "nobody-"+addr, dev.password, client(), refused)
+	forEachPath(t, func(t *testing.T, p *path) {
+		addr, _ := newMailbox(t)
+		dev := newDevice(t, addr, nil)
+		wantLogin(t, p, addr, dev.password, client(), accepted)
+		wantLogin(t, p, addr, dev.password+"x", client(), refused)
+		wantLogin(t, p, "nobody-"+addr, dev.password, client(), refused)
+	})
 }
 
 func TestRegenerate(t *testing.T) {
-	addr, owner := newMailbox(t)
-	dev := newDevice(t, addr, nil)
-	wantLogin(t, addr, dev.password, client(), accepted)
-	a := do(t, "POST", "/v1/mailboxes/"+addr+"/devices/"+dev.id+"/password", owner, map[string]any{})
-	if a.status != 200 {
-		t.Fatalf("regenerate: %s", a)
-	}
-	var out struct{ Password string }
-	a.decode(t, &out)
-	handedOut.add("password", out.Password)
-	wantLogin(t, addr, dev.password, client(), refused)
-	wantLogin(t, addr, out.Password, client(), accepted)
+	forEachPath(t, func(t *testing.T, p *path) {
+		addr, owner := newMailbox(t)
+		dev := newDevice(t, addr, nil)
+		from := client()
+		wantLogin(t, p, addr, dev.password, from, accepted)
+		changed := time.Now()
+		a := do(t, "POST", "/v1/mailboxes/"+addr+"/devices/"+dev.id+"/password", owner, map[string]any{})
+		if a.status != 200 {
+			t.Fatalf("regenerate: %s", a)
+		}
+		var out struct{ Password string }
+		a.decode(t, &out)
+		handedOut.add("password", out.Password)
+		wantStopped(t, p, addr, dev.password, from, changed)
+		wantLogin(t, p, addr, out.Password, client(), accepted)
+	})
 }
 
 func TestRotationGrace(t *testing.T) {
-	addr, _ := newMailbox(t)
-	dev := newDevice(t, addr, nil)
-	if a := do(t, "POST", "/local/rotate", "", map[string]string{"secretId": dev.arn}); a.status != 200 {
-		t.Fatalf("POST /local/rotate: %s", a)
-	}
-	// The new password, as a consuming service reads it.
-	sm := secretsmanager.NewFromConfig(runner.AWSConfig())
-	got, err := sm.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: &dev.arn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v struct{ Password string }
-	if err := json.Unmarshal([]byte(aws.ToString(got.SecretString)), &v); err != nil || v.Password == "" || v.Password == dev.password {
-		t.Fatalf("no new password after the rotation (%v)", err)
-	}
-	handedOut.add("password", v.Password)
-	wantLogin(t, addr, v.Password, client(), accepted)
-	wantLogin(t, addr, dev.password, client(), accepted) // inside the grace
+	forEachPath(t, func(t *testing.T, p *path) {
+		addr, _ := newMailbox(t)
+		dev := newDevice(t, addr, nil)
+		if a := do(t, "POST", "/local/rotate", "", map[string]string{"secretId": dev.arn}); a.status != 200 {
+			t.Fatalf("POST /local/rotate: %s", a)
+		}
+		// The new password, as a consuming service reads it.
+		sm := secretsmanager.NewFromConfig(runner.AWSConfig())
+		got, err := sm.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: &dev.arn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct{ Password string }
+		if err := json.Unmarshal([]byte(aws.ToString(got.SecretString)), &v); err != nil || v.Password == "" || v.Password == dev.password {
+			t.Fatalf("no new password after the rotation (%v)", err)
+		}
+		handedOut.add("password", v.Password)
+		wantLogin(t, p, addr, v.Password, client(), accepted)
+		wantLogin(t, p, addr, dev.password, client(), accepted) // inside the grace
+	})
 }
 
 func TestDisabledDeviceRefused(t *testing.T) {
-	addr, owner := newMailbox(t)
-	dev := newDevice(t, addr, nil)
-	wantLogin(t, addr, dev.password, client(), accepted)
-	if a := do(t, "PATCH", "/v1/mailboxes/"+addr+"/devices/"+dev.id, owner, map[string]any{"status": "disabled"}); a.status != 200 {
-		t.Fatalf("disable: %s", a)
-	}
-	wantLogin(t, addr, dev.password, client(), refused)
+	forEachPath(t, func(t *testing.T, p *path) {
+		addr, owner := newMailbox(t)
+		dev := newDevice(t, addr, nil)
+		from := client()
+		wantLogin(t, p, addr, dev.password, from, accepted)
+		changed := time.Now()
+		if a := do(t, "PATCH", "/v1/mailboxes/"+addr+"/devices/"+dev.id, owner, map[string]any{"status": "disabled"}); a.status != 200 {
+			t.Fatalf("disable: %s", a)
+		}
+		wantStopped(t, p, addr, dev.password, from, changed)
+	})
 }
 
 func TestScopes(t *testing.T) {
-	addr, _ := newMailbox(t)
-	smtpOnly := newDevice(t, addr, map[string]any{"scopes": []string{"smtp"}})
-	wantLogin(t, addr, smtpOnly.password, client(), refused)
-	// Postfix's SMTP AUTH through Dovecot's SASL asks with service=smtp.
-	wantSASL(t, "smtp", addr, smtpOnly.password, client(), true)
-	wantSASL(t, "smtp", addr, smtpOnly.password+"x", client(), false)
-	wantSASL(t, "imap", addr, smtpOnly.password, client(), false)
+	forEachPath(t, func(t *testing.T, p *path) {
+		addr, _ := newMailbox(t)
+		smtpOnly := newDevice(t, addr, map[string]any{"scopes": []string{"smtp"}})
+		wantLogin(t, p, addr, smtpOnly.password, client(), refused)
+		// Postfix's SMTP AUTH through Dovecot's SASL asks with service=smtp.
+		wantSASL(t, p, "smtp", addr, smtpOnly.password, client(), true)
+		wantSASL(t, p, "smtp", addr, smtpOnly.password+"x", client(), false)
+		wantSASL(t, p, "imap", addr, smtpOnly.password, client(), false)
 
-	imapOnly := newDevice(t, addr, map[string]any{"scopes": []string{"imap"}})
-	wantLogin(t, addr, imapOnly.password, client(), accepted)
-	wantSASL(t, "smtp", addr, imapOnly.password, client(), false)
+		imapOnly := newDevice(t, addr, map[string]any{"scopes": []string{"imap"}})
+		wantLogin(t, p, addr, imapOnly.password, client(), accepted)
+		wantSASL(t, p, "smtp", addr, imapOnly.password, client(), false)
+	})
 }
 
 func TestAllowListOnDovecotsRemoteAddress(t *testing.T) {
-	addr, _ := newMailbox(t)
-	allowed := client()
-	dev := newDevice(t, addr, map[string]any{"allowIps": []string{allowed.String() + "/32"}})
-	wantLogin(t, addr, dev.password, allowed, accepted)
-	wantLogin(t, addr, dev.password, client(), refused)
-	wantSASL(t, "smtp", addr, dev.password, allowed, true)
-	wantSASL(t, "smtp", addr, dev.password, client(), false)
+	forEachPath(t, func(t *testing.T, p *path) {
+		addr, _ := newMailbox(t)
+		allowed := client()
+		dev := newDevice(t, addr, map[string]any{"allowIps": []string{allowed.String() + "/32"}})
+		wantLogin(t, p, addr, dev.password, allowed, accepted)
+		wantLogin(t, p, addr, dev.password, client(), refused)
+		wantSASL(t, p, "smtp", addr, dev.password, allowed, true)
+		wantSASL(t, p, "smtp", addr, dev.password, client(), false)
+	})
 }
 
 // TestBadInputIsARefusal: what the endpoint answers with 400 is an
 // authentication failure the client can act on, not a temporary one it
 // retries forever.
 func TestBadInputIsARefusal(t *testing.T) {
-	addr, _ := newMailbox(t)
-	dev := newDevice(t, addr, nil)
-	local, _, _ := strings.Cut(addr, "@")
-	wantLogin(t, local, dev.password, client(), refused)
-	wantLogin(t, addr, "", client(), refused)
-	if !strings.Contains(dove.log.String(), `answered 400 (field "mailbox")`) {
-		t.Errorf("Dovecot's log does not say why the user without a domain was refused")
-	}
+	forEachPath(t, func(t *testing.T, p *path) {
+		addr, _ := newMailbox(t)
+		dev := newDevice(t, addr, nil)
+		local, _, _ := strings.Cut(addr, "@")
+		wantLogin(t, p, local, dev.password, client(), refused)
+		wantLogin(t, p, addr, "", client(), refused)
+		if !strings.Contains(p.log().String(), `answered 400 (field "mailbox")`) {
+			t.Errorf("the %s log does not say why the user without a domain was refused", p.name)
+		}
+	})
 }
 
 // TestEndpointDownIsTemporary is the other side: when the endpoint cannot
 // answer, the client hears "try again later", not "wrong password". The
-// program reads its settings at every login, so changing the file is
-// enough.
+// checkpassword program reads its settings at every login, so changing the
+// file is enough; the helper reads them at start, so it restarts.
 func TestEndpointDownIsTemporary(t *testing.T) {
+	forEachPath(t, func(t *testing.T, p *path) {
+		addr, _ := newMailbox(t)
+		dev := newDevice(t, addr, nil)
+		port, err := dovecot.FreePort() // nothing listens there any more
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := bytes.Replace(settings, []byte(runner.URL()), []byte("http://127.0.0.1:"+strconv.Itoa(port)), 1)
+		restore := p.setSettings(t, down)
+		wantLogin(t, p, addr, dev.password, client(), temporary)
+		wantSASL(t, p, "smtp", addr, dev.password, client(), false)
+		restore()
+		wantLogin(t, p, addr, dev.password, client(), accepted)
+	})
+}
+
+// TestHelperDownIsTemporary: without devicepass-verifyd, the Lua passdb
+// answers "try again later"; once the helper is back, the auth workers'
+// next logins reconnect by themselves, with no Dovecot reload.
+func TestHelperDownIsTemporary(t *testing.T) {
 	addr, _ := newMailbox(t)
 	dev := newDevice(t, addr, nil)
-	path := dove.settingsPath()
-	orig, err := os.ReadFile(path)
-	if err != nil {
+	p := fastPath
+	wantLogin(t, p, addr, dev.password, client(), accepted) // a worker connects
+	if err := helper.Stop(); err != nil {
+		t.Errorf("devicepass-verifyd: %v", err)
+	}
+	wantLogin(t, p, addr, dev.password, client(), temporary)
+	if err := helper.Start(settings); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := os.WriteFile(path, orig, 0o640); err != nil {
-			t.Error(err)
+	for range 3 { // whichever workers answer, each reconnects
+		wantLogin(t, p, addr, dev.password, client(), accepted)
+	}
+}
+
+// TestRevocationWithin5s: a revoked device's password stops at its next
+// login through checkpassword, and within 5 seconds through the fast path,
+// whose helper keeps connections and credentials and may reuse an
+// acceptance for its DEVICEPASS_ACCEPT_CACHE (2 s by default, 4 s at
+// most). The logins before the revoke come from the address the later
+// ones do, so a reused acceptance is what the fast path's first logins
+// after the revoke meet.
+func TestRevocationWithin5s(t *testing.T) {
+	forEachPath(t, func(t *testing.T, p *path) {
+		addr, owner := newMailbox(t)
+		dev := newDevice(t, addr, nil)
+		from := client()
+		for range 4 { // several auth workers, each with its connection
+			wantLogin(t, p, addr, dev.password, from, accepted)
 		}
+		changed := time.Now()
+		if a := do(t, "DELETE", "/v1/mailboxes/"+addr+"/devices/"+dev.id, owner, nil); a.status != 200 {
+			t.Fatalf("revoke: %s", a)
+		}
+		wantStopped(t, p, addr, dev.password, from, changed)
+		wantSASL(t, p, "smtp", addr, dev.password, client(), false)
 	})
-	port, err := freePort() // nothing listens there any more
-	if err != nil {
-		t.Fatal(err)
+}
+
+// revocationBound is how long after a revoke, disable or regenerate a
+// password may still log in through the fast path.
+const revocationBound = 5 * time.Second
+
+// wantStopped checks that password, accepted from the address from before
+// a change made at changed, no longer logs in: at the first login through
+// checkpassword, which asks devicepass every time; through the fast path
+// at the latest revocationBound after the change, logging in again from
+// the same address until it is refused (no sleeping: every try is a
+// login).
+func wantStopped(t *testing.T, p *path, user, password string, from net.IP, changed time.Time) {
+	t.Helper()
+	for tries := 1; ; tries++ {
+		got, err := p.srv.IMAPLogin(user, password, from)
+		if err != nil {
+			t.Fatalf("IMAP LOGIN %s from %s: %v", user, from, err)
+		}
+		switch {
+		case strings.HasPrefix(got, refused):
+			if tries > 1 {
+				t.Logf("%s: refused at login %d, %s after the change", p.name, tries, time.Since(changed).Round(time.Millisecond))
+			}
+			return
+		case !strings.HasPrefix(got, accepted):
+			t.Fatalf("IMAP LOGIN %s from %s: %q, want %s", user, from, got, refused)
+		case p == slowPath:
+			t.Fatalf("%s: the first login after the change was accepted", p.name)
+		case time.Since(changed) > revocationBound:
+			t.Fatalf("%s: still accepted %s after the change (%d logins)", p.name, time.Since(changed).Round(time.Millisecond), tries)
+		}
 	}
-	down := bytes.Replace(orig, []byte(runner.URL()), []byte("http://127.0.0.1:"+strconv.Itoa(port)), 1)
-	if err := os.WriteFile(path, down, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	wantLogin(t, addr, dev.password, client(), temporary)
-	wantSASL(t, "smtp", addr, dev.password, client(), false)
-	if err := os.WriteFile(path, orig, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	wantLogin(t, addr, dev.password, client(), accepted)
 }
 
 // TestAuthProcessLimit checks that the shipped vsz_limit is what Dovecot
-// applies to its auth process, the limit every login above ran under.
+// applies to its auth process, the limit the checkpassword logins ran
+// under.
 func TestAuthProcessLimit(t *testing.T) {
-	pid := authPID(t)
+	pid, err := slowPath.srv.AuthPID()
+	if err != nil {
+		t.Fatal(err)
+	}
 	limits, err := os.ReadFile("/proc/" + pid + "/limits")
 	if err != nil {
 		t.Fatal(err)
@@ -190,68 +276,49 @@ func TestAuthProcessLimit(t *testing.T) {
 	t.Errorf("no address space limit in /proc/%s/limits", pid)
 }
 
-// TestProgramIsStaticAndStripped: Dovecot runs the build as is, on a mail
-// host that may not have the C library it was built against.
-func TestProgramIsStaticAndStripped(t *testing.T) {
-	f, err := elf.Open(program)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
-			t.Errorf("dynamically linked (%v)", p.Type)
-		}
-	}
-	if s := f.Section(".symtab"); s != nil {
-		t.Errorf("not stripped: it has a symbol table")
-	}
-}
-
-// authPID finds the master's auth process.
-func authPID(t *testing.T) string {
-	t.Helper()
-	master := strconv.Itoa(dove.cmd.Process.Pid)
-	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range procs {
-		stat, err := os.ReadFile(p)
+// TestProgramsAreStaticAndStripped: the mail host runs the builds as they
+// are, and it may not have the C library they were built against.
+func TestProgramsAreStaticAndStripped(t *testing.T) {
+	for _, program := range []string{dovecot.InstalledCheckpassword, dovecot.InstalledVerifyd} {
+		f, err := elf.Open(filepath.Join(host.BinDir, filepath.Base(program)))
 		if err != nil {
-			continue
+			t.Fatal(err)
 		}
-		// pid (comm) state ppid ...
-		s := string(stat)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 || !strings.Contains(s[:i], "(auth") {
-			continue
+		defer f.Close()
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+				t.Errorf("%s: dynamically linked (%v)", program, p.Type)
+			}
 		}
-		if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == master {
-			return filepath.Base(filepath.Dir(p))
+		if s := f.Section(".symtab"); s != nil {
+			t.Errorf("%s: not stripped: it has a symbol table", program)
 		}
 	}
-	t.Fatal("no auth process under the Dovecot master")
-	return ""
 }
 
 // TestZZNoSecretInDovecotsLog runs last (file order, then name order) and
-// checks that no password or token reached Dovecot's log.
+// checks that no password or token reached Dovecot's logs or the helper's.
 func TestZZNoSecretInDovecotsLog(t *testing.T) {
-	log := dove.log.String()
-	if !strings.Contains(log, "devicepass-checkpassword:") {
-		t.Fatalf("the program's messages are not in Dovecot's log, so this check proves nothing:\n%s", log)
+	logs := map[string]string{"checkpassword's Dovecot": slowPath.srv.Log.String(), "the fast path's Dovecot": fastPath.srv.Log.String(), "devicepass-verifyd's": helper.Log.String()}
+	if !strings.Contains(logs["checkpassword's Dovecot"], "devicepass-checkpassword:") || !strings.Contains(logs["devicepass-verifyd's"], "devicepass-verifyd:") {
+		t.Fatalf("the programs' messages are not in the logs, so this check proves nothing")
 	}
-	for v, what := range handedOut.all() {
-		if strings.Contains(log, v) {
-			t.Errorf("Dovecot's log holds a %s", what)
+	for name, log := range logs {
+		for v, what := range handedOut.all() {
+			if strings.Contains(log, v) {
+				t.Errorf("%s log holds a %s", name, what)
+			}
 		}
 	}
 }
 
 // --- IMAP and SASL
 
-// wantLogin logs in over IMAP from the address from and checks the answer.
-func wantLogin(t *testing.T, user, password string, from net.IP, want string) {
+// wantLogin logs in over IMAP through p from the address from and checks
+// the answer.
+func wantLogin(t *testing.T, p *path, user, password string, from net.IP, want string) {
 	t.Helper()
-	got, err := imapLogin(user, password, from)
+	got, err := p.srv.IMAPLogin(user, password, from)
 	if err != nil {
 		t.Fatalf("IMAP LOGIN %s from %s: %v", user, from, err)
 	}
@@ -260,53 +327,16 @@ func wantLogin(t *testing.T, user, password string, from net.IP, want string) {
 	}
 }
 
-// imapLogin returns the tagged answer to LOGIN, without its tag.
-func imapLogin(user, password string, from net.IP) (string, error) {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: from}, Timeout: 10 * time.Second}
-	c, err := d.Dial("tcp", dove.imapAddr())
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(c)
-	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "* OK") {
-		return "", fmt.Errorf("greeting %q: %v", line, err)
-	}
-	if _, err := fmt.Fprintf(c, "a1 LOGIN %s %s\r\n", quote(user), quote(password)); err != nil {
-		return "", err
-	}
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return "", fmt.Errorf("no answer to LOGIN: %v", err)
-		}
-		if rest, ok := strings.CutPrefix(line, "a1 "); ok {
-			_, _ = io.WriteString(c, "a2 LOGOUT\r\n")
-			return strings.TrimSpace(rest), nil
-		}
-	}
-}
-
-// quote makes an IMAP quoted string.
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
-
-// wantSASL authenticates through Dovecot's auth service as Postfix does
-// (doveadm auth test speaks the same auth protocol), for service and the
-// client address from.
-func wantSASL(t *testing.T, service, user, password string, from net.IP, want bool) {
+// wantSASL authenticates through p's auth service as Postfix does, for
+// service and the client address from.
+func wantSASL(t *testing.T, p *path, service, user, password string, from net.IP, want bool) {
 	t.Helper()
-	cmd := exec.Command("doveadm", "-c", dove.conf, "auth", "test", "-x", "service="+service, "-x", "rip="+from.String(), user, password)
-	out, err := cmd.CombinedOutput()
-	ok := err == nil && strings.Contains(string(out), "auth succeeded")
-	failed := strings.Contains(string(out), "auth failed")
+	ok, failed, out, err := p.srv.AuthTest(service, user, password, from)
 	switch {
 	case !ok && !failed:
-		t.Fatalf("doveadm auth test: %v: %s", err, redactAll(string(out)))
+		t.Fatalf("doveadm auth test: %v: %s", err, redactAll(out))
 	case ok != want:
-		t.Errorf("SASL service=%s %s from %s: succeeded %v, want %v: %s", service, user, from, ok, want, redactAll(string(out)))
+		t.Errorf("SASL service=%s %s from %s: succeeded %v, want %v: %s", service, user, from, ok, want, redactAll(out))
 	}
 }
 

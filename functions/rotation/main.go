@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/devicepass/devicepass/shared/app/wire"
 	"github.com/devicepass/devicepass/shared/rotation"
+	"github.com/devicepass/devicepass/shared/wire"
 )
 
 func main() {

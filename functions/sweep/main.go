@@ -11,9 +11,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/devicepass/devicepass/shared/app/wire"
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/lifecycle"
+	"github.com/devicepass/devicepass/shared/wire"
 )
 
 func main() {

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/devicepass/devicepass/shared/apigw"
-	"github.com/devicepass/devicepass/shared/app/wire"
+	"github.com/devicepass/devicepass/shared/wire"
 )
 
 func main() {

@@ -25,7 +25,8 @@ type Route struct {
 
 // createOperations are the operations throttled as creates. Throttling is
 // the stack's decision, so it is listed here, by the document's operation
-// ids; a test checks that every step-up operation is among them.
+// ids; a test checks that every step-up operation that makes a
+// credential or revokes everything is among them.
 var createOperations = map[string]bool{
 	api.OpCreateDevice:       true,
 	api.OpRegeneratePassword: true,

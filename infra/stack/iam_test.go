@@ -85,8 +85,10 @@ func TestLeastPrivilege(t *testing.T) {
 			g.add(getAtt(s.ID(s.Functions[fn].LogGroup()), "Arn"), "logs:CreateLogStream", "logs:PutLogEvents")
 			g.add(star, "xray:PutTraceSegments", "xray:PutTelemetryRecords")
 			g.add(key, kms...)
-			// app.Build reads the verifier key in every function.
-			g.add(verifier, "secretsmanager:GetSecretValue")
+			// Only the functions that hash read the verifier key.
+			if fn == "api" || fn == "verify" || fn == "rotation" {
+				g.add(verifier, "secretsmanager:GetSecretValue")
+			}
 			want[fn] = g
 		}
 		want["api"].add(table, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
@@ -115,7 +117,7 @@ func TestLeastPrivilege(t *testing.T) {
 		want["reconciler"].add(table, "dynamodb:Scan", "dynamodb:UpdateItem")
 		want["reconciler"].add(star, "secretsmanager:ListSecrets")
 		want["reconciler"].add(prefix, "secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage",
-			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret")
+			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret", "secretsmanager:UpdateSecret")
 		want["reconciler"].add(rotation, "lambda:InvokeFunction")
 
 		for _, fn := range stack.FunctionNames {

@@ -61,8 +61,8 @@ type DevicepassStackProps struct {
 	SecretPrefix string
 	// RotationGrace is how long a rotated-out password keeps verifying (5m-168h).
 	RotationGrace time.Duration
-	// StepUpMaxAge is how recent auth_time must be for create, regenerate
-	// and revoke-all.
+	// StepUpMaxAge is how recent auth_time must be for a change that raises
+	// privilege or hands out a credential (docs/security.md).
 	StepUpMaxAge time.Duration
 	// AdminGroupClaim is the JWT claim that lists the caller's groups.
 	AdminGroupClaim string

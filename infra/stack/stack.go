@@ -28,7 +28,7 @@ import (
 )
 
 // MetricNamespace is the CloudWatch namespace of the reconciler's metrics,
-// which it writes as Embedded Metric Format log lines (shared/app): CloudWatch
+// which it writes as Embedded Metric Format log lines (shared/lifecycle): CloudWatch
 // Logs extracts them, so no role needs cloudwatch:PutMetricData.
 const MetricNamespace = "devicepass"
 
@@ -314,9 +314,11 @@ func (s *DevicepassStack) keyUse(services ...string) awsiam.PolicyStatement {
 // (Put as PutItem, Update as UpdateItem, ConditionCheck as
 // ConditionCheckItem, Delete as DeleteItem), so a function calling
 // TransactWriteItems holds exactly those for the items it writes.
-// Every function wires shared/app, which reads the verifier key once per
-// cold start (GetSecretValue, decrypted with the stack's key through
-// Secrets Manager).
+// The functions whose use cases hash passwords or tokens (api, verify,
+// rotation) read the verifier key once per cold start (GetSecretValue,
+// decrypted with the stack's key through Secrets Manager); the stream,
+// sweep and reconciler functions never hash, never read it, and are not
+// allowed to.
 func (s *DevicepassStack) grant() {
 	table := s.Table.TableArn()
 	prefix := s.SecretPrefixARN()
@@ -392,7 +394,6 @@ func (s *DevicepassStack) grant() {
 		}, s.Table.TableStreamArn()),
 		statement("ListStreams", []string{"dynamodb:ListStreams"}, jsii.String("*")),
 		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
-		verifierKey(),
 		statement("LifecycleEvents", []string{"events:PutEvents"}, s.EventBus.EventBusArn()),
 		statement("OwnerNotices", []string{"sns:Publish"}, s.NoticeTopic.TopicArn()),
 		s.keyUse("secretsmanager", "dynamodb", "sns"),
@@ -411,7 +412,6 @@ func (s *DevicepassStack) grant() {
 		statement("DomainIndex", []string{"dynamodb:Query"}, s.DomainIndexARN()),
 		statement("Table", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, table),
 		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
-		verifierKey(),
 		s.keyUse("secretsmanager", "dynamodb"),
 	)
 	// ListSecrets and a Scan of the table; repairs: DeleteSecret (orphans at
@@ -427,9 +427,10 @@ func (s *DevicepassStack) grant() {
 			"secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage",
 			// Schedule drift: re-apply or cancel a device's rotation schedule.
 			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret",
+			// Description drift: name the device in its secret again.
+			"secretsmanager:UpdateSecret",
 		}, prefix),
 		statement("RotationFunctionForRotateSecret", []string{"lambda:InvokeFunction"}, rotationARN),
-		verifierKey(),
 		s.keyUse("secretsmanager", "dynamodb"),
 	)
 

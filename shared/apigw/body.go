@@ -21,16 +21,23 @@ const DefaultMaxBody = 64 << 10
 // header returns a request header. API Gateway lower-cases header names;
 // other callers may not.
 func header(ev *events.APIGatewayV2HTTPRequest, name string) string {
+	v, _ := lookupHeader(ev, name)
+	return v
+}
+
+// lookupHeader returns a request header and whether it was sent, so that
+// an empty value is told apart from an absent header.
+func lookupHeader(ev *events.APIGatewayV2HTTPRequest, name string) (string, bool) {
 	name = strings.ToLower(name)
 	if v, ok := ev.Headers[name]; ok {
-		return v
+		return v, true
 	}
 	for k, v := range ev.Headers {
 		if strings.EqualFold(k, name) {
-			return v
+			return v, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // readBody checks the encoding, size and content type of the request body
@@ -51,6 +58,11 @@ func readBody(ev *events.APIGatewayV2HTTPRequest, rt api.Route, maxBody int) (st
 	}
 	if len(raw) > maxBody {
 		return "", errTooLarge(maxBody)
+	}
+	if !utf8.ValidString(raw) {
+		// JSON is UTF-8 (RFC 8259); decoding would store U+FFFD in place
+		// of the bad bytes, a value the client never sent.
+		return "", apperr.New(apperr.Invalid, "the body is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(raw))
 	}
 	present := strings.TrimSpace(raw) != ""
 	if present || rt.Body == api.BodyRequired {
@@ -89,10 +101,10 @@ func checkContentType(ct string, mediaTypes []string) error {
 		}
 	}
 	if !accepted {
-		return apperr.New(apperr.UnsupportedMedia, "Content-Type %s is not supported; send %s", truncate(mt, 64), want)
+		return apperr.New(apperr.UnsupportedMedia, "this Content-Type is not supported; send %s", want)
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return apperr.New(apperr.UnsupportedMedia, "charset %s is not supported; JSON is UTF-8", truncate(cs, 32))
+		return apperr.New(apperr.UnsupportedMedia, "this charset is not supported; JSON is UTF-8")
 	}
 	return nil
 }
@@ -122,7 +134,7 @@ func readQuery(ev *events.APIGatewayV2HTTPRequest, rt api.Route) (map[string]str
 			}
 		}
 		if i < 0 {
-			return nil, apperr.Field(truncate(k, 64), "is not a known query parameter")
+			return nil, apperr.New(apperr.Invalid, "the query has a parameter this route does not know (%s); it takes %s", apperr.Describe(k), queryNames(rt))
 		}
 		if len(vs) > 1 {
 			return nil, apperr.Field(k, "is given more than once")
@@ -177,4 +189,29 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "..."
+}
+
+// firstInvalidUTF8 returns the offset of the first byte of s that is not
+// part of a valid UTF-8 encoding.
+func firstInvalidUTF8(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
+}
+
+// queryNames lists the query parameters route rt takes, for an error.
+func queryNames(rt api.Route) string {
+	if len(rt.Query) == 0 {
+		return "none"
+	}
+	names := make([]string, len(rt.Query))
+	for i, p := range rt.Query {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
 }

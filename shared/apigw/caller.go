@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -28,21 +30,44 @@ func callerOf(ev *events.APIGatewayV2HTTPRequest, groupsClaim string) (device.Ca
 		c.UserAgent = header(ev, "user-agent")
 	}
 	a := ev.RequestContext.Authorizer
-	if a == nil || a.JWT == nil || strings.TrimSpace(a.JWT.Claims["sub"]) == "" {
+	if a == nil || a.JWT == nil || a.JWT.Claims["sub"] == "" {
 		return c, apperr.New(apperr.Unauthenticated, "a valid bearer token is required")
 	}
 	claims := a.JWT.Claims
-	c.Subject = strings.TrimSpace(claims["sub"])
+	if !exactIdentity(claims["sub"]) {
+		return c, apperr.New(apperr.Unauthenticated, "the token's subject has surrounding spaces or control characters; it is not accepted")
+	}
+	c.Subject = claims["sub"]
 	c.Email = claims["email"]
 	c.Groups = parseGroups(claims[groupsClaim])
 	c.AuthTime = parseUnix(claims["auth_time"])
 	return c, nil
 }
 
+// exactIdentity reports whether an identity (a subject) is used exactly
+// as the identity provider wrote it: valid UTF-8 without control or format
+// characters, and without surrounding white space. Trimming would make
+// "alice\u3000" act as the owner "alice"; such a subject is refused.
+func exactIdentity(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	return !unicode.IsSpace(first) && !unicode.IsSpace(last)
+}
+
 // parseGroups reads a list claim as HTTP API passes it: flattened to
-// "[a b c]", or as a JSON array string, or a single value.
+// "[a b c]", or as a JSON array string, or a single value. Groups are
+// identities: separators are ASCII spaces only and nothing else is
+// trimmed, so a group padded with other white space matches nothing.
 func parseGroups(s string) []string {
-	s = strings.TrimSpace(s)
+	s = strings.Trim(s, " ")
 	if s == "" {
 		return nil
 	}
@@ -51,13 +76,19 @@ func parseGroups(s string) []string {
 		if json.Unmarshal([]byte(s), &arr) == nil {
 			out := arr[:0]
 			for _, g := range arr {
-				if g = strings.TrimSpace(g); g != "" {
+				if g != "" {
 					out = append(out, g)
 				}
 			}
 			return out
 		}
-		return strings.Fields(s[1 : len(s)-1])
+		var out []string
+		for _, g := range strings.Split(s[1:len(s)-1], " ") {
+			if g != "" {
+				out = append(out, g)
+			}
+		}
+		return out
 	}
 	return []string{s}
 }

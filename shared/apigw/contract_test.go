@@ -221,41 +221,6 @@ func TestAnswersSetEveryNullable(t *testing.T) {
 	}
 }
 
-// TestStepUpRoutes: the routes the document answers with the step-up
-// challenge are exactly those whose use case demands a recent login. A
-// domain administrator whose login is stale calls every route.
-func TestStepUpRoutes(t *testing.T) {
-	t.Parallel()
-	bodies := map[string]string{
-		api.OpPutMailbox:       `{"owner":"owner-1"}`,
-		api.OpCreateDevice:     `{"name":"n"}`,
-		api.OpUpdateDevice:     `{"name":"m"}`,
-		api.OpCreateEnrollment: `{"name":"n"}`,
-		api.OpPutDomainPolicy:  `{}`,
-	}
-	for _, rt := range apigw.Routes {
-		t.Run(rt.Key(), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.registerMailbox()
-			id, _ := e.createDevice("laptop")
-			enrollmentID, token := e.createEnrollment(`{"name":"n"}`)
-			if rt.Operation == api.OpCancelEnrollment {
-				id = enrollmentID
-			}
-			path := strings.NewReplacer("{address}", mailbox, "{domain}", "example.com", "{id}", id, "{token}", token).Replace(rt.Path)
-			r := e.do(call{method: rt.Method, path: path, body: bodies[rt.Operation], as: admin, authAge: stepUpMaxAge + time.Minute})
-			stepUp := r.status == 401 && r.str("type") == apigw.ProblemTypeBase+string(apperr.StepUpRequired)
-			if stepUp != rt.StepUp {
-				t.Errorf("documented step-up %v, a stale login gets %d %s", rt.StepUp, r.status, r.body)
-			}
-			if !rt.StepUp && r.status >= 400 {
-				t.Errorf("a stale login gets %d %s", r.status, r.body)
-			}
-		})
-	}
-}
-
 // TestProblemTypesAreDocumented: every code the handler answers with has
 // its problem type in the document's enum, and the enum has no other.
 func TestProblemTypesAreDocumented(t *testing.T) {

@@ -76,7 +76,7 @@ func TestCreateEnrollment(t *testing.T) {
 		{`{"name":"x","validFor":"1h","expiresAt":"2026-04-01T00:00:00Z"}`, "validFor"},
 		{`{"name":"x","expiresAt":"2026-03-01T13:00:00Z","tokenValidFor":"2h"}`, "expiresAt"},
 		{`{"name":"x","user":"has space"}`, "user"},
-		{`{"name":"x","token":"chosen"}`, "token"},
+		{`{"name":"x","token":"chosen"}`, ""},
 	}
 	for _, b := range bad {
 		r := e.do(call{method: "POST", path: enrollmentsPath, as: admin, body: b.body})
@@ -134,7 +134,7 @@ func TestRedeemEnrollment(t *testing.T) {
 
 	// A body with members, or a token that opens nothing.
 	_, token2 := e.createEnrollment(`{"name":"x"}`)
-	if r := e.do(call{method: "POST", path: redeemPath(token2), as: stranger, body: `{"name":"mine"}`}); r.status != 400 || r.str("field") != "name" {
+	if r := e.do(call{method: "POST", path: redeemPath(token2), as: stranger, body: `{"name":"mine"}`}); r.status != 400 || !strings.Contains(r.str("detail"), "not a known field") {
 		t.Errorf("redeem with a body member: %d %s, want 400", r.status, r.body)
 	}
 	for _, tok := range []string{strings.Repeat("A", 43), "short", strings.Repeat("x", 500), token2 + "x"} {

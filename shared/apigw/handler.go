@@ -311,11 +311,22 @@ func logRequest(ctx context.Context, log *slog.Logger, r *request, res response,
 		slog.Int("status", res.status),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 	}
+	// The path's mailbox and device id are logged only in their valid,
+	// normalized form: a value that fails validation may be a password
+	// pasted into the wrong place, so the log names the field's shape.
 	if r.mailbox != "" {
-		attrs = append(attrs, slog.String("mailbox", truncate(r.mailbox, 320)))
+		if addr, err := device.NormalizeAddress("mailbox", r.mailbox); err == nil {
+			attrs = append(attrs, slog.String("mailbox", addr))
+		} else {
+			attrs = append(attrs, slog.String("mailbox_refused", apperr.Describe(r.mailbox)))
+		}
 	}
 	if r.deviceID != "" {
-		attrs = append(attrs, slog.String("device", truncate(r.deviceID, 64)))
+		if device.ValidID(r.deviceID) {
+			attrs = append(attrs, slog.String("device", r.deviceID))
+		} else {
+			attrs = append(attrs, slog.String("device_refused", apperr.Describe(r.deviceID)))
+		}
 	}
 	if r.enrollment != "" {
 		attrs = append(attrs, slog.String("enrollment", truncate(r.enrollment, 64)))

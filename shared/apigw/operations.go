@@ -2,7 +2,9 @@ package apigw
 
 import (
 	"context"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/devicepass/devicepass/shared/apigw/api"
@@ -83,7 +85,46 @@ func scopeStrings(scopes *[]api.Scope) []string {
 	return out
 }
 
+// nonEmpty refuses an optional string member that was sent empty: the
+// document gives it minLength 1, and reading "" as absent would silently
+// drop what the client meant (an expiry, a bound user).
+func nonEmpty(members map[string]*string) error {
+	for _, name := range slices.Sorted(maps.Keys(members)) {
+		if p := members[name]; p != nil && *p == "" {
+			return apperr.Field(name, "must not be empty; leave the member out instead")
+		}
+	}
+	return nil
+}
+
+// idempotencyKey returns the Idempotency-Key header; sent but empty is a
+// mistake, not the absence of a key.
+func idempotencyKey(r *request) (string, error) {
+	k, sent := lookupHeader(r.ev, api.HeaderIdempotencyKey)
+	if sent && k == "" {
+		return "", apperr.Field(api.HeaderIdempotencyKey, "must not be empty; leave the header out to create without one")
+	}
+	return k, nil
+}
+
+// rotationStrings are the optional strings of a rotation member.
+func rotationStrings(path string, in *api.RotationInput) map[string]*string {
+	if in == nil {
+		return nil
+	}
+	return map[string]*string{path + ".schedule": in.Schedule, path + ".duration": in.Duration, path + ".grace": in.Grace}
+}
+
 func (h *Handler) createDevice(ctx context.Context, r *request, body api.CreateDeviceJSONRequestBody) (response, error) {
+	idemKey, err := idempotencyKey(r)
+	if err != nil {
+		return response{}, err
+	}
+	opt := map[string]*string{"user": body.User, "expiresAt": body.ExpiresAt, "validFor": body.ValidFor}
+	maps.Copy(opt, rotationStrings("rotation", body.Rotation))
+	if err := nonEmpty(opt); err != nil {
+		return response{}, err
+	}
 	in := device.CreateInput{
 		Name:      body.Name,
 		Note:      deref(body.Note),
@@ -96,12 +137,11 @@ func (h *Handler) createDevice(ctx context.Context, r *request, body api.CreateD
 		in.AllowIPs = *body.AllowIps
 	}
 	if body.Rotation != nil {
-		var err error
 		if in.Rotation, err = rotationInput("rotation", *body.Rotation); err != nil {
 			return response{}, err
 		}
 	}
-	c, err := h.deps.Devices.CreateDevice(ctx, r.caller, r.mailbox, in, header(r.ev, api.HeaderIdempotencyKey))
+	c, err := h.deps.Devices.CreateDevice(ctx, r.caller, r.mailbox, in, idemKey)
 	if err != nil {
 		return response{}, err
 	}
@@ -164,6 +204,12 @@ func (h *Handler) updateDevice(ctx context.Context, r *request, body api.UpdateD
 		}
 		p.AllowIPs = &ips
 	}
+	if body.Rotation.IsSpecified() && !body.Rotation.IsNull() {
+		rot := body.Rotation[true]
+		if err := nonEmpty(rotationStrings("rotation", &rot)); err != nil {
+			return response{}, err
+		}
+	}
 	if body.Rotation.IsSpecified() {
 		if body.Rotation.IsNull() {
 			p.RemoveRotation = true
@@ -213,6 +259,9 @@ func (h *Handler) revokeAll(ctx context.Context, r *request) (response, error) {
 }
 
 func (h *Handler) createEnrollment(ctx context.Context, r *request, body api.CreateEnrollmentJSONRequestBody) (response, error) {
+	if err := nonEmpty(map[string]*string{"user": body.User, "expiresAt": body.ExpiresAt, "validFor": body.ValidFor, "tokenValidFor": body.TokenValidFor}); err != nil {
+		return response{}, err
+	}
 	in := device.EnrollmentInput{
 		Name:          body.Name,
 		User:          deref(body.User),

@@ -64,6 +64,22 @@ const (
 // with the request id.
 const internalDetail = "an unexpected error occurred; retry later, and if it persists report the request id (instance)"
 
+// dependencyDetail is the detail of an error a dependency's answer caused:
+// it says what the client can do, never what the dependency said.
+func dependencyDetail(code apperr.Code, title string) string {
+	switch code {
+	case apperr.Conflict:
+		return "the resource changed or is in a state that does not allow this; read it again and retry"
+	case apperr.NotFound:
+		return "the resource does not exist (any more)"
+	case apperr.Unavailable:
+		return "a service devicepass depends on did not answer in time; retry later"
+	case apperr.RateLimited:
+		return "a service devicepass depends on is busy; retry later"
+	}
+	return title
+}
+
 // response is an answer before it becomes an API Gateway response.
 type response struct {
 	status  int
@@ -87,7 +103,14 @@ func problem(err error, requestID string) response {
 	p := api.Problem{Type: api.ProblemType(ProblemTypeBase + string(code)), Title: info.title, Status: info.status, Instance: optString(requestID)}
 	detail := info.title
 	if e, ok := apperr.As(err); ok && code != apperr.Internal {
-		if e.Message != "" {
+		switch {
+		case e.Err != nil:
+			// An adapter's translation of an AWS error: its message may
+			// quote the SDK's (a resource name, an ARN, the service's own
+			// wording), which is for the log. The client gets the code's
+			// own detail.
+			detail = dependencyDetail(code, info.title)
+		case e.Message != "":
 			detail = e.Message
 		}
 		p.Field = optString(e.Field)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/big"
 	"reflect"
 	"strconv"
 	"strings"
@@ -47,7 +48,8 @@ func decodeStrict(body string, v any) error {
 	if firstByte(raw) != '{' {
 		return apperr.New(apperr.Invalid, "the body must be a JSON object")
 	}
-	if err := checkObject("", raw, t); err != nil {
+	raw, err := checkObject("", raw, t)
+	if err != nil {
 		return err
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
@@ -131,49 +133,113 @@ func isNullable(t reflect.Type) bool {
 // checkObject checks a JSON object whose syntax is known to be valid
 // against struct type t: member names match exactly, a member appears at
 // most once, every member is one of t's, and every required one is there.
-func checkObject(path string, raw json.RawMessage, t reflect.Type) error {
+// It returns the object as encoding/json will read it: integers written
+// with a fraction of zero or an exponent ("1008.0", "1.008e3"), which JSON
+// Schema 2020-12 counts as integers, are rewritten in plain digits.
+//
+// An unknown member's name is never quoted: a client may have pasted a
+// password there. The error describes it (length, character classes).
+func checkObject(path string, raw json.RawMessage, t reflect.Type) (json.RawMessage, error) {
 	members := membersOf(t)
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if _, err := dec.Token(); err != nil {
-		return apperr.New(apperr.Invalid, "malformed JSON")
+		return nil, apperr.New(apperr.Invalid, "malformed JSON")
 	}
 	seen := map[string]bool{} // name → null
+	out := []byte{'{'}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return apperr.New(apperr.Invalid, "malformed JSON")
+			return nil, apperr.New(apperr.Invalid, "malformed JSON")
 		}
 		name, _ := tok.(string)
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return apperr.New(apperr.Invalid, "malformed JSON")
+			return nil, apperr.New(apperr.Invalid, "malformed JSON")
 		}
-		fp := joinPath(path, truncate(name, 64))
 		i := findMember(members, name)
 		if i < 0 {
-			return apperr.Field(fp, "is not a known field")
+			where := "the body"
+			if path != "" {
+				where = path
+			}
+			e := apperr.New(apperr.Invalid, "%s has a member that is not a known field (%s); known fields: %s", where, apperr.Describe(name), memberNames(members))
+			e.Field = path
+			return nil, e
 		}
+		fp := joinPath(path, name)
 		if _, dup := seen[name]; dup {
-			return apperr.Field(fp, "appears more than once")
+			return nil, apperr.Field(fp, "appears more than once")
 		}
 		isNull := firstByte(v) == 'n'
 		if isNull && !members[i].nullable {
-			return apperr.Field(fp, "must be %s, not null", typeName(members[i].typ))
+			return nil, apperr.Field(fp, "must be %s, not null", typeName(members[i].typ))
 		}
 		seen[name] = isNull
 		if !isNull {
-			if err := checkValue(fp, v, members[i].typ); err != nil {
-				return err
+			if v, err = checkValue(fp, v, members[i].typ); err != nil {
+				return nil, err
 			}
 		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		nb, _ := json.Marshal(name)
+		out = append(append(append(out, nb...), ':'), v...)
 	}
 	for _, m := range members {
 		if isNull, ok := seen[m.name]; m.required && (!ok || isNull) {
-			return apperr.Field(joinPath(path, m.name), "is required")
+			return nil, apperr.Field(joinPath(path, m.name), "is required")
 		}
 	}
-	return nil
+	return append(out, '}'), nil
+}
+
+// memberNames lists the members of a type, for an error.
+func memberNames(members []member) string {
+	if len(members) == 0 {
+		return "none"
+	}
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = m.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// maxExponentDigits bounds the exponent of a number read as an integer:
+// big.Rat would otherwise compute 10^999999999 for "1e999999999".
+const maxExponentDigits = 4
+
+// integerDigits returns the JSON number n as plain decimal digits when its
+// value is an integer that fits in bits; ok false when it is not an
+// integer, inRange false when it is one too large.
+func integerDigits(n string, bits int) (digits string, ok, inRange bool) {
+	if !strings.ContainsAny(n, ".eE") {
+		_, err := strconv.ParseInt(n, 10, bits)
+		return n, err == nil || errors.Is(err, strconv.ErrRange), err == nil
+	}
+	mant, exp, _ := strings.Cut(strings.ToLower(n), "e")
+	if len(strings.TrimLeft(exp, "+-0")) > maxExponentDigits {
+		if strings.Trim(mant, "-0.") == "" {
+			return "0", true, true
+		}
+		// A huge exponent: a huge integer, or a fraction (negative).
+		return "", !strings.HasPrefix(exp, "-"), false
+	}
+	var r big.Rat
+	if _, isRat := r.SetString(n); !isRat {
+		return "", false, false
+	}
+	if !r.IsInt() {
+		return "", false, false
+	}
+	i := r.Num()
+	if i.BitLen() >= bits {
+		return "", true, false
+	}
+	return i.String(), true, true
 }
 
 func findMember(members []member, name string) int {
@@ -205,52 +271,62 @@ func typeName(t reflect.Type) string {
 	return "a value"
 }
 
-// checkValue checks one non-null value against type t.
-func checkValue(fp string, raw json.RawMessage, t reflect.Type) error {
+// checkValue checks one non-null value against type t and returns it as
+// encoding/json will read it (see checkObject).
+func checkValue(fp string, raw json.RawMessage, t reflect.Type) (json.RawMessage, error) {
 	wrongType := apperr.Field(fp, "must be %s", typeName(t))
 	b := firstByte(raw)
 	switch t.Kind() {
 	case reflect.String:
 		var s string
 		if b != '"' || json.Unmarshal(raw, &s) != nil {
-			return wrongType
+			return nil, wrongType
 		}
 	case reflect.Bool:
 		if b != 't' && b != 'f' {
-			return wrongType
+			return nil, wrongType
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		var n json.Number
 		if b != '-' && (b < '0' || b > '9') || json.Unmarshal(raw, &n) != nil {
-			return wrongType
+			return nil, wrongType
 		}
-		if _, err := strconv.ParseInt(n.String(), 10, t.Bits()); err != nil {
-			if errors.Is(err, strconv.ErrRange) {
-				return apperr.Field(fp, "is out of range")
-			}
-			return wrongType
+		digits, ok, inRange := integerDigits(n.String(), t.Bits())
+		switch {
+		case !ok:
+			return nil, wrongType
+		case !inRange:
+			return nil, apperr.Field(fp, "is out of range")
 		}
+		return json.RawMessage(digits), nil
 	case reflect.Slice:
 		var items []json.RawMessage
 		if b != '[' || json.Unmarshal(raw, &items) != nil {
-			return wrongType
+			return nil, wrongType
 		}
+		out := []byte{'['}
 		for i, it := range items {
 			ip := fp + "[" + strconv.Itoa(i) + "]"
 			if firstByte(it) == 'n' {
-				return apperr.Field(ip, "must be %s", typeName(t.Elem()))
+				return nil, apperr.Field(ip, "must be %s", typeName(t.Elem()))
 			}
-			if err := checkValue(ip, it, t.Elem()); err != nil {
-				return err
+			v, err := checkValue(ip, it, t.Elem())
+			if err != nil {
+				return nil, err
 			}
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, v...)
 		}
+		return append(out, ']'), nil
 	case reflect.Struct:
 		if b != '{' {
-			return wrongType
+			return nil, wrongType
 		}
 		return checkObject(fp, raw, t)
 	default:
-		return apperr.New(apperr.Internal, "member %s has a type the decoder does not know", fp)
+		return nil, apperr.New(apperr.Internal, "member %s has a type the decoder does not know", fp)
 	}
-	return nil
+	return raw, nil
 }

@@ -44,8 +44,8 @@ func NewVerify(deps VerifyDeps, logger *slog.Logger) (*VerifyHandler, error) {
 }
 
 // Handle answers one verification: 200 {"valid": true|false}, never saying
-// why a password was refused; 429 with Retry-After when the mailbox has had
-// too many failures; 400 for bad input. It returns a nil error for every
+// why a password was refused; 429 with Retry-After when the client's
+// network has had too many failures for the mailbox; 400 for bad input. It returns a nil error for every
 // request and recovers from panics with a 500 problem.
 func (v *VerifyHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return serve(ctx, v.log, ev, v.handle), nil
@@ -81,16 +81,19 @@ func (v *VerifyHandler) handle(ctx context.Context, r *request) response {
 	if err != nil {
 		res := problem(err, rid)
 		if res.code == apperr.RateLimited {
-			res.headers["Retry-After"] = strconv.Itoa(v.retryAfter(time.Now()))
+			res.headers["Retry-After"] = strconv.Itoa(v.retryAfter(err, time.Now()))
 		}
 		return res
 	}
 	return reply(200, api.VerifyResult{Valid: valid})
 }
 
-// retryAfter is the number of seconds until the current rate-limit window
-// ends, as the service counts windows.
-func (v *VerifyHandler) retryAfter(now time.Time) int {
+// retryAfter is the number of seconds until the client's network may try
+// again, as the refusal says, or else until the current window ends.
+func (v *VerifyHandler) retryAfter(err error, now time.Time) int {
+	if wait, ok := device.RetryAfter(err, now); ok {
+		return max(1, int(math.Ceil(wait.Seconds())))
+	}
 	w := v.deps.Window
 	if w <= 0 {
 		return retryRateLimited

@@ -7,6 +7,9 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Code classifies an error.
@@ -86,4 +89,59 @@ func As(err error) (*Error, bool) {
 	var e *Error
 	ok := errors.As(err, &e)
 	return e, ok
+}
+
+// Describe says what a refused value looks like without quoting it: its
+// length and the classes of its characters. A value that fails validation
+// may be a password pasted into the wrong field, so errors and logs carry
+// this description, bounded and safe, never the value.
+func Describe(s string) string {
+	if s == "" {
+		return "empty"
+	}
+	var n int
+	var lower, upper, digit, space, punct, other, control, invalid bool
+	for i, r := range s {
+		n++
+		switch {
+		case r == utf8.RuneError && !validAt(s, i):
+			invalid = true
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z':
+			upper = true
+		case r >= '0' && r <= '9':
+			digit = true
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0:
+			control = true
+		case r == ' ' || unicode.IsSpace(r):
+			space = true
+		case r < 0x80:
+			punct = true
+		default:
+			other = true
+		}
+	}
+	var classes []string
+	for _, c := range []struct {
+		on   bool
+		name string
+	}{{lower, "lower-case letters"}, {upper, "upper-case letters"}, {digit, "digits"}, {punct, "ASCII punctuation"},
+		{space, "spaces"}, {other, "non-ASCII characters"}, {control, "control characters"}, {invalid, "invalid UTF-8"}} {
+		if c.on {
+			classes = append(classes, c.name)
+		}
+	}
+	unit := "characters"
+	if n == 1 {
+		unit = "character"
+	}
+	return fmt.Sprintf("%d %s: %s", n, unit, strings.Join(classes, ", "))
+}
+
+// validAt reports whether s holds a valid encoding at byte i (where
+// ranging yielded U+FFFD: the character itself or a bad byte).
+func validAt(s string, i int) bool {
+	_, size := utf8.DecodeRuneInString(s[i:])
+	return size == 3
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/devicepass/devicepass/shared/apperr"
@@ -96,5 +97,28 @@ func TestCauseNotInMessage(t *testing.T) {
 	e := apperr.Wrap(errors.New("arn:aws:secretsmanager:eu-west-1:123:secret:x s3cr3t"), apperr.Unavailable, "the secret store is unavailable")
 	if e.Message != "the secret store is unavailable" || e.Field != "" {
 		t.Errorf("client-visible parts %q / %q carry the cause", e.Message, e.Field)
+	}
+}
+
+// TestDescribe: a refused value is described by its length and character
+// classes, never quoted.
+func TestDescribe(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", "empty"},
+		{"a", "1 character: lower-case letters"},
+		{"Nmkkk747KdrFsUEgtB2DCjWd", "24 characters: lower-case letters, upper-case letters, digits"},
+		{"a b-c", "5 characters: lower-case letters, ASCII punctuation, spaces"},
+		{"\u212a\u3000\x00", "3 characters: spaces, non-ASCII characters, control characters"},
+		{"x\xff", "2 characters: lower-case letters, invalid UTF-8"},
+		{"\ufffd", "1 character: non-ASCII characters"},
+	}
+	for _, tc := range tests {
+		got := apperr.Describe(tc.in)
+		if got != tc.want {
+			t.Errorf("Describe(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if len(tc.in) > 2 && strings.Contains(got, tc.in) {
+			t.Errorf("Describe(%q) quotes the value", tc.in)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +20,23 @@ type Call struct {
 }
 
 func (c Call) String() string { return c.Service + "." + c.Operation }
+
+// SecretsManagerWrite reports whether c is a Secrets Manager call that
+// counts against its write quota (50 per second per account and Region,
+// which AWS does not raise): every operation but the reads (Get*,
+// BatchGet*, Describe*, List*). It is the figure that bounds bulk
+// rotation, so call budgets count it apart from reads.
+func (c Call) SecretsManagerWrite() bool {
+	if c.Service != ServiceSecretsManager {
+		return false
+	}
+	for _, read := range []string{"Get", "BatchGet", "Describe", "List"} {
+		if strings.HasPrefix(c.Operation, read) {
+			return false
+		}
+	}
+	return true
+}
 
 func callOf(ctx context.Context) Call {
 	return Call{Service: awsmiddleware.GetServiceID(ctx), Operation: awsmiddleware.GetOperationName(ctx)}
@@ -82,6 +100,18 @@ func (c *Counter) Count(service string) int {
 	n := 0
 	for _, call := range c.Calls() {
 		if service == "" || call.Service == service {
+			n++
+		}
+	}
+	return n
+}
+
+// SecretsManagerWrites returns how many calls were Secrets Manager writes
+// (Call.SecretsManagerWrite).
+func (c *Counter) SecretsManagerWrites() int {
+	n := 0
+	for _, call := range c.Calls() {
+		if call.SecretsManagerWrite() {
 			n++
 		}
 	}

@@ -117,3 +117,18 @@ func TestFaultsStrikeTheNthCallOnce(t *testing.T) {
 		})
 	}
 }
+
+func TestSecretsManagerWrite(t *testing.T) {
+	for op, want := range map[string]bool{
+		"PutSecretValue": true, "UpdateSecretVersionStage": true, "CreateSecret": true, "RotateSecret": true,
+		"DeleteSecret": true, "UpdateSecret": true, "TagResource": true,
+		"GetSecretValue": false, "BatchGetSecretValue": false, "DescribeSecret": false, "ListSecrets": false, "ListSecretVersionIds": false,
+	} {
+		if got := (awsx.Call{Service: awsx.ServiceSecretsManager, Operation: op}).SecretsManagerWrite(); got != want {
+			t.Errorf("%s: write = %v, want %v", op, got, want)
+		}
+	}
+	if (awsx.Call{Service: awsx.ServiceDynamoDB, Operation: "PutItem"}).SecretsManagerWrite() {
+		t.Error("a DynamoDB write counted as a Secrets Manager write")
+	}
+}

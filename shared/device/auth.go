@@ -23,22 +23,48 @@ type Policy struct {
 	// AdminGroupPattern names the group that makes a caller an
 	// administrator of a domain; "{domain}" stands for the domain.
 	AdminGroupPattern string
-	// StepUpMaxAge is how recent a login must be for sensitive operations.
+	// StepUpMaxAge is how recent a login must be for a change that raises
+	// privilege or hands out a credential.
 	StepUpMaxAge time.Duration
 }
 
-// IsAdmin reports whether c administers domain.
+// IsAdmin reports whether c administers domain, a normalized (ASCII,
+// lower-case) domain. Groups match case-insensitively in ASCII only and
+// byte for byte otherwise: Unicode case folding would let the Kelvin sign
+// (U+212A) stand for k and the long s (U+017F) for s, so a group naming
+// another domain would administer this one.
 func (p Policy) IsAdmin(c Caller, domain string) bool {
 	if domain == "" {
 		return false
 	}
 	want := strings.ReplaceAll(p.AdminGroupPattern, "{domain}", domain)
 	for _, g := range c.Groups {
-		if strings.EqualFold(g, want) {
+		if EqualFoldASCII(g, want) {
 			return true
 		}
 	}
 	return false
+}
+
+// EqualFoldASCII reports whether a and b are equal when ASCII letters are
+// compared without case; every other byte must be equal.
+func EqualFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // errNoAccess is the one answer for a mailbox the caller may not manage,

@@ -23,6 +23,11 @@ func TestPolicyIsAdmin(t *testing.T) {
 		{[]string{"domain-admin:"}, "", false},
 		{[]string{"domain-admin:*"}, "example.com", false},
 		{nil, "example.com", false},
+		// ASCII case is ignored; nothing else is folded.
+		{[]string{"Domain-Admin:EXAMPLE.com"}, "example.com", true},
+		{[]string{"domain-admin:\u212a\u212a.example"}, "kk.example", false}, // Kelvin sign
+		{[]string{"domain-admin:\u017fub.example"}, "sub.example", false},    // long s
+		{[]string{"domain-admin:example.com\u0000"}, "example.com", false},
 	}
 	for _, tc := range tests {
 		if got := p.IsAdmin(device.Caller{Subject: "s", Groups: tc.groups}, tc.domain); got != tc.want {

@@ -71,9 +71,13 @@ func (c *Config) setDefaults() error {
 
 // VerifyConfig tunes verification.
 type VerifyConfig struct {
-	MaxFailures   int           // failed attempts per mailbox and window before 429; default 20
-	Window        time.Duration // the rate-limit window; default 10m
-	LastUsedEvery time.Duration // last-use writes at most this often per device; default 5m
+	MaxFailures int           // failed attempts per mailbox and client network in two windows before 429; default 20
+	Window      time.Duration // the rate-limit window; default 10m
+	// MailboxCeiling is the failures per mailbox, over every network, in
+	// two windows above which a network that has failed waits a window
+	// after its first failure; default 10 times MaxFailures.
+	MailboxCeiling int
+	LastUsedEvery  time.Duration // last-use writes at most this often per device; default 5m
 }
 
 func (c *VerifyConfig) setDefaults() {
@@ -85,6 +89,9 @@ func (c *VerifyConfig) setDefaults() {
 	}
 	if c.LastUsedEvery == 0 {
 		c.LastUsedEvery = 5 * time.Minute
+	}
+	if c.MailboxCeiling == 0 {
+		c.MailboxCeiling = 10 * c.MaxFailures
 	}
 }
 

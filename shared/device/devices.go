@@ -90,6 +90,11 @@ func (s *Devices) RegisterMailbox(ctx context.Context, c Caller, address, owner 
 	if owner == "" {
 		return Mailbox{}, false, apperr.Field("owner", "is required: the subject of the mailbox's owner")
 	}
+	// Naming a mailbox's owner hands its devices to that subject, whether
+	// the mailbox is new or changes hands: step-up.
+	if err := s.cfg.Policy.RequireFresh(c, s.clock()); err != nil {
+		return Mailbox{}, false, err
+	}
 	m, created, err := s.store.SaveMailbox(ctx, addr, owner, c.Subject, s.clock())
 	if err != nil {
 		return Mailbox{}, false, fmt.Errorf("save mailbox: %w", err)
@@ -388,6 +393,11 @@ func (s *Devices) replay(ctx context.Context, addr, id string) (Created, error) 
 	if err != nil {
 		return Created{}, fmt.Errorf("read device of earlier request: %w", err)
 	}
+	if !d.Status.Live() {
+		// Its secret is scheduled for deletion; reading it would only
+		// meet Secrets Manager's refusal.
+		return Created{}, apperr.New(apperr.Conflict, "this request was completed earlier and its device is %s since; use a new Idempotency-Key for a new device", d.Status)
+	}
 	sv, err := s.secrets.Read(ctx, d.SecretARN, "")
 	if err != nil {
 		return Created{}, fmt.Errorf("read secret of earlier request: %w", err)
@@ -456,7 +466,7 @@ func (s *Devices) lookupDevice(ctx context.Context, c Caller, address, id string
 		if err := s.cfg.Policy.CanManage(c, addr, lr.Mailbox); err != nil {
 			return Device{}, err
 		}
-		return Device{}, apperr.New(apperr.NotFound, "no device %q in this mailbox", truncate(id, 40))
+		return Device{}, apperr.New(apperr.NotFound, "this mailbox has no such device (the id is %s; ids are 26 characters)", apperr.Describe(id))
 	}
 	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr, DeviceID: id})
 	if err != nil {
@@ -511,6 +521,13 @@ func (s *Devices) UpdateDevice(ctx context.Context, c Caller, address, id string
 	}
 	d.Grace = s.graceOf(d.Rotation)
 	d.UpdatedAt = now
+	if raised := Raises(before, d); len(raised) > 0 {
+		// Step-up where privilege rises: an old login may lower a device's
+		// reach but not widen it.
+		if err := s.cfg.Policy.RequireFresh(c, now); err != nil {
+			return Device{}, err
+		}
+	}
 	d, err = s.store.UpdateDevice(ctx, d)
 	if err != nil {
 		return Device{}, fmt.Errorf("update device: %w", err)
@@ -704,6 +721,11 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 func encodeID(b []byte) string { return idEncoding.EncodeToString(b) }
 
 // validID reports whether id has the shape of a device id.
+// ValidID reports whether id has the shape of a device id (26 characters
+// of lower-case base32), so that the HTTP layer logs only ids that cannot
+// be anything else.
+func ValidID(id string) bool { return validID(id) }
+
 func validID(id string) bool {
 	if len(id) != 26 {
 		return false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,7 +37,7 @@ func ParseStep(s string) (Step, error) {
 			return st, nil
 		}
 	}
-	return "", apperr.Field("Step", "unknown rotation step %q", truncate(s, 32))
+	return "", apperr.Field("Step", "is not a known rotation step (%s)", apperr.Describe(s))
 }
 
 // Scheduler mirrors rotation policies into Secrets Manager's rotation
@@ -47,21 +48,18 @@ type Scheduler interface {
 	SetSchedule(ctx context.Context, secretID string, p *RotationPolicy) error
 }
 
-// finishGuard is how long a replaced password stays valid at least while
-// finishSecret runs: it is promoted in the table before Secrets Manager
-// moves AWSCURRENT, so the password Secrets Manager calls current has
-// always been accepted first.
-const finishGuard = MinGrace
-
-// RegenerateHold is how long a manual regenerate's pending version keeps a
-// scheduled rotation from starting; a regenerate takes well under a second,
-// so an older hold is one that crashed.
+// RegenerateHold is how long a pending version begun manually
+// (BeginRotation with manual true) keeps a scheduled rotation from
+// starting, and how long the reconciler leaves a pending rotation's
+// AWSPENDING alone; any rotation step takes well under a second, so an
+// older one crashed. (Regenerate itself holds rotations off through its
+// AWSPENDING label, which createSecret and RotateSecret respect.)
 const RegenerateHold = 15 * time.Minute
 
 // Engine runs rotations: Secrets Manager's scheduled ones, one step per
-// invocation, and manual regenerates, all four steps in one call. It keeps
-// no state between steps: the secret's staging labels and the device item
-// are the state.
+// invocation, and manual regenerates, in one call of two Secrets Manager
+// writes around one conditional table write. It keeps no state between
+// steps: the secret's staging labels and the device item are the state.
 type Engine struct {
 	base
 	store      RotationStore
@@ -121,11 +119,11 @@ func ParseSecretID(prefix, secretID string) (mailbox, id string, err error) {
 	}
 	rest, ok := strings.CutPrefix(name, prefix+"/")
 	if !ok {
-		return "", "", apperr.Field("SecretId", "secret %q is not under prefix %q", truncate(name, 80), prefix)
+		return "", "", apperr.Field("SecretId", "is not under prefix %q (%s)", prefix, apperr.Describe(name))
 	}
 	mailbox, id, ok = strings.Cut(rest, "/")
 	if !ok || !validID(id) || !strings.Contains(mailbox, "@") {
-		return "", "", apperr.Field("SecretId", "secret %q is not a device secret", truncate(name, 80))
+		return "", "", apperr.Field("SecretId", "is not a device secret (%s)", apperr.Describe(name))
 	}
 	return mailbox, id, nil
 }
@@ -171,7 +169,7 @@ func (e *Engine) run(ctx context.Context, step Step, secretID, token string, fre
 	case StepFinish:
 		return e.finishSecret(ctx, t, token)
 	}
-	return apperr.Field("Step", "unknown rotation step %q", step)
+	return apperr.Field("Step", "is not a known rotation step (%s)", apperr.Describe(string(step)))
 }
 
 // RotateNow runs the four steps with a fresh token, as Secrets Manager's
@@ -200,7 +198,9 @@ func (e *Engine) createSecret(ctx context.Context, t target, token string, fresh
 		e.log.InfoContext(ctx, "rotation step no-op: version already current", "step", string(StepCreate), "mailbox", t.mailbox, "device", t.id, "version", token)
 		return nil
 	}
-	if p := st.Pending(); p != "" && p != token {
+	// AWSPENDING left on the AWSCURRENT version is a finished rotation,
+	// as Secrets Manager reads it; elsewhere it is one in progress.
+	if p := st.InProgress(); p != "" && p != token {
 		return e.refuse(ctx, t, StepCreate, token, "version %s is AWSPENDING: a previous rotation is not complete", p)
 	}
 	if listed && !hasStage(stages, StagePending) {
@@ -338,9 +338,12 @@ func (e *Engine) dropPending(ctx context.Context, t target, token string) {
 	}
 }
 
-// moveCurrent moves AWSCURRENT from base to token and removes AWSPENDING.
-// If AWSCURRENT is no longer on base, another change moved it and this
-// rotation does not overwrite it.
+// moveCurrent moves AWSCURRENT from base to token, the rotation's second
+// and last Secrets Manager write: AWSPENDING stays on token, which Secrets
+// Manager reads as a finished rotation, so no third write removes it. If
+// AWSCURRENT is no longer on base, another change moved it and this
+// rotation does not overwrite it; its AWSPENDING, which would read as a
+// rotation in progress, is dropped.
 func (e *Engine) moveCurrent(ctx context.Context, t target, token, base string) error {
 	err := e.secrets.MoveCurrent(ctx, t.secretID, token, base)
 	if apperr.Is(err, apperr.Conflict) {
@@ -349,97 +352,153 @@ func (e *Engine) moveCurrent(ctx context.Context, t target, token, base string) 
 			return fmt.Errorf("describe secret: %w", derr)
 		}
 		if st.Current() != token {
+			e.dropPending(ctx, t, token)
 			return e.refuse(ctx, t, StepFinish, token, "AWSCURRENT moved to %s since this rotation began; not overwriting it", st.Current())
 		}
-		if !hasStage(st.Versions[token], StagePending) {
-			return nil
-		}
-	} else if err != nil {
-		return fmt.Errorf("move AWSCURRENT: %w", err)
+		return nil
 	}
-	if err := e.secrets.RemovePending(ctx, t.secretID, token); err != nil && !apperr.Is(err, apperr.Conflict) {
-		return fmt.Errorf("remove AWSPENDING: %w", err)
+	if err != nil {
+		return fmt.Errorf("move AWSCURRENT: %w", err)
 	}
 	return nil
 }
 
-// Regenerate replaces a device's password at once with the same steps
-// as a rotation, run in process with the password held in memory. The old
-// password stays valid for grace (0: stops at once). A scheduled rotation
-// in flight is taken over: its pending version loses AWSPENDING and its
-// later steps refuse without changing anything.
+// Regenerate replaces a device's password at once, in four sequential
+// round trips after the device read by the caller (which already names
+// the current version) and two Secrets Manager writes:
+//
+//  1. PutSecretValue of the new version with AWSPENDING (Secrets Manager
+//     moves the label off any other version, so a scheduled rotation in
+//     flight loses it and a new one refuses to start meanwhile);
+//  2. one conditional DynamoDB write (Replace) making the new verifier
+//     current if the current one is still the version read, keeping that
+//     one as previous until now+grace (grace 0: it stops at once) and
+//     clearing any pending rotation, whose later steps then refuse;
+//  3. UpdateSecretVersionStage moving AWSCURRENT to the new version,
+//     leaving AWSPENDING on it: a finished rotation for Secrets Manager.
+//
+// The table accepts the new password before Secrets Manager calls it
+// current. A rotation that promoted meanwhile is replaced as well (the
+// write is retried on its version), at the cost of more round trips.
 func (e *Engine) Regenerate(ctx context.Context, d Device, grace time.Duration) (string, Device, error) {
 	t := target{secretID: d.SecretARN, mailbox: d.Mailbox, id: d.ID}
-	token := NewToken()
-	st, err := e.secrets.Describe(ctx, t.secretID)
-	if err != nil {
-		return "", Device{}, fmt.Errorf("describe secret: %w", err)
+	if d.Current == nil {
+		return "", Device{}, apperr.New(apperr.Conflict, "device %s has no current version to replace", d.ID)
 	}
-	base := st.Current()
-	if _, err := e.store.BeginRotation(ctx, t.mailbox, t.id, token, base, true, e.clock()); err != nil {
-		return "", Device{}, fmt.Errorf("begin regenerate: %w", err)
+	// The versions AWSCURRENT may be on when this regenerate moves it:
+	// what the device held when read, plus any version a racing rotation
+	// promotes before the write. Any other version is a later change.
+	held := []string{d.Current.Version}
+	if d.Previous != nil {
+		held = append(held, d.Previous.Version)
 	}
 	pw, err := e.gen.Generate()
 	if err != nil {
 		return "", Device{}, fmt.Errorf("generate password: %w", err)
 	}
+	token := NewToken()
 	if err := e.secrets.PutPending(ctx, t.secretID, token, SecretValue{Username: t.mailbox, Password: pw, Device: t.id}); err != nil {
+		// Whether the version was stored is unknown; if it was, its
+		// AWSPENDING moves to the next regenerate's version, or the
+		// reconciler clears it.
 		return "", Device{}, fmt.Errorf("put new version: %w", err)
 	}
-	pw, out, err := e.finishRegenerate(ctx, t, token, base, pw, grace)
+	now := e.clock()
+	out, base, taken, err := e.replace(ctx, t, d.Current.Version, token, e.keyed.Password(pw), now, now.Add(grace))
 	if err != nil {
-		e.dropPending(ctx, t, token)
+		if apperr.Is(err, apperr.Conflict) || apperr.Is(err, apperr.NotFound) {
+			// Refused: the version will never be current, and its
+			// AWSPENDING would hold scheduled rotations off.
+			e.dropPending(ctx, t, token)
+		}
+		// Otherwise the write may have committed: the label keeps the
+		// version listed, so the reconciler can finish the move (or
+		// clear the label if the table never took the version).
+		return "", Device{}, err
 	}
-	return pw, out, err
+	if err := e.publish(ctx, t, token, base, append(held, taken...)); err != nil {
+		// The table has the new password; the reconciler moves
+		// AWSCURRENT to it if no retry does.
+		return "", Device{}, err
+	}
+	for _, v := range taken {
+		// A rotation finished while this regenerate ran: its version may
+		// still hold AWSPENDING, which would read as a rotation in progress.
+		e.dropPending(ctx, t, v)
+	}
+	return pw, out, nil
 }
 
-// finishRegenerate runs a regenerate's steps after its new version exists.
-func (e *Engine) finishRegenerate(ctx context.Context, t target, token, base, pw string, grace time.Duration) (string, Device, error) {
-	h := e.keyed.Password(pw)
-	after, err := e.store.SetPending(ctx, t.mailbox, t.id, token, h)
-	if err != nil {
-		if apperr.Is(err, apperr.Conflict) {
-			return "", Device{}, apperr.New(apperr.Conflict, "the device changed during regeneration; retry")
+// replace makes token current in the table in place of base. If a
+// rotation (or another regenerate) made its version current since the
+// device was read, it takes that version as base and tries again, and
+// reports it in taken. A failure whose outcome is unknown is retried once;
+// a retry that finds token current already succeeds.
+func (e *Engine) replace(ctx context.Context, t target, base, token string, h verifier.Hash, now, until time.Time) (out Device, last string, taken []string, err error) {
+	retried := false
+	for range 4 {
+		after, err := e.store.Replace(ctx, t.mailbox, t.id, token, h, base, now, until)
+		switch {
+		case err == nil:
+			return after, base, taken, nil
+		case apperr.Is(err, apperr.Conflict) && after.Current != nil && after.Current.Version == token:
+			// An earlier attempt's write, whose answer was lost.
+			if after.Previous != nil {
+				base = after.Previous.Version
+			}
+			return after, base, taken, nil
+		case apperr.Is(err, apperr.Conflict) && after.Current != nil && after.Current.Version != base &&
+			CheckReplace(after, token, h, after.Current.Version, now) == nil:
+			base = after.Current.Version
+			taken = append(taken, base)
+			e.log.InfoContext(ctx, "regenerate replaces a version promoted meanwhile", "mailbox", t.mailbox, "device", t.id, "version", base)
+		case apperr.Is(err, apperr.Conflict):
+			return Device{}, "", nil, apperr.New(apperr.Conflict, "the device changed during regeneration (%s); retry", messageOf(err))
+		case apperr.Is(err, apperr.NotFound):
+			return Device{}, "", nil, err
+		case retried:
+			return Device{}, "", nil, fmt.Errorf("replace verifier: %w", err)
+		default:
+			retried = true
 		}
-		return "", Device{}, fmt.Errorf("set pending verifier: %w", err)
 	}
-	if match([]Device{after}, h, e.clock(), admit{pendingDevice: t.id, pendingVersion: token}) != 0 {
-		return "", Device{}, apperr.New(apperr.Internal, "the new password does not verify")
-	}
-	now := e.clock()
-	until := now.Add(max(grace, finishGuard))
-	prior, err := e.store.Promote(ctx, t.mailbox, t.id, token, now, until)
-	if err != nil {
-		if apperr.Is(err, apperr.Conflict) {
-			return "", Device{}, apperr.New(apperr.Conflict, "the device changed during regeneration; retry")
+	return Device{}, "", nil, apperr.New(apperr.Conflict, "the device changed during regeneration; retry")
+}
+
+// publish moves AWSCURRENT to token from base, the version the table
+// replaced. If AWSCURRENT is elsewhere, it moves it from there when that
+// is a version this regenerate replaced (held): one whose rotation had not
+// moved AWSCURRENT yet, or a move an earlier attempt made already. A
+// version outside held is a later change, which this one does not
+// overwrite. A failure whose outcome is unknown is retried once.
+func (e *Engine) publish(ctx context.Context, t target, token, base string, held []string) error {
+	from, retried := base, false
+	for range 4 {
+		err := e.secrets.MoveCurrent(ctx, t.secretID, token, from)
+		switch {
+		case err == nil:
+			return nil
+		case !apperr.Is(err, apperr.Conflict):
+			if retried {
+				return fmt.Errorf("move AWSCURRENT: %w", err)
+			}
+			retried = true
+			continue
 		}
-		return "", Device{}, fmt.Errorf("promote verifier: %w", err)
-	}
-	err = e.secrets.MoveCurrent(ctx, t.secretID, token, base)
-	if apperr.Is(err, apperr.Conflict) && prior.Current != nil && prior.Current.Version != base {
-		// A rotation promoted in the table and moved AWSCURRENT while this
-		// regenerate ran; the user asked to replace that password too.
-		err = e.secrets.MoveCurrent(ctx, t.secretID, token, prior.Current.Version)
-	}
-	if err != nil {
-		return "", Device{}, fmt.Errorf("move AWSCURRENT: %w", err)
-	}
-	if err := e.secrets.RemovePending(ctx, t.secretID, token); err != nil && !apperr.Is(err, apperr.Conflict) {
-		return "", Device{}, fmt.Errorf("remove AWSPENDING: %w", err)
-	}
-	out := after
-	out.Previous, out.PreviousUntil = prior.Current, until
-	if grace < finishGuard && prior.Current != nil {
-		until = now.Add(grace)
-		if err := e.store.ClosePrevious(ctx, t.mailbox, t.id, prior.Current.Version, until); err != nil {
-			return "", Device{}, fmt.Errorf("end old password: %w", err)
+		st, err := e.secrets.Describe(ctx, t.secretID)
+		if err != nil {
+			return fmt.Errorf("describe secret: %w", err)
 		}
-		out.PreviousUntil = until
+		cur := st.Current()
+		if cur == token {
+			return nil
+		}
+		if !slices.Contains(held, cur) {
+			return apperr.New(apperr.Conflict, "the device changed during regeneration (AWSCURRENT moved to %s); retry", cur)
+		}
+		from = cur
 	}
-	out.Current, out.Pending, out.PendingBase = &Verifier{Version: token, Hash: h}, nil, ""
-	out.RotatedAt = now
-	out.Version = prior.Version
-	return pw, out, nil
+	return apperr.New(apperr.Conflict, "the device changed during regeneration; retry")
 }
 
 func messageOf(err error) string {

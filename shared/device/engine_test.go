@@ -2,7 +2,9 @@ package device_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -87,7 +89,9 @@ func TestEngineStepsAreIdempotent(t *testing.T) {
 			}
 		case device.StepFinish:
 			finishedAt = h.clock.Now().Add(-time.Second)
-			if st.Current() != token || st.Pending() != "" || !hasStage(st.Versions[old], device.StagePrevious) {
+			// AWSPENDING stays on the new AWSCURRENT version: finished, for
+			// Secrets Manager, without a third write.
+			if st.Current() != token || st.InProgress() != "" || !hasStage(st.Versions[token], device.StagePending) || !hasStage(st.Versions[old], device.StagePrevious) {
 				t.Fatalf("after finishSecret: stages %v", st.Versions)
 			}
 			if d.Current == nil || d.Current.Version != token || d.Previous == nil || d.Previous.Version != old || d.Pending != nil {
@@ -181,11 +185,15 @@ func TestEngineCallCounts(t *testing.T) {
 	if st, _ := h.secrets.State(c.Device.SecretARN); st.Current() != token {
 		t.Fatalf("AWSCURRENT = %s, want %s", st.Current(), token)
 	}
-	// docs/architecture.md: six Secrets Manager calls and four DynamoDB
-	// calls for a full rotation (AWS's templates make 10 to 14).
-	wantSM := map[string]int{"Describe": 1, "PutPending": 1, "Read": 2, "MoveCurrent": 1, "RemovePending": 1}
+	// docs/architecture.md: five Secrets Manager calls, two of them
+	// writes (AWS's rotation template's floor), and four DynamoDB calls
+	// for a full rotation (AWS's templates make 10 to 14 calls).
+	wantSM := map[string]int{"Describe": 1, "PutPending": 1, "Read": 2, "MoveCurrent": 1}
 	if got := h.secrets.Counts(); !reflect.DeepEqual(got, wantSM) {
 		t.Errorf("Secrets Manager calls = %v, want %v", got, wantSM)
+	}
+	if n := h.secrets.Writes(); n != 2 {
+		t.Errorf("Secrets Manager writes = %d, want 2", n)
 	}
 	wantDB := map[string]int{"BeginRotation": 1, "SetPending": 1, "Candidates": 1, "Promote": 1}
 	if got := h.store.Counts(); !reflect.DeepEqual(got, wantDB) {
@@ -357,8 +365,8 @@ func TestRegenerateTakesOverScheduledRotation(t *testing.T) {
 		t.Fatal("after a regenerate took over a rotation, want only the regenerated password")
 	}
 	st, _ := h.secrets.State(arn)
-	if st.Pending() != "" {
-		t.Fatalf("AWSPENDING left on %s", st.Pending())
+	if st.InProgress() != "" {
+		t.Fatalf("AWSPENDING left on %s, which is not AWSCURRENT", st.InProgress())
 	}
 	// The next scheduled rotation runs normally.
 	if _, step, err := e.RotateNow(ctx, arn); err != nil {
@@ -394,4 +402,88 @@ func TestRotationAfterRegenerateFinishedDoesNotOverwrite(t *testing.T) {
 		t.Fatal("AWSCURRENT is not the regenerated password")
 	}
 	h.checkConsistent()
+}
+
+// TestRegenerateRoundTrips pins a regenerate's common path: four
+// sequential round trips (read the device, put the new version, one
+// conditional write, move AWSCURRENT), two of them Secrets Manager writes.
+func TestRegenerateRoundTrips(t *testing.T) {
+	h := newHarness(t, device.Config{})
+	c := h.create(device.CreateInput{Name: "server"})
+	h.faults.Clear()
+	r, err := h.svc.Regenerate(context.Background(), h.owner(), mailbox, c.Device.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.remember(r.Password)
+	want := []string{"Store.Lookup", "Secrets.PutPending", "Store.Replace", "Secrets.MoveCurrent"}
+	if got := h.faults.Calls(); !slices.Equal(got, want) {
+		t.Fatalf("regenerate calls = %v, want %v", got, want)
+	}
+	h.checkConsistent()
+}
+
+// TestRegenerateReplacesRotationFinishedMeanwhile: a rotation that
+// finishes between a regenerate's read of the device and its write has
+// its password replaced too (grace 0 ends both), whether or not the
+// rotation had moved AWSCURRENT yet; the rotation's retried finish
+// changes nothing.
+func TestRegenerateReplacesRotationFinishedMeanwhile(t *testing.T) {
+	for _, moved := range []bool{true, false} {
+		t.Run(fmt.Sprintf("moved=%v", moved), func(t *testing.T) {
+			h := newHarness(t, device.Config{})
+			ctx := context.Background()
+			c := h.create(device.CreateInput{Name: "server"})
+			e := h.svc.Engine()
+			arn := c.Device.SecretARN
+			read := h.device(c.Device.ID) // the regenerate's read
+			rot := device.NewToken()
+			for _, step := range device.Steps[:3] {
+				if err := e.Run(ctx, step, arn, rot); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sv, err := h.secrets.Read(ctx, arn, rot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rotPW := h.remember(sv.Value.Password)
+			if !moved {
+				// finishSecret promotes in the table, then its move is lost.
+				h.faults.FailCall(2, devicetest.FailBefore, nil)
+			}
+			err = e.Run(ctx, device.StepFinish, arn, rot)
+			h.faults.Clear()
+			if moved != (err == nil) {
+				t.Fatalf("finishSecret: %v", err)
+			}
+			pw, out, err := e.Regenerate(ctx, read, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.remember(pw)
+			if out.Previous == nil || out.Previous.Version != rot {
+				t.Fatalf("answered previous %+v, want the rotation's version %s", out.Previous, rot)
+			}
+			if cur, _ := h.currentPassword(c.Device); cur != pw || !h.verify(pw) {
+				t.Fatal("the regenerated password is not AWSCURRENT or does not verify")
+			}
+			if h.verify(rotPW) || h.verify(c.Password) {
+				t.Fatal("a replaced password still verifies after a regenerate without grace")
+			}
+			if st, _ := h.secrets.State(arn); st.InProgress() != "" {
+				t.Fatalf("AWSPENDING left on %s, which is not AWSCURRENT", st.InProgress())
+			}
+			h.checkConsistent()
+			before := h.snapshot(c.Device.ID)
+			if err := e.Run(ctx, device.StepFinish, arn, rot); err == nil && !moved {
+				t.Fatal("the rotation's retried finishSecret succeeded after the regenerate")
+			}
+			h.wantUnchanged("the rotation's retried finishSecret", before)
+			if _, step, err := e.RotateNow(ctx, arn); err != nil {
+				t.Fatalf("next rotation failed at %s: %v", step, err)
+			}
+			h.checkConsistent()
+		})
+	}
 }

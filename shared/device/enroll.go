@@ -144,6 +144,10 @@ func (s *Enrollments) CreateEnrollment(ctx context.Context, c Caller, address st
 	if !s.cfg.Policy.IsAdmin(c, DomainOf(addr)) {
 		return Enrollment{}, "", apperr.New(apperr.Forbidden, "only an administrator of %s may create enrollment links", DomainOf(addr))
 	}
+	// A link hands out a credential to its holder: step-up.
+	if err := s.cfg.Policy.RequireFresh(c, now); err != nil {
+		return Enrollment{}, "", err
+	}
 	e, err := newEnrollment(Enrollment{Mailbox: addr, CreatedAt: now, CreatedBy: c.Subject, Status: EnrollmentOpen, LastActor: c.Actor()}, in, now)
 	if err != nil {
 		return Enrollment{}, "", err
@@ -292,6 +296,10 @@ func (s *Enrollments) RedeemEnrollment(ctx context.Context, c Caller, token stri
 	}
 	if e.EffectiveStatus(now) != EnrollmentOpen {
 		return Created{}, closedLink(e, now)
+	}
+	// Redeeming hands out a password: step-up, as create does.
+	if err := s.cfg.Policy.RequireFresh(c, now); err != nil {
+		return Created{}, err
 	}
 	d := Device{Mailbox: e.Mailbox, Name: e.Name, User: e.User, Scopes: e.Scopes, Status: StatusActive,
 		CreatedAt: now, UpdatedAt: now, RotatedAt: now, CreatedBy: c.Subject, Grace: s.cfg.RotationGrace}

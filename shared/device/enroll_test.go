@@ -25,7 +25,11 @@ func (h *harness) link(in device.EnrollmentInput) (device.Enrollment, string) {
 	return e, token
 }
 
-func holder(sub string) device.Caller { return device.Caller{Subject: sub} }
+// holder is a caller holding a link, logged in just now (redeeming is a
+// step-up operation).
+func (h *harness) holder(sub string) device.Caller {
+	return device.Caller{Subject: sub, AuthTime: h.clock.Now()}
+}
 
 func TestEnrollmentLifecycle(t *testing.T) {
 	t.Parallel()
@@ -44,7 +48,7 @@ func TestEnrollmentLifecycle(t *testing.T) {
 	}
 
 	h.clock.Advance(time.Hour)
-	c, err := h.svc.RedeemEnrollment(ctx, holder("someone"), token)
+	c, err := h.svc.RedeemEnrollment(ctx, h.holder("someone"), token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +64,7 @@ func TestEnrollmentLifecycle(t *testing.T) {
 	if used.Status != device.EnrollmentUsed || used.DeviceID != d.ID || used.UsedBy != "someone" {
 		t.Errorf("the link after use: %+v", used)
 	}
-	_, err = h.svc.RedeemEnrollment(ctx, holder("someone"), token)
+	_, err = h.svc.RedeemEnrollment(ctx, h.holder("someone"), token)
 	if !apperr.Is(err, apperr.Conflict) {
 		t.Errorf("second use: %v, want Conflict", err)
 	}
@@ -93,10 +97,10 @@ func TestEnrollmentRefusals(t *testing.T) {
 	}
 
 	e, token := h.link(device.EnrollmentInput{User: "bob"})
-	if _, err := h.svc.RedeemEnrollment(ctx, holder("mallory"), token); !apperr.Is(err, apperr.Forbidden) {
+	if _, err := h.svc.RedeemEnrollment(ctx, h.holder("mallory"), token); !apperr.Is(err, apperr.Forbidden) {
 		t.Errorf("another subject: %v, want Forbidden", err)
 	}
-	if _, err := h.svc.RedeemEnrollment(ctx, holder("bob"), token+"x"); !apperr.Is(err, apperr.NotFound) {
+	if _, err := h.svc.RedeemEnrollment(ctx, h.holder("bob"), token+"x"); !apperr.Is(err, apperr.NotFound) {
 		t.Errorf("a wrong token: %v, want NotFound", err)
 	}
 	if _, err := h.svc.CancelEnrollment(ctx, h.owner(), mailbox, e.ID); !apperr.Is(err, apperr.Forbidden) {
@@ -111,13 +115,13 @@ func TestEnrollmentRefusals(t *testing.T) {
 	if _, err := h.svc.CancelEnrollment(ctx, h.admin(), mailbox, e.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.RedeemEnrollment(ctx, holder("bob"), token); !apperr.Is(err, apperr.Conflict) || !strings.Contains(err.Error(), "cancelled") {
+	if _, err := h.svc.RedeemEnrollment(ctx, h.holder("bob"), token); !apperr.Is(err, apperr.Conflict) || !strings.Contains(err.Error(), "cancelled") {
 		t.Errorf("a cancelled link: %v, want Conflict saying cancelled", err)
 	}
 
 	_, token = h.link(device.EnrollmentInput{TokenValidFor: "10m"})
 	h.clock.Advance(10 * time.Minute)
-	if _, err := h.svc.RedeemEnrollment(ctx, holder("bob"), token); !apperr.Is(err, apperr.Conflict) || !strings.Contains(err.Error(), "expired") {
+	if _, err := h.svc.RedeemEnrollment(ctx, h.holder("bob"), token); !apperr.Is(err, apperr.Conflict) || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("an expired link: %v, want Conflict saying expired", err)
 	}
 	if n := len(h.secrets.Names()); n != 0 {
@@ -140,7 +144,7 @@ func TestConcurrentRedemptions(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := h.svc.RedeemEnrollment(context.Background(), holder("sam"), token)
+			c, err := h.svc.RedeemEnrollment(context.Background(), h.holder("sam"), token)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -179,7 +183,7 @@ func TestRedeemFaults(t *testing.T) {
 		id = e.ID
 	}
 	eachFault(t, setup, func(h *harness) error {
-		c, err := h.svc.RedeemEnrollment(context.Background(), holder("sam"), token)
+		c, err := h.svc.RedeemEnrollment(context.Background(), h.holder("sam"), token)
 		h.remember(c.Password)
 		return err
 	}, func(t *testing.T, h *harness, err error) {
@@ -205,7 +209,7 @@ func TestRedeemFaults(t *testing.T) {
 			if live := h.secrets.Live(); len(live) > 1 {
 				t.Errorf("%d secrets left", len(live))
 			}
-			c, rerr := h.svc.RedeemEnrollment(context.Background(), holder("sam"), token)
+			c, rerr := h.svc.RedeemEnrollment(context.Background(), h.holder("sam"), token)
 			if rerr != nil {
 				t.Fatalf("retry after a failed redemption: %v", rerr)
 			}

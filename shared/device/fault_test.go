@@ -127,8 +127,8 @@ func TestFaultsRegenerate(t *testing.T) {
 				t.Fatal("the replaced password still verifies")
 			}
 			st, _ := h.secrets.State(c.Device.SecretARN)
-			if st.Pending() != "" {
-				t.Fatalf("AWSPENDING left on %s", st.Pending())
+			if st.InProgress() != "" {
+				t.Fatalf("AWSPENDING left on %s, which is not AWSCURRENT", st.InProgress())
 			}
 			if len(h.store.Devices(mailbox)) != 1 || len(h.secrets.Live()) != 1 {
 				t.Fatal("a regenerate changed the number of devices or secrets")
@@ -207,9 +207,11 @@ func TestFaultsRevokeAll(t *testing.T) {
 	}
 }
 
-// TestCrashedRegenerateHoldsRotation: a regenerate that stops after taking
-// the device's pending version keeps scheduled rotations off for
-// RegenerateHold, and no longer.
+// TestCrashedRegenerateHoldsRotation: a regenerate that stops right after
+// storing its new version (AWSPENDING on a version that is not AWSCURRENT)
+// keeps scheduled rotations off without changing anything, as Secrets
+// Manager's RotateSecret does, until the reconciler clears the abandoned
+// label; the current password keeps working throughout.
 func TestCrashedRegenerateHoldsRotation(t *testing.T) {
 	ctx := context.Background()
 	var c device.Created
@@ -224,25 +226,32 @@ func TestCrashedRegenerateHoldsRotation(t *testing.T) {
 	}
 	h := newHarness(t, device.Config{})
 	setup(h)
-	h.faults.FailCall(put+1, devicetest.FailBefore, nil)
+	h.faults.FailCall(put+1, devicetest.FailAfter, nil)
 	if _, err := h.svc.Regenerate(ctx, h.owner(), mailbox, c.Device.ID, 0); err == nil {
 		t.Fatal("regenerate succeeded despite the fault")
 	}
 	h.faults.Clear()
-	start := h.clock.Now()
-	h.clock.Advance(device.RegenerateHold - time.Second)
+	st, _ := h.secrets.State(c.Device.SecretARN)
+	abandoned := st.InProgress()
+	if abandoned == "" {
+		t.Fatalf("the stored version does not hold AWSPENDING apart from AWSCURRENT: %v", st.Versions)
+	}
+	h.clock.Advance(time.Minute)
 	before := h.snapshot(c.Device.ID)
 	_, step, err := h.svc.Engine().RotateNow(ctx, c.Device.SecretARN)
 	if step != device.StepCreate || !apperr.Is(err, apperr.Conflict) {
-		t.Fatalf("rotation during the hold = %s, %v; want createSecret to refuse", step, err)
+		t.Fatalf("rotation while the regenerate's version is pending = %s, %v; want createSecret to refuse", step, err)
 	}
-	h.wantUnchanged("a rotation during the hold", before)
+	h.wantUnchanged("a rotation while a regenerate's version is pending", before)
 	if !h.verify(c.Password) {
 		t.Fatal("the current password stopped")
 	}
-	h.clock.Set(start.Add(device.RegenerateHold + time.Second))
+	h.checkConsistent()
+	if rep := h.reconcile(0); rep.PendingCleared != 1 {
+		t.Fatalf("reconciler cleared %d AWSPENDING labels, want the abandoned one", rep.PendingCleared)
+	}
 	if _, step, err := h.svc.Engine().RotateNow(ctx, c.Device.SecretARN); err != nil {
-		t.Fatalf("rotation after the hold failed at %s: %v", step, err)
+		t.Fatalf("rotation after the reconciler failed at %s: %v", step, err)
 	}
 	h.checkConsistent()
 }

@@ -21,15 +21,15 @@ import (
 // succeeds without writing.
 var ErrAlreadyPending = errors.New("the version is pending already")
 
-// CheckBeginRotation decides whether a rotation to version may begin on d
-// at now. A scheduled rotation (manual false) needs an active device; a
-// manual regenerate also accepts a disabled one. Either needs an
-// unexpired device that has a current version, and a version the device
-// never held. A scheduled rotation yields to a manual regenerate's pending
+// CheckBeginRotation decides whether a rotation to version, from base,
+// may begin on d at now. A scheduled rotation (manual false) needs an
+// active device; a manual one also accepts a disabled one. Either needs
+// an unexpired device whose current version is base, and a version the
+// device never held. A scheduled rotation yields to a manual regenerate's pending
 // version begun less than RegenerateHold ago; a regenerate takes over any
 // pending version. It answers ErrAlreadyPending if version is pending
 // already, else a Conflict saying why, or nil.
-func CheckBeginRotation(d Device, version string, manual bool, now time.Time) error {
+func CheckBeginRotation(d Device, version, base string, manual bool, now time.Time) error {
 	switch {
 	case d.Pending != nil && d.Pending.Version == version:
 		return ErrAlreadyPending
@@ -43,6 +43,12 @@ func CheckBeginRotation(d Device, version string, manual bool, now time.Time) er
 		return apperr.New(apperr.Conflict, "a manual regenerate is in progress")
 	case d.Current == nil:
 		return apperr.New(apperr.Conflict, "the device has no current version")
+	case d.Current.Version != base:
+		// Secrets Manager's AWSCURRENT (base) is not the table's current
+		// version: a regenerate is between its two writes, or a crash left
+		// them apart for the reconciler. A rotation begun now would promote
+		// over a version Secrets Manager never published.
+		return apperr.New(apperr.Conflict, "the device's current version is not %s, the secret's AWSCURRENT", base)
 	case d.Current.Version == version || d.Previous != nil && d.Previous.Version == version:
 		return apperr.New(apperr.Conflict, "version %s was used before on this device", version)
 	}
@@ -79,11 +85,23 @@ func CheckPromote(d Device, version string) error {
 	return nil
 }
 
-// CheckClosePrevious decides whether the previous version's validity may
-// be shortened: only while version is still the previous version.
-func CheckClosePrevious(d Device, version string) error {
-	if d.Previous == nil || d.Previous.Version != version {
-		return apperr.New(apperr.Conflict, "close previous verifier: the version is no longer the previous one")
+// CheckReplace decides whether a regenerate may make version, with hash,
+// current in place of base at now: only on a live, unexpired device whose
+// current version is still base (the one the regenerate read), with a
+// version the device never held and a hash that is not the current one.
+// A pending version does not stop it: the regenerate supersedes it.
+func CheckReplace(d Device, version string, hash verifier.Hash, base string, now time.Time) error {
+	switch {
+	case !d.Status.Live():
+		return apperr.New(apperr.Conflict, "replace verifier: the device is %s", d.Status)
+	case !d.ExpiresAt.IsZero() && d.ExpiresAt.UnixMilli() <= now.UnixMilli():
+		return apperr.New(apperr.Conflict, "replace verifier: the device expired at %s", d.ExpiresAt.Format(time.RFC3339))
+	case d.Current == nil || d.Current.Version != base:
+		return apperr.New(apperr.Conflict, "replace verifier: the current version is no longer %s", base)
+	case version == base || d.Previous != nil && d.Previous.Version == version || d.Pending != nil && d.Pending.Version == version:
+		return apperr.New(apperr.Conflict, "replace verifier: version %s was used before on this device", version)
+	case d.Current.Hash == hash:
+		return apperr.New(apperr.Conflict, "replace verifier: the hash is the current version's")
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (s Status) Live() bool { return s == StatusActive || s == StatusDisabled }
 
 // Mailbox is an email address with an owner.
 type Mailbox struct {
-	Address   string // normalized: local part as given, domain lower-case A-labels
+	Address   string // normalized: lower-cased, the domain in A-labels
 	Owner     string // the owner's subject (JWT "sub")
 	CreatedAt time.Time
 	CreatedBy string

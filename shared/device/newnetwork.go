@@ -42,20 +42,6 @@ type NetworkNote struct {
 	Before time.Time
 }
 
-// NetworkOf is the network of ip: its /24 for IPv4, its /64 for IPv6.
-func NetworkOf(ip netip.Addr) string {
-	ip = ip.Unmap()
-	bits := 64
-	if ip.Is4() {
-		bits = 24
-	}
-	p, err := ip.Prefix(bits)
-	if err != nil {
-		return ""
-	}
-	return p.String()
-}
-
 // noteNetwork records a successful use of d from ip (the verify path's one
 // extra step, after the match). Failures are logged: a sighting is never
 // worth failing a login.
@@ -64,8 +50,8 @@ func (s *Verification) noteNetwork(ctx context.Context, d Device, ip netip.Addr,
 	if !ok || !ip.IsValid() {
 		return
 	}
-	network := NetworkOf(ip)
-	if network == "" {
+	network := NetworkOf(ip) // the rate limit's buckets: /24 and /64
+	if network == NoNetwork {
 		return
 	}
 	seen, known := d.Networks[network]

@@ -49,8 +49,10 @@ type DeviceStore interface {
 	// that the mailbox is gone or its owner changed.
 	CreateDevice(ctx context.Context, d Device, owner string, maxLive int, idem *IdempotencyRecord) error
 
-	// ListDevices returns one page of a mailbox's devices in id order and the
-	// cursor of the next page ("" at the end). Invalid for a bad cursor.
+	// ListDevices returns one page of a mailbox's devices, the live ones in
+	// id order and then the ended ones in id order (the adapter keeps them
+	// apart so verification reads only the live), and the cursor of the
+	// next page ("" at the end). Invalid for a bad cursor.
 	ListDevices(ctx context.Context, mailbox, cursor string, limit int) ([]Device, string, error)
 
 	// UpdateDevice writes the metadata fields of d (name, note, user,
@@ -80,10 +82,11 @@ type RepairStore interface {
 // RotationStore is what the rotation engine writes. Each method is one
 // conditional write whose condition is the rule of the same name in
 // guards.go (CheckBeginRotation, CheckSetPending, CheckPromote,
-// CheckClosePrevious); on Conflict the adapter explains the refusal with
-// that rule.
+// CheckReplace); on Conflict the adapter explains the refusal with that
+// rule.
 type RotationStore interface {
-	// BeginRotation records version as pending, starting from base, and
+	// BeginRotation records version as pending, starting from base (the
+	// secret's AWSCURRENT, which must be the device's current version), and
 	// answers with the device after the write; if version was pending
 	// already it changes nothing and answers the stored device. A scheduled
 	// rotation (manual false) needs an active, unexpired device and yields
@@ -107,15 +110,20 @@ type RotationStore interface {
 	// was before the write, or, on Conflict, as it is.
 	Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (Device, error)
 
-	// ClosePrevious ends the previous version's validity at until if it is
-	// still version.
-	ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) error
+	// Replace is a regenerate's one write: version, with hash, becomes
+	// current in place of base, which stays valid as previous until until
+	// (until <= now: it stops at once), and any pending version is cleared,
+	// so a scheduled rotation in flight can no longer promote. Only if the
+	// device is live and unexpired, base is its current version, version is
+	// new to it and hash is not the current hash (CheckReplace). It answers
+	// the device after the write, or, on Conflict, as it is.
+	Replace(ctx context.Context, mailbox, id, version string, hash verifier.Hash, base string, now, until time.Time) (Device, error)
 }
 
 // CandidateReader is the verify path's read, which testSecret shares.
 type CandidateReader interface {
-	// Candidates reads, in one round trip, every device of a mailbox and its
-	// verify failure counter.
+	// Candidates reads, in one round trip, every live device of a mailbox
+	// and its verify failure counters.
 	Candidates(ctx context.Context, mailbox string) (Candidates, error)
 }
 
@@ -123,9 +131,13 @@ type CandidateReader interface {
 type VerifyStore interface {
 	CandidateReader
 
-	// RecordFailure counts a failed verification in the window that starts
-	// at windowStart and returns the count.
-	RecordFailure(ctx context.Context, mailbox string, windowStart time.Time, expires time.Time) (int, error)
+	// Attempt counts a failed verification (a.Failed) or admits a
+	// successful one against the counter of a.Network, in one conditional
+	// write whose condition is CheckAttempt: RateLimited (with RetryAfter)
+	// if the network may not try now. seen is the counter as Candidates
+	// read it (nil: none), which tells the adapter which write to try
+	// first; it never decides the outcome.
+	Attempt(ctx context.Context, mailbox string, a Attempt, seen *NetworkFailures) error
 
 	// TouchLastUsed records a use if the device is active and its stored
 	// last use is older than notAfter (so concurrent logins write once);
@@ -163,9 +175,20 @@ type IdempotencyRecord struct {
 
 // Candidates is the verify path's view of a mailbox.
 type Candidates struct {
-	Devices     []Device
-	Failures    int
-	WindowStart time.Time
+	Devices []Device
+	// Networks are the failure counters of the networks that verified
+	// against the mailbox lately, in network order.
+	Networks []NetworkFailures
+}
+
+// Network returns the counter of network, or nil.
+func (c Candidates) Network(network string) *NetworkFailures {
+	for i := range c.Networks {
+		if c.Networks[i].Network == network {
+			return &c.Networks[i]
+		}
+	}
+	return nil
 }
 
 // Secrets keeps device passwords in Secrets Manager; the shared/secrets
@@ -207,8 +230,10 @@ type SecretDeleter interface {
 
 // StageMover moves the staging labels of a rotation.
 type StageMover interface {
-	// MoveCurrent moves AWSCURRENT from version from to version to.
-	// Conflict if from is not the current version.
+	// MoveCurrent moves AWSCURRENT from version from to version to (and
+	// AWSPREVIOUS to from), leaving any AWSPENDING on to: a finished
+	// rotation for Secrets Manager. Conflict if from is not the current
+	// version.
 	MoveCurrent(ctx context.Context, secretID, to, from string) error
 
 	// RemovePending removes AWSPENDING from version.
@@ -296,6 +321,19 @@ func (s SecretState) Current() string { return s.withStage(StageCurrent) }
 
 // Pending returns the AWSPENDING version id, or "".
 func (s SecretState) Pending() string { return s.withStage(StagePending) }
+
+// InProgress returns the version of a rotation that has not finished: the
+// AWSPENDING version when it is not also AWSCURRENT, else "". Secrets
+// Manager treats AWSPENDING left on the AWSCURRENT version as a finished
+// rotation (RotateSecret starts the next one), so devicepass never spends a
+// write removing it.
+func (s SecretState) InProgress() string {
+	p := s.Pending()
+	if p == "" || hasStage(s.Versions[p], StageCurrent) {
+		return ""
+	}
+	return p
+}
 
 func (s SecretState) withStage(stage string) string {
 	for v, st := range s.Versions {

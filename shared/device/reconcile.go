@@ -155,7 +155,7 @@ func (s *Repair) reconcileVersions(ctx context.Context, d Device, sec SecretSumm
 		}
 	}
 	if pend == "" || pend == cur {
-		return
+		return // AWSPENDING on AWSCURRENT: a finished rotation (SecretState.InProgress)
 	}
 	inFlight := d.Pending != nil && d.Pending.Version == pend && now.Sub(d.PendingAt) < RegenerateHold
 	if inFlight {

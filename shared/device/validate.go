@@ -47,8 +47,10 @@ var idnaProfile = idna.New(
 var localPartRE = regexp.MustCompile(`^[A-Za-z0-9_+=-]+(\.[A-Za-z0-9_+=-]+)*$`)
 
 // NormalizeAddress validates a mailbox address and returns its canonical
-// form: the local part as given, the domain lower-cased in ASCII (IDNA
-// A-labels). It refuses quoted local parts, comments, IP literals,
+// form: the local part lower-cased (it is ASCII), the domain lower-cased in
+// ASCII (IDNA A-labels). Addresses are case-insensitive end to end: Dovecot
+// lower-cases user names by default, so Bob.Smith@x and bob.smith@x must be
+// one mailbox with one owner, never two. It refuses quoted local parts, comments, IP literals,
 // non-ASCII local parts and single-label domains.
 func NormalizeAddress(field, s string) (string, error) {
 	if s == "" {
@@ -72,7 +74,7 @@ func NormalizeAddress(field, s string) (string, error) {
 	if err != nil {
 		return "", apperr.Field(field, "%s", err.(*apperr.Error).Message)
 	}
-	addr := local + "@" + ascii
+	addr := strings.ToLower(local) + "@" + ascii
 	if len(addr) > 254 {
 		return "", apperr.Field(field, "is longer than 254 octets")
 	}
@@ -91,11 +93,11 @@ func NormalizeDomain(domain string) (string, error) {
 	}
 	ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(domain, "."))
 	if err != nil || ascii == "" {
-		return "", apperr.Field("domain", "domain %q is not a valid internationalized domain name", domain)
+		return "", apperr.Field("domain", "domain is not a valid internationalized domain name (%s)", apperr.Describe(domain))
 	}
 	labels := strings.Split(ascii, ".")
 	if slices.Contains(labels, "") { // "a.b.." keeps an empty root label after the one trailing dot is trimmed
-		return "", apperr.Field("domain", "domain %q has an empty label", domain)
+		return "", apperr.Field("domain", "domain has an empty label")
 	}
 	if len(labels) < 2 {
 		return "", apperr.Field("domain", "domain must have at least two labels")
@@ -186,7 +188,7 @@ func ParseScope(field, s string) (Scope, error) {
 			return x, nil
 		}
 	}
-	return "", apperr.Field(field, "unknown scope %q (one of imap, pop, smtp, caldav, carddav)", truncate(s, 32))
+	return "", apperr.Field(field, "is not a known scope (%s); one of imap, pop, smtp, caldav, carddav", apperr.Describe(s))
 }
 
 // NormalizeScopes validates a scope list; nil means the defaults. The
@@ -230,15 +232,15 @@ func NormalizeAllowIPs(field string, in []string) ([]netip.Prefix, error) {
 			var err error
 			p, err = netip.ParsePrefix(s)
 			if err != nil {
-				return nil, apperr.Field(f, "%q is not a CIDR block", truncate(s, 64))
+				return nil, apperr.Field(f, "is not a CIDR block (%s)", apperr.Describe(s))
 			}
 			if p.Masked() != p {
-				return nil, apperr.Field(f, "%q has host bits set; did you mean %s?", s, p.Masked())
+				return nil, apperr.Field(f, "has host bits set; did you mean %s?", p.Masked())
 			}
 		} else {
 			a, err := netip.ParseAddr(s)
 			if err != nil || a.Zone() != "" {
-				return nil, apperr.Field(f, "%q is not an IP address or CIDR block", truncate(s, 64))
+				return nil, apperr.Field(f, "is not an IP address or CIDR block (%s)", apperr.Describe(s))
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
@@ -247,7 +249,7 @@ func NormalizeAllowIPs(field string, in []string) ([]netip.Prefix, error) {
 			// no IPv4 form; PrefixFrom would make an invalid prefix that is
 			// stored as "invalid Prefix" and read back as no allow-list at all.
 			if p.Bits() < 96 {
-				return nil, apperr.Field(f, "%q is an IPv4-mapped block shorter than /96; give the IPv4 block instead", s)
+				return nil, apperr.Field(f, "is an IPv4-mapped block shorter than /96; give the IPv4 block instead")
 			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
@@ -363,14 +365,4 @@ func ParseGraceSeconds(field string, n int64) (time.Duration, error) {
 		return 0, apperr.Field(field, "must be between 0 and %d seconds", int64(MaxRegenGrace/time.Second))
 	}
 	return time.Duration(n) * time.Second, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
 }

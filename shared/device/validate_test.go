@@ -29,7 +29,7 @@ func TestNormalizeAddress(t *testing.T) {
 		want string // "" for refused
 	}{
 		{"alice@example.com", "alice@example.com"},
-		{"Alice.Smith@Example.COM", "Alice.Smith@example.com"},
+		{"Alice.Smith@Example.COM", "alice.smith@example.com"},
 		{"a+tag=x_y-z@example.com", "a+tag=x_y-z@example.com"},
 		{"alice@example.com.", "alice@example.com"},
 		{"alice@BÜCHER.example", "alice@xn--bcher-kva.example"},

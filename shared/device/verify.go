@@ -55,10 +55,10 @@ type VerifyRequest struct {
 const MaxPasswordLen = 1024
 
 // Verify answers a mail server. It returns false for every reason to
-// refuse, without saying which; RateLimited once the mailbox has had too
-// many failures in the current window. Every device of the mailbox is
-// compared in constant time, and an unknown mailbox costs the same read and
-// write as a wrong password.
+// refuse, without saying which; RateLimited (see RetryAfter) while the
+// client's network is over its limit (see ratelimit.go). Every device of
+// the mailbox is compared in constant time, and an unknown mailbox costs
+// the same read and write as a wrong password.
 func (s *Verification) Verify(ctx context.Context, req VerifyRequest) (bool, error) {
 	addr, err := NormalizeAddress("mailbox", req.Mailbox)
 	if err != nil {
@@ -82,20 +82,30 @@ func (s *Verification) Verify(ctx context.Context, req VerifyRequest) (bool, err
 	}
 	now := s.clock()
 	cfg := s.cfg.Verify
-	windowStart := now.Truncate(cfg.Window)
 
 	c, err := s.store.Candidates(ctx, addr)
 	if err != nil {
 		return false, fmt.Errorf("read candidates: %w", err)
 	}
-	if c.WindowStart.Equal(windowStart) && c.Failures >= cfg.MaxFailures {
-		return false, apperr.New(apperr.RateLimited, "too many failed attempts for this mailbox; retry after %s", windowStart.Add(cfg.Window).Format(time.RFC3339))
+	a := Attempt{Network: NetworkOf(ip), Now: now, Window: cfg.Window, Limit: cfg.MaxFailures}
+	if MailboxFailures(c.Networks, a.Index()) >= cfg.MailboxCeiling {
+		a.AdmitBefore = now.Add(-cfg.Window)
+	}
+	seen := c.Network(a.Network)
+	if err := CheckAttempt(seen, a); err != nil {
+		return false, err // refused without a write: the counter says so already
 	}
 	i := match(c.Devices, s.keyed.Password(req.Password), now, admit{scope: scope, ip: ip, checkIP: true})
-	if i < 0 {
-		if _, err := s.store.RecordFailure(ctx, addr, windowStart, windowStart.Add(cfg.Window+time.Minute)); err != nil {
-			s.log.WarnContext(ctx, "could not count failed verification", "mailbox", addr, "error", err)
+	a.Failed = i < 0
+	// The answer waits for the counter's conditional write, whichever it
+	// is: without it, concurrent guesses would all be checked.
+	if err := s.store.Attempt(ctx, addr, a, seen); err != nil {
+		if !apperr.Is(err, apperr.RateLimited) {
+			err = fmt.Errorf("count verification: %w", err)
 		}
+		return false, err
+	}
+	if i < 0 {
 		return false, nil
 	}
 	d := c.Devices[i]

@@ -41,7 +41,7 @@ func BenchmarkVerifyMailboxOf50(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	admin := device.Caller{Subject: "bench-admin", Groups: []string{"domain-admin:bench.example"}}
+	admin := device.Caller{Subject: "bench-admin", Groups: []string{"domain-admin:bench.example"}, AuthTime: now}
 	if _, _, err := svc.RegisterMailbox(ctx, admin, mbx, owner); err != nil {
 		b.Fatal(err)
 	}

@@ -2,8 +2,11 @@ package device_test
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,23 +115,37 @@ func TestVerifyRateLimit(t *testing.T) {
 		}
 	}
 	for _, try := range []string{"wrong again", pw} {
-		ok, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: mailbox, Password: try, Protocol: "imap"})
+		ok, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: mailbox, Password: try, Protocol: "imap", ClientIP: "192.0.2.99"})
 		wantCode(t, err, apperr.RateLimited)
+		if wait, found := device.RetryAfter(err, h.clock.Now()); !found || wait != 20*time.Minute {
+			t.Fatalf("retry after %v, want until the failures' window has passed (20m)", wait)
+		}
 		if ok {
 			t.Fatal("a rate-limited request verified")
+		}
+	}
+	// The limit is per network: the owner elsewhere, and a request without
+	// an address, are not limited.
+	for _, ip := range []string{"198.51.100.7", "2001:db8::1", ""} {
+		if ok, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: mailbox, Password: pw, Protocol: "imap", ClientIP: ip}); !ok || err != nil {
+			t.Fatalf("the owner's password from %q = %v, %v while another network is throttled", ip, ok, err)
 		}
 	}
 	// The limit is per mailbox.
 	if _, _, err := h.svc.RegisterMailbox(ctx, h.admin(), "bob@example.com", "bob"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: "bob@example.com", Password: "x", Protocol: "imap"}); err != nil {
+	if _, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: "bob@example.com", Password: "x", Protocol: "imap", ClientIP: "192.0.2.10"}); err != nil {
 		t.Fatalf("another mailbox is rate limited: %v", err)
 	}
-	// A new window starts over.
+	// The next window still counts the last one's failures; the one after
+	// starts over.
+	h.clock.Advance(10 * time.Minute)
+	_, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: mailbox, Password: pw, Protocol: "imap", ClientIP: "192.0.2.10"})
+	wantCode(t, err, apperr.RateLimited)
 	h.clock.Advance(10 * time.Minute)
 	if !h.verify(pw) {
-		t.Fatal("the password does not verify in the next window")
+		t.Fatal("the password does not verify two windows later")
 	}
 
 	// Unknown mailboxes are limited too: the same cost as a wrong password.
@@ -137,8 +154,127 @@ func TestVerifyRateLimit(t *testing.T) {
 			t.Fatalf("unknown mailbox = %v, %v", ok, err)
 		}
 	}
-	_, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: "ghost@example.com", Password: "x", Protocol: "imap"})
+	_, err = h.svc.Verify(ctx, device.VerifyRequest{Mailbox: "ghost@example.com", Password: "x", Protocol: "imap"})
 	wantCode(t, err, apperr.RateLimited)
+}
+
+// TestVerifyNetworks: the networks a client address counts in.
+func TestVerifyNetworks(t *testing.T) {
+	for ip, want := range map[string]string{
+		"192.0.2.77":           "192.0.2.0/24",
+		"::ffff:192.0.2.77":    "192.0.2.0/24",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::":  "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":      "2001:db8:1:3::/64",
+		"":                     device.NoNetwork,
+	} {
+		var a netip.Addr
+		if ip != "" {
+			a = netip.MustParseAddr(ip)
+		}
+		if got := device.NetworkOf(a); got != want {
+			t.Errorf("NetworkOf(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}
+
+// TestVerifyOwnerDuringAttack: a thousand failures from one network, then
+// the owner's password from another network verifies.
+func TestVerifyOwnerDuringAttack(t *testing.T) {
+	h := newHarness(t, device.Config{Verify: device.VerifyConfig{MaxFailures: 20, Window: 10 * time.Minute}})
+	ctx := context.Background()
+	pw := h.create(device.CreateInput{Name: "x"}).Password
+	refused := 0
+	for i := range 1000 {
+		ok, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: mailbox, Password: fmt.Sprintf("guess-%d", i), Protocol: "imap", ClientIP: "203.0.113.5"})
+		if ok {
+			t.Fatal("a guess verified")
+		}
+		if apperr.Is(err, apperr.RateLimited) {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused != 980 {
+		t.Fatalf("%d of 1000 guesses refused, want 980 (all but the limit)", refused)
+	}
+	if ok, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: mailbox, Password: pw, Protocol: "imap", ClientIP: "198.51.100.20"}); !ok || err != nil {
+		t.Fatalf("the owner's password from another network = %v, %v", ok, err)
+	}
+}
+
+// TestVerifyMailboxCeiling: guesses from many networks push the mailbox
+// over its ceiling; a network that has failed then waits a window after
+// its first failure, and one that never failed is not refused.
+func TestVerifyMailboxCeiling(t *testing.T) {
+	h := newHarness(t, device.Config{Verify: device.VerifyConfig{MaxFailures: 5, MailboxCeiling: 20, Window: 10 * time.Minute}})
+	ctx := context.Background()
+	pw := h.create(device.CreateInput{Name: "x"}).Password
+	h.clock.Set(t0.Truncate(10 * time.Minute).Add(10 * time.Minute))
+	guess := func(net int) error {
+		_, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: mailbox, Password: "guess", Protocol: "imap", ClientIP: fmt.Sprintf("10.0.%d.1", net)})
+		return err
+	}
+	for n := range 5 { // 5 networks x 4 failures: the ceiling
+		for range 4 {
+			if err := guess(n); err != nil {
+				t.Fatalf("network %d: %v", n, err)
+			}
+		}
+	}
+	// Network 0 is under its own limit but has failed recently: it waits.
+	wantCode(t, guess(0), apperr.RateLimited)
+	// A new network gets one failure, then waits a window.
+	if err := guess(100); err != nil {
+		t.Fatalf("a new network's first failure: %v", err)
+	}
+	err := guess(100)
+	wantCode(t, err, apperr.RateLimited)
+	if wait, _ := device.RetryAfter(err, h.clock.Now()); wait != 10*time.Minute {
+		t.Fatalf("retry after %v, want a window after the network's first failure", wait)
+	}
+	// The owner's network never failed: admitted.
+	if ok, err := h.svc.Verify(ctx, device.VerifyRequest{Mailbox: mailbox, Password: pw, Protocol: "imap", ClientIP: "198.51.100.20"}); !ok || err != nil {
+		t.Fatalf("the owner's password from a network that never failed = %v, %v", ok, err)
+	}
+}
+
+// TestVerifyConcurrentGuesses: of 40 concurrent guesses from one fresh
+// network, exactly the limit get an answer; the rest are refused.
+func TestVerifyConcurrentGuesses(t *testing.T) {
+	h := newHarness(t, device.Config{Verify: device.VerifyConfig{MaxFailures: 20, Window: 10 * time.Minute}})
+	h.create(device.CreateInput{Name: "x"})
+	answered := concurrentGuesses(t, h.svc, mailbox, 40)
+	if answered != 20 {
+		t.Fatalf("%d of 40 concurrent guesses checked, want exactly the limit 20", answered)
+	}
+}
+
+func concurrentGuesses(t *testing.T, v interface {
+	Verify(context.Context, device.VerifyRequest) (bool, error)
+}, mbx string, n int) int {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = v.Verify(context.Background(), device.VerifyRequest{Mailbox: mbx, Password: fmt.Sprintf("guess-%d", i), Protocol: "imap", ClientIP: "203.0.113.9"})
+		}()
+	}
+	wg.Wait()
+	answered := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			answered++
+		case !apperr.Is(err, apperr.RateLimited):
+			t.Fatalf("verify: %v", err)
+		}
+	}
+	return answered
 }
 
 func TestVerifyLastUseIsCoalesced(t *testing.T) {

@@ -72,11 +72,11 @@ func (s *Store) ExpiringDevices(ctx context.Context, now time.Time, limit int) (
 func (s *Store) RestoreExpired(ctx context.Context, d device.Device, now time.Time) error {
 	d.Status, d.UpdatedAt = device.StatusExpired, now
 	d.Current, d.Previous, d.Pending = nil, nil, nil
-	it := encodeDevice(d)
-	delete(it, "ttl") // keep it this time
-	it["actor"] = encodeActor(device.Actor{Kind: device.ActorSystem, Subject: "ttl"})
-	it["endedAt"], it["endedBy"] = str(timeStr(now)), str("ttl")
+	d.LastActor = device.Actor{Kind: device.ActorSystem, Subject: "ttl"}
+	it := encodeEnded(d, "ttl", now) // at the ended key, without TTL this time
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		// Only a device whose live item is gone, and only once.
+		{ConditionCheck: &types.ConditionCheck{TableName: &s.table, Key: deviceKey(d.Mailbox, d.ID), ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 		{Put: &types.Put{TableName: &s.table, Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 		{Update: &types.Update{
 			TableName:                 &s.table,
@@ -87,8 +87,9 @@ func (s *Store) RestoreExpired(ctx context.Context, d device.Device, now time.Ti
 		}},
 	}})
 	var tc *types.TransactionCanceledException
-	if errors.As(err, &tc) && len(tc.CancellationReasons) > 0 && aws.ToString(tc.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-		return nil // restored by an earlier delivery of the same record
+	if errors.As(err, &tc) && len(tc.CancellationReasons) > 1 &&
+		(aws.ToString(tc.CancellationReasons[0].Code) == "ConditionalCheckFailed" || aws.ToString(tc.CancellationReasons[1].Code) == "ConditionalCheckFailed") {
+		return nil // still stored, or restored by an earlier delivery of the same record
 	}
 	return translate(err, "restore expired device")
 }
@@ -192,7 +193,7 @@ func KindOf(it map[string]types.AttributeValue) string {
 	if k := getS(it, "kind"); k != "" {
 		return k
 	}
-	if strings.HasPrefix(getS(it, "SK"), devicePrefix) {
+	if sk := getS(it, "SK"); strings.HasPrefix(sk, devicePrefix) || strings.HasPrefix(sk, endedPrefix) {
 		return "device"
 	}
 	return ""

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 
 	"net/netip"
@@ -62,8 +61,9 @@ func New(api API, table string) (*Store, error) {
 const (
 	mailboxPrefix = "MBX#"
 	devicePrefix  = "DEV#"
+	endedPrefix   = "END#" // ended devices: outside the range verification reads
 	mailboxSK     = "#MAILBOX"
-	failsSK       = "#FAILS"
+	netPrefix     = "#NET#"
 	idemPrefix    = "IDEM#"
 	idemSK        = "#IDEM"
 )
@@ -75,6 +75,14 @@ func key(pk, sk string) item { return item{"PK": str(pk), "SK": str(sk)} }
 func mailboxKey(address string) item { return key(mailboxPK(address), mailboxSK) }
 
 func deviceKey(address, id string) item { return key(mailboxPK(address), devicePrefix+id) }
+
+func endedKey(address, id string) item { return key(mailboxPK(address), endedPrefix+id) }
+
+// Sort-key bounds. Every key of a mailbox partition that verification
+// reads (the mailbox item, the network counters, live devices) sorts
+// before endedPrefix; devices live and ended sort from devicePrefix up to
+// devicesEnd.
+const devicesEnd = "END$" // just past every "END#..." key
 
 func idemKey(h verifier.Hash) item { return key(idemPrefix+string(h), idemSK) }
 
@@ -119,7 +127,7 @@ func decodeMailbox(it item) device.Mailbox {
 func (s *Store) Lookup(ctx context.Context, q device.LookupQuery) (device.LookupResult, error) {
 	keys := []item{mailboxKey(q.Mailbox)}
 	if q.DeviceID != "" {
-		keys = append(keys, deviceKey(q.Mailbox, q.DeviceID))
+		keys = append(keys, deviceKey(q.Mailbox, q.DeviceID), endedKey(q.Mailbox, q.DeviceID))
 	}
 	if q.Idempotency != "" {
 		keys = append(keys, idemKey(q.Idempotency))
@@ -148,7 +156,7 @@ func (s *Store) Lookup(ctx context.Context, q device.LookupQuery) (device.Lookup
 			case sk == mailboxSK:
 				m := decodeMailbox(it)
 				res.Mailbox = &m
-			case strings.HasPrefix(sk, devicePrefix):
+			case strings.HasPrefix(sk, devicePrefix), strings.HasPrefix(sk, endedPrefix):
 				d := decodeDevice(it)
 				res.Device = &d
 			case sk == idemSK:
@@ -214,6 +222,9 @@ func encodeDevice(d device.Device) item {
 	it["secretArn"] = str(d.SecretARN)
 	if v := d.Current; v != nil {
 		it["curV"], it["curH"] = str(v.Version), str(string(v.Hash))
+	}
+	if d.EndReason != "" {
+		it["endReason"] = str(d.EndReason)
 	}
 	it["ver"] = num(d.Version)
 	return it
@@ -396,39 +407,39 @@ func (s *Store) putDevice(ctx context.Context, d device.Device, owner string, ma
 	return translate(err, "create device")
 }
 
-// GetDevice implements device.MailboxReader.
+// GetDevice implements device.MailboxReader: a live device and an ended
+// one have different keys, so it asks for both in one BatchGetItem
+// (through Lookup) rather than two GetItems.
 func (s *Store) GetDevice(ctx context.Context, mailbox, id string) (device.Device, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            deviceKey(mailbox, id),
-		ConsistentRead: aws.Bool(true),
-	})
+	res, err := s.Lookup(ctx, device.LookupQuery{Mailbox: mailbox, DeviceID: id})
 	if err != nil {
-		return device.Device{}, translate(err, "get device")
+		return device.Device{}, err
 	}
-	if out.Item == nil {
+	if res.Device == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
 	}
-	return decodeDevice(out.Item), nil
+	return *res.Device, nil
 }
 
-// ListDevices implements device.DeviceStore. The cursor is the last device id of
-// the previous page, so it cannot reach outside the mailbox.
+// ListDevices implements device.DeviceStore: one Query over the live
+// devices and then the ended ones, each in id order. The cursor is the
+// last device of the previous page (ended or not, and its id), so it
+// cannot reach outside the mailbox's devices.
 func (s *Store) ListDevices(ctx context.Context, mailbox, cursor string, limit int) ([]device.Device, string, error) {
 	var start item
 	if cursor != "" {
-		id, err := decodeCursor(cursor)
+		sk, err := decodeCursor(cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		start = deviceKey(mailbox, id)
+		start = key(mailboxPK(mailbox), sk)
 	}
 	var out []device.Device
 	for {
 		res, err := s.api.Query(ctx, &dynamodb.QueryInput{
 			TableName:                 &s.table,
-			KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :dev)"),
-			ExpressionAttributeValues: item{":pk": str(mailboxPK(mailbox)), ":dev": str(devicePrefix)},
+			KeyConditionExpression:    aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
+			ExpressionAttributeValues: item{":pk": str(mailboxPK(mailbox)), ":lo": str(devicePrefix), ":hi": str(devicesEnd)},
 			ExclusiveStartKey:         start,
 			Limit:                     aws.Int32(int32(limit + 1 - len(out))),
 			ConsistentRead:            aws.Bool(true),
@@ -440,7 +451,7 @@ func (s *Store) ListDevices(ctx context.Context, mailbox, cursor string, limit i
 			out = append(out, decodeDevice(it))
 		}
 		if len(out) > limit {
-			return out[:limit], encodeCursor(out[limit-1].ID), nil
+			return out[:limit], encodeCursor(out[limit-1]), nil
 		}
 		if res.LastEvaluatedKey == nil {
 			return out, "", nil
@@ -449,15 +460,30 @@ func (s *Store) ListDevices(ctx context.Context, mailbox, cursor string, limit i
 	}
 }
 
-func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte("d1:" + id)) }
+// encodeCursor names the last device of a page: "d1:" and the id of a live
+// device, "e1:" and the id of an ended one (the two key ranges).
+func encodeCursor(d device.Device) string {
+	tag := "d1:"
+	if !d.Status.Live() {
+		tag = "e1:"
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(tag + d.ID))
+}
 
+// decodeCursor returns the sort key a cursor names.
 func decodeCursor(c string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	id, ok := strings.CutPrefix(string(b), "d1:")
-	if err != nil || !ok || len(id) != 26 {
-		return "", apperr.Field("cursor", "is not a cursor this API returned")
+	bad := apperr.Field("cursor", "is not a cursor this API returned")
+	if err != nil || len(b) != 3+26 {
+		return "", bad
 	}
-	return id, nil
+	switch string(b[:3]) {
+	case "d1:":
+		return devicePrefix + string(b[3:]), nil
+	case "e1:":
+		return endedPrefix + string(b[3:]), nil
+	}
+	return "", bad
 }
 
 // UpdateDevice implements device.DeviceStore; its condition is
@@ -508,25 +534,64 @@ func (s *Store) UpdateDevice(ctx context.Context, d device.Device) (device.Devic
 	return decodeDevice(out.Attributes), nil
 }
 
-// EndDevice implements device.DeviceEnder with one TransactWriteItems; the
-// device's condition is device.CheckEnd.
+// EndDevice implements device.DeviceEnder with one TransactWriteItems that
+// moves the device from its live key ("DEV#<id>") to its ended key
+// ("END#<id>"), without verifiers, and decrements the mailbox's live
+// count; the device's condition is device.CheckEnd and that the item is
+// still the version d was read at, so the ended copy is the device as
+// stored. If the device changed meanwhile but is still live, DynamoDB
+// returns it with the refusal and the move is tried again from it.
+// Ended devices thus cost verification nothing: its Query stops before
+// "END#".
 func (s *Store) EndDevice(ctx context.Context, d device.Device, status device.Status, by string, now time.Time) (device.Device, error) {
-	set := "SET #status = :status, endedAt = :now, endedBy = :by, updatedAt = :now, ver = ver + :one, actor = :actor"
-	values := item{":status": str(string(status)), ":now": str(timeStr(now)), ":by": str(by), ":one": num(1), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)), ":actor": encodeActor(device.ActorFrom(ctx))}
-	if reason := device.EndReasonFrom(ctx); reason != "" {
-		// Why it ended, for the event and the audit entry.
-		set += ", endReason = :reason"
-		values[":reason"] = str(reason)
+	for try := 0; ; try++ {
+		ended, err := s.endDevice(ctx, d, status, by, now)
+		var tc *types.TransactionCanceledException
+		if !errors.As(err, &tc) {
+			if err != nil {
+				return device.Device{}, translate(err, "end device")
+			}
+			return ended, nil
+		}
+		if len(tc.CancellationReasons) == 0 || aws.ToString(tc.CancellationReasons[0].Code) != "ConditionalCheckFailed" {
+			if len(tc.CancellationReasons) > 1 && aws.ToString(tc.CancellationReasons[1].Code) == "ConditionalCheckFailed" {
+				return device.Device{}, apperr.Wrap(err, apperr.Conflict, "device %s is no longer live", d.ID)
+			}
+			return device.Device{}, translate(err, "end device")
+		}
+		stored := tc.CancellationReasons[0].Item
+		if stored == nil {
+			return device.Device{}, apperr.Wrap(err, apperr.Conflict, "device %s is no longer live", d.ID)
+		}
+		cur := decodeDevice(stored)
+		if why := device.CheckEnd(cur); why != nil {
+			return device.Device{}, apperr.Wrap(err, apperr.Conflict, "%s", messageOf(why))
+		}
+		if try == 3 {
+			return device.Device{}, apperr.Wrap(err, apperr.Unavailable, "end device %s: it kept changing; retry", d.ID)
+		}
+		d = cur
 	}
+}
+
+func (s *Store) endDevice(ctx context.Context, d device.Device, status device.Status, by string, now time.Time) (device.Device, error) {
+	ended := d
+	ended.Status, ended.UpdatedAt, ended.Version = status, now, d.Version+1
+	ended.Current, ended.Previous, ended.Pending, ended.PreviousUntil, ended.PendingBase = nil, nil, nil, time.Time{}, ""
+	ended.PendingManual, ended.PendingAt = false, time.Time{}
+	ended.LastActor = device.ActorFrom(ctx)
+	// Why it ended, when not by a plain revoke or expiry, for the event
+	// and the audit entry.
+	ended.EndReason = device.EndReasonFrom(ctx)
+	it := encodeEnded(ended, by, now)
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName: &s.table,
-			Key:       deviceKey(d.Mailbox, d.ID),
-			UpdateExpression: aws.String(set + " " +
-				"REMOVE curV, curH, prevV, prevH, prevUntil, pendV, pendH, pendBase, pendAt, pendManual, expPK, domPK, #ttl"),
-			ConditionExpression:       aws.String("#status IN (:active, :disabled)"),
-			ExpressionAttributeNames:  map[string]string{"#status": "status", "#ttl": "ttl"},
-			ExpressionAttributeValues: values,
+		{Delete: &types.Delete{
+			TableName:                           &s.table,
+			Key:                                 deviceKey(d.Mailbox, d.ID),
+			ConditionExpression:                 aws.String("#status IN (:active, :disabled) AND ver = :ver"),
+			ExpressionAttributeNames:            map[string]string{"#status": "status"},
+			ExpressionAttributeValues:           item{":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)), ":ver": num(d.Version)},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
 		{Update: &types.Update{
 			TableName:                 &s.table,
@@ -535,21 +600,29 @@ func (s *Store) EndDevice(ctx context.Context, d device.Device, status device.St
 			ConditionExpression:       aws.String("attribute_exists(PK) AND live > :zero"),
 			ExpressionAttributeValues: item{":one": num(1), ":zero": num(0)},
 		}},
+		{Put: &types.Put{TableName: &s.table, Item: it}},
 	}})
-	var tc *types.TransactionCanceledException
-	if errors.As(err, &tc) {
-		for _, r := range tc.CancellationReasons {
-			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-				return device.Device{}, apperr.Wrap(err, apperr.Conflict, "device %s is no longer live", d.ID)
-			}
+	return ended, err
+}
+
+// encodeEnded returns the item of an ended device, at its ended key: its
+// metadata and last use for the listing and the audit trail, no
+// verifiers, no TTL and no place in the expiring index.
+func encodeEnded(d device.Device, by string, now time.Time) item {
+	it := encodeDevice(d)
+	it["SK"] = str(endedPrefix + d.ID)
+	delete(it, "expPK")
+	delete(it, "ttl")
+	if !d.LastUsedAt.IsZero() {
+		it["lastUsedMs"] = num(ms(d.LastUsedAt))
+		it["lastUsedProto"] = str(string(d.LastUsedProtocol))
+		if d.LastUsedIP != "" {
+			it["lastUsedIp"] = str(d.LastUsedIP)
 		}
 	}
-	if err != nil {
-		return device.Device{}, translate(err, "end device")
-	}
-	d.Status, d.UpdatedAt, d.Version = status, now, d.Version+1
-	d.Current, d.Previous, d.Pending, d.PreviousUntil, d.PendingBase = nil, nil, nil, time.Time{}, ""
-	return d, nil
+	it["endedAt"], it["endedBy"] = str(timeStr(now)), str(by)
+	it["actor"] = encodeActor(d.LastActor)
+	return it
 }
 
 // BeginRotation implements device.RotationStore with one conditional
@@ -563,7 +636,7 @@ func (s *Store) BeginRotation(ctx context.Context, mailbox, id, version, base st
 	set := "SET pendV = :v, pendBase = :base, pendAt = :now"
 	remove := " REMOVE pendH"
 	cond := "(attribute_not_exists(expMs) OR expMs > :now) AND (attribute_not_exists(pendV) OR pendV <> :v)" +
-		" AND curV <> :v AND (attribute_not_exists(prevV) OR prevV <> :v)"
+		" AND curV = :base AND curV <> :v AND (attribute_not_exists(prevV) OR prevV <> :v)"
 	if manual {
 		set += ", pendManual = :true"
 		vals[":true"], vals[":disabled"] = &types.AttributeValueMemberBOOL{Value: true}, str(string(device.StatusDisabled))
@@ -583,8 +656,8 @@ func (s *Store) BeginRotation(ctx context.Context, mailbox, id, version, base st
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	d, err := s.guarded(out, err, "begin rotation", func(d device.Device) error {
-		return device.CheckBeginRotation(d, version, manual, now)
+	d, err := s.guarded(ctx, mailbox, id, out, err, "begin rotation", func(d device.Device) error {
+		return device.CheckBeginRotation(d, version, base, manual, now)
 	})
 	if errors.Is(err, device.ErrAlreadyPending) {
 		return d, nil // an earlier run began this rotation
@@ -598,7 +671,7 @@ func (s *Store) BeginRotation(ctx context.Context, mailbox, id, version, base st
 // item. A guard that passes on the refused item (it changed between the
 // condition and the read, which one request cannot see) still answers
 // Conflict.
-func (s *Store) guarded(out *dynamodb.UpdateItemOutput, err error, op string, check func(device.Device) error) (device.Device, error) {
+func (s *Store) guarded(ctx context.Context, mailbox, id string, out *dynamodb.UpdateItemOutput, err error, op string, check func(device.Device) error) (device.Device, error) {
 	if err == nil {
 		return decodeDevice(out.Attributes), nil
 	}
@@ -606,10 +679,20 @@ func (s *Store) guarded(out *dynamodb.UpdateItemOutput, err error, op string, ch
 	if !errors.As(err, &ccf) {
 		return device.Device{}, translate(err, op)
 	}
-	if ccf.Item == nil {
+	stored := ccf.Item
+	if stored == nil {
+		// No live item: the device may have ended (moved to its ended
+		// key). One more read, on this refusal only, says so.
+		g, gerr := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: endedKey(mailbox, id), ConsistentRead: aws.Bool(true)})
+		if gerr != nil {
+			return device.Device{}, translate(gerr, op)
+		}
+		stored = g.Item
+	}
+	if stored == nil {
 		return device.Device{}, apperr.Wrap(err, apperr.NotFound, "%s: no such device", op)
 	}
-	d := decodeDevice(ccf.Item)
+	d := decodeDevice(stored)
 	why := check(d)
 	if errors.Is(why, device.ErrAlreadyPending) {
 		return d, why
@@ -639,7 +722,7 @@ func (s *Store) SetPending(ctx context.Context, mailbox, id, version string, has
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	return s.guarded(out, err, "set pending verifier", func(d device.Device) error { return device.CheckSetPending(d, version, hash) })
+	return s.guarded(ctx, mailbox, id, out, err, "set pending verifier", func(d device.Device) error { return device.CheckSetPending(d, version, hash) })
 }
 
 // Promote implements device.RotationStore; its condition is
@@ -663,38 +746,49 @@ func (s *Store) Promote(ctx context.Context, mailbox, id, version string, now, f
 		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	return s.guarded(out, err, "promote verifier", func(d device.Device) error { return device.CheckPromote(d, version) })
+	return s.guarded(ctx, mailbox, id, out, err, "promote verifier", func(d device.Device) error { return device.CheckPromote(d, version) })
 }
 
-// ClosePrevious implements device.RotationStore; its condition is
-// device.CheckClosePrevious.
-func (s *Store) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) error {
+// Replace implements device.RotationStore with one conditional UpdateItem:
+// a regenerate's promotion, written without a pending step first. The
+// condition is device.CheckReplace: curV = :base is the compare and swap
+// against the version the regenerate read, so a rotation that promoted
+// meanwhile makes it refuse (and the engine retry on the new base); the
+// REMOVE of the pending attributes is what makes a scheduled rotation in
+// flight refuse at its next step.
+func (s *Store) Replace(ctx context.Context, mailbox, id, version string, hash verifier.Hash, base string, now, until time.Time) (device.Device, error) {
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           &s.table,
-		Key:                                 deviceKey(mailbox, id),
-		UpdateExpression:                    aws.String("SET prevUntil = :u"),
-		ConditionExpression:                 aws.String("prevV = :v"),
-		ExpressionAttributeValues:           item{":u": num(ms(until)), ":v": str(version)},
+		TableName: &s.table,
+		Key:       deviceKey(mailbox, id),
+		UpdateExpression: aws.String("SET prevV = curV, prevH = curH, prevUntil = :until, curV = :v, curH = :h, rotatedAt = :at, actor = :actor " +
+			"REMOVE pendV, pendH, pendBase, pendAt, pendManual"),
+		ConditionExpression: aws.String("#status IN (:active, :disabled) AND (attribute_not_exists(expMs) OR expMs > :now)" +
+			" AND curV = :base AND curV <> :v AND curH <> :h AND (attribute_not_exists(prevV) OR prevV <> :v)" +
+			" AND (attribute_not_exists(pendV) OR pendV <> :v)"),
+		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		ExpressionAttributeValues: item{":v": str(version), ":h": str(string(hash)), ":base": str(base),
+			":now": num(ms(now)), ":until": num(ms(until)), ":at": str(timeStr(now)),
+			":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)),
+			":actor": encodeActor(device.ActorFrom(ctx))},
+		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	_, err = s.guarded(out, err, "close previous verifier", func(d device.Device) error { return device.CheckClosePrevious(d, version) })
-	if apperr.Is(err, apperr.NotFound) {
-		// As the fake: a missing device has no previous version to close.
-		return apperr.Wrap(err, apperr.Conflict, "close previous verifier: no such device")
-	}
-	return err
+	return s.guarded(ctx, mailbox, id, out, err, "replace verifier", func(d device.Device) error {
+		return device.CheckReplace(d, version, hash, base, now)
+	})
 }
 
 // Candidates implements device.CandidateReader with one strongly consistent Query of
-// the mailbox's partition: its devices and its failure counter together.
+// the mailbox's partition up to the ended devices: its live devices and its
+// network counters together; ended devices, however many, are not read.
 func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidates, error) {
 	var c device.Candidates
 	var start item
 	for {
 		out, err := s.api.Query(ctx, &dynamodb.QueryInput{
 			TableName:                 &s.table,
-			KeyConditionExpression:    aws.String("PK = :pk"),
-			ExpressionAttributeValues: item{":pk": str(mailboxPK(mailbox))},
+			KeyConditionExpression:    aws.String("PK = :pk AND SK < :ended"),
+			ExpressionAttributeValues: item{":pk": str(mailboxPK(mailbox)), ":ended": str(endedPrefix)},
 			ExclusiveStartKey:         start,
 			ConsistentRead:            aws.Bool(true),
 		})
@@ -706,11 +800,8 @@ func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidat
 			switch {
 			case strings.HasPrefix(sk, devicePrefix):
 				c.Devices = append(c.Devices, decodeDevice(it))
-			case strings.HasPrefix(sk, failsSK):
-				// Counters of older windows linger until their TTL: keep the newest.
-				if w := getMs(it, "window"); !w.Before(c.WindowStart) {
-					c.Failures, c.WindowStart = int(getN(it, "count")), w
-				}
+			case strings.HasPrefix(sk, netPrefix):
+				c.Networks = append(c.Networks, decodeNetwork(it))
 			}
 		}
 		if out.LastEvaluatedKey == nil {
@@ -720,23 +811,91 @@ func (s *Store) Candidates(ctx context.Context, mailbox string) (device.Candidat
 	}
 }
 
-// RecordFailure implements device.VerifyStore with one UpdateItem: each window
-// has its own counter item (SK "#FAILS#<window start ms>"), created by the
-// first failure and expired by TTL, so counting needs no condition and no
-// second call when a window opens.
-func (s *Store) RecordFailure(ctx context.Context, mailbox string, windowStart, expires time.Time) (int, error) {
-	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       key(mailboxPK(mailbox), fmt.Sprintf("%s#%013d", failsSK, ms(windowStart))),
-		UpdateExpression:          aws.String("SET kind = :kind, #window = :w, #ttl = :ttl ADD #count :one"),
-		ExpressionAttributeNames:  map[string]string{"#window": "window", "#count": "count", "#ttl": "ttl"},
-		ExpressionAttributeValues: item{":kind": str("failures"), ":w": num(ms(windowStart)), ":one": num(1), ":ttl": num(expires.Unix())},
-		ReturnValues:              types.ReturnValueUpdatedNew,
-	})
-	if err != nil {
-		return 0, translate(err, "record failure")
+// Attempt implements device.VerifyStore with one conditional UpdateItem on
+// the network's counter item (SK "#NET#<network>"), whose condition is
+// device.CheckAttempt. A failure's update depends on the window the stored
+// counter is in (the same, the one before, or none that counts), which
+// seen tells; if another request changed the counter since it was read,
+// DynamoDB refuses, returns the item, and the guard on that item says
+// whether the attempt is throttled or the write is to be tried again for
+// the counter as it now is. Only requests racing on one network's counter
+// make that second write.
+func (s *Store) Attempt(ctx context.Context, mailbox string, a device.Attempt, seen *device.NetworkFailures) error {
+	for try := 0; ; try++ {
+		in := attemptUpdate(s.table, mailbox, a, seen)
+		_, err := s.api.UpdateItem(ctx, in)
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			return translate(err, "count verification")
+		}
+		var now *device.NetworkFailures
+		if ccf.Item != nil {
+			n := decodeNetwork(ccf.Item)
+			now = &n
+		}
+		if why := device.CheckAttempt(now, a); why != nil {
+			return why
+		}
+		if try == 3 {
+			return apperr.Wrap(err, apperr.Unavailable, "count verification: the counter kept changing; retry")
+		}
+		seen = now
 	}
-	return int(getN(out.Attributes, "count")), nil
+}
+
+// attemptUpdate writes device.CheckAttempt as a condition: the network is
+// under its limit (its counter is of a past episode, or counts fewer than
+// the limit in this window and the one before) and, above the mailbox
+// ceiling, it has not failed or failed first before a.AdmitBefore.
+func attemptUpdate(table, mailbox string, a device.Attempt, seen *device.NetworkFailures) *dynamodb.UpdateItemInput {
+	idx := a.Index()
+	vals := item{":n": num(idx), ":nm1": num(idx - 1), ":lim": num(int64(a.Limit)), ":ttl": num(a.Expires().Unix())}
+	cond := "(attribute_not_exists(w) OR w < :nm1 OR (w = :nm1 AND c < :lim) OR (w = :n AND tot < :lim))"
+	if !a.AdmitBefore.IsZero() {
+		cond += " AND (attribute_not_exists(w) OR w < :nm1 OR attribute_not_exists(#first) OR #first < :admit)"
+		vals[":admit"] = num(ms(a.AdmitBefore))
+	}
+	var update string
+	switch {
+	case !a.Failed:
+		// Admit only: the counter stays; a first visit leaves a stub that
+		// expires with the window.
+		update = "SET #ttl = if_not_exists(#ttl, :ttl), net = :net"
+	case seen == nil || seen.Window < idx-1:
+		update = "SET w = :n, c = :one, p = :zero, tot = :one, #first = :now, #ttl = :ttl, net = :net"
+		cond += " AND (attribute_not_exists(w) OR w < :nm1)"
+		vals[":one"], vals[":zero"], vals[":now"] = num(1), num(0), num(ms(a.Now))
+	case seen.Window == idx-1:
+		update = "SET w = :n, p = c, c = :one, tot = c + :one, #ttl = :ttl, net = :net"
+		cond += " AND w = :nm1"
+		vals[":one"] = num(1)
+	default:
+		update = "SET #ttl = :ttl, net = :net ADD c :one, tot :one"
+		cond += " AND w = :n"
+		vals[":one"] = num(1)
+	}
+	vals[":net"] = str(a.Network)
+	names := map[string]string{"#ttl": "ttl"}
+	if strings.Contains(cond+update, "#first") {
+		names["#first"] = "first"
+	}
+	return &dynamodb.UpdateItemInput{
+		TableName:                           &table,
+		Key:                                 key(mailboxPK(mailbox), netPrefix+a.Network),
+		UpdateExpression:                    &update,
+		ConditionExpression:                 &cond,
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           vals,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+}
+
+func decodeNetwork(it item) device.NetworkFailures {
+	n := device.NetworkFailures{Network: getS(it, "net"), Window: getN(it, "w"), Count: int(getN(it, "c")), Prev: int(getN(it, "p"))}
+	if _, ok := it["first"]; ok {
+		n.First = getMs(it, "first")
+	}
+	return n
 }
 
 // TouchLastUsed implements device.VerifyStore; its condition is

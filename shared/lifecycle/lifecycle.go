@@ -230,7 +230,10 @@ func deviceEventType(old, d *device.Device) string {
 		}
 	}
 	if old.Current != nil && d.Current != nil && old.Current.Version != d.Current.Version {
-		if old.PendingManual {
+		// A scheduled rotation promotes its pending version; a regenerate
+		// writes a version that was never pending (or, before it made one
+		// write, began as a manual pending version).
+		if old.PendingManual || old.Pending == nil || old.Pending.Version != d.Current.Version {
 			return PasswordRegenerated
 		}
 		return PasswordRotated

@@ -198,16 +198,19 @@ func (h *Handler) record(ctx context.Context, r Record) error {
 	return nil
 }
 
-// removed handles a device item's removal: DynamoDB's TTL removes a
-// temporary device some time after its expiry; it is put back as expired
-// (an insert this handler then announces as device.expired) and its secret
-// is deleted. Ended devices carry no TTL, so only live ones get here.
+// removed handles a device item's removal. Ending a device removes its
+// live item and inserts its ended one (announced as the insert); nothing
+// to do here. DynamoDB's TTL removes a temporary device some time after
+// its expiry; it is put back as expired (an insert this handler then
+// announces as device.expired) and its secret is deleted. Ended devices
+// carry no TTL, so only live ones get here.
 func (h *Handler) removed(ctx context.Context, r Record, old *device.Device) error {
 	if old == nil {
 		return nil
 	}
 	if !r.ByTTL {
-		h.log.WarnContext(ctx, "a device item was deleted by something other than TTL; devices are never deleted", "mailbox", old.Mailbox, "device", old.ID)
+		// Ending a device moves its item to the ended key in one
+		// transaction; the insert there announces the revocation or expiry.
 		return nil
 	}
 	if !old.Status.Live() {

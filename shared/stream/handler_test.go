@@ -193,7 +193,7 @@ func TestHandleRemovals(t *testing.T) {
 		{"ttl_remove.json", "active", true},
 		{"ttl_remove.json", "disabled", true},
 		{"ttl_remove.json", "revoked", false}, // ended devices carry no TTL; nothing was live
-		{"remove.json", "active", false},      // not TTL: devices are never deleted; only logged
+		{"remove.json", "active", false},      // not TTL: ending a device moves its item; nothing to do
 	}
 	for _, tc := range cases {
 		t.Run(tc.file+"/"+tc.status, func(t *testing.T) {

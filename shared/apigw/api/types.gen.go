@@ -380,9 +380,15 @@ type EnrollmentWithToken struct {
 	Token string `json:"token"`
 }
 
+// GatewayMessage API Gateway's own answer to a request it refuses before devicepass runs.
+type GatewayMessage struct {
+	// Message Examples: Unauthorized, Forbidden, Not Found
+	Message string `json:"message"`
+}
+
 // Mailbox defines model for Mailbox.
 type Mailbox struct {
-	// Address Normalized: the domain lower-cased, in IDNA A-labels.
+	// Address Normalized: lower-cased, the domain in IDNA A-labels.
 	Address string `json:"address"`
 
 	// CreatedAt RFC 3339, UTC.
@@ -399,7 +405,7 @@ type Mailbox struct {
 
 // MailboxInput defines model for MailboxInput.
 type MailboxInput struct {
-	// Owner The owner's subject (the JWT `sub` claim).
+	// Owner The owner's subject (the JWT `sub` claim), exactly; printable, without spaces.
 	Owner string `json:"owner"`
 }
 
@@ -571,11 +577,13 @@ type Timestamp = string
 
 // VerifyRequest defines model for VerifyRequest.
 type VerifyRequest struct {
-	// ClientIp The client's address; a device with an allow-list needs it.
+	// ClientIp The client's address; a device with an allow-list needs it, and the rate limit counts failures per client network (/24 or /64) of it.
 	ClientIp *string `json:"clientIp,omitempty"`
-	Mailbox  string  `json:"mailbox"`
-	Password string  `json:"password"`
-	Protocol Scope   `json:"protocol"`
+
+	// Mailbox The mailbox address, case-insensitive (lower-cased, as the management routes store it).
+	Mailbox  string `json:"mailbox"`
+	Password string `json:"password"`
+	Protocol Scope  `json:"protocol"`
 }
 
 // VerifyResult defines model for VerifyResult.
@@ -627,8 +635,11 @@ type Forbidden = Problem
 // Internal An RFC 9457 problem document.
 type Internal = Problem
 
-// NotFound An RFC 9457 problem document.
-type NotFound = Problem
+// NotFoundApplicationJSON API Gateway's own answer to a request it refuses before devicepass runs.
+type NotFoundApplicationJSON = GatewayMessage
+
+// NotFoundApplicationProblemPlusJSON An RFC 9457 problem document.
+type NotFoundApplicationProblemPlusJSON = Problem
 
 // TooLarge An RFC 9457 problem document.
 type TooLarge = Problem
@@ -636,11 +647,17 @@ type TooLarge = Problem
 // TooManyRequests An RFC 9457 problem document.
 type TooManyRequests = Problem
 
-// Unauthorized An RFC 9457 problem document.
-type Unauthorized = Problem
+// UnauthorizedApplicationJSON API Gateway's own answer to a request it refuses before devicepass runs.
+type UnauthorizedApplicationJSON = GatewayMessage
 
-// UnauthorizedOrStepUp An RFC 9457 problem document.
-type UnauthorizedOrStepUp = Problem
+// UnauthorizedApplicationProblemPlusJSON An RFC 9457 problem document.
+type UnauthorizedApplicationProblemPlusJSON = Problem
+
+// UnauthorizedOrStepUpApplicationJSON API Gateway's own answer to a request it refuses before devicepass runs.
+type UnauthorizedOrStepUpApplicationJSON = GatewayMessage
+
+// UnauthorizedOrStepUpApplicationProblemPlusJSON An RFC 9457 problem document.
+type UnauthorizedOrStepUpApplicationProblemPlusJSON = Problem
 
 // Unavailable An RFC 9457 problem document.
 type Unavailable = Problem
@@ -677,7 +694,7 @@ type ListDevicesParams struct {
 
 // CreateDeviceParams defines parameters for CreateDevice.
 type CreateDeviceParams struct {
-	// IdempotencyKey Makes a create safe to retry; a UUID is a good choice. Remembered for 24 hours per caller and mailbox.
+	// IdempotencyKey Makes a create safe to retry; a UUID is a good choice. Remembered for 24 hours per caller and mailbox. Sent empty it is refused (`400`), not taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 

@@ -10,9 +10,11 @@
 package benchproxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -91,15 +93,44 @@ func New(o Options) (*Proxy, error) {
 	transport.Proxy = nil
 	transport.MaxIdleConns = 256
 	transport.MaxIdleConnsPerHost = 256
+	// Close pooled connections well before a stand-in's own idle timeout
+	// would, so a request is rarely sent on a connection being closed.
+	transport.IdleConnTimeout = 5 * time.Second
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(u)
 			// Keep the Host the client signed.
 			r.Out.Host = r.In.Host
 		},
-		Transport: transport,
+		Transport: wholeBody{transport},
 	}
 	return p, nil
+}
+
+// wholeBody reads each upstream response completely before the proxy
+// answers. httputil.ReverseProxy streams the body after sending the
+// status line, so an upstream connection that breaks mid-body ("use of
+// closed network connection") used to reach the client as a 200 cut
+// short, which an SDK cannot tell from a bad answer. Read first, a broken
+// upstream is a round-trip error, answered 502 Bad Gateway: a status every
+// AWS SDK retries. The stand-ins' answers are small.
+type wholeBody struct{ rt http.RoundTripper }
+
+func (w wholeBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := w.rt.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("benchproxy: reading the upstream answer: %w", err)
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	res.ContentLength = int64(len(body))
+	res.TransferEncoding = nil
+	res.Header.Del("Transfer-Encoding")
+	return res, nil
 }
 
 // SetDelay changes the delay of the requests that arrive from now on.

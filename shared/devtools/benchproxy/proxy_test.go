@@ -159,3 +159,40 @@ func TestOptionsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamCutMidBody: an upstream connection that breaks while the
+// answer's body is read reaches the client as 502 Bad Gateway (which the
+// SDKs retry), never as a 200 cut short; the retried call succeeds.
+func TestUpstreamCutMidBody(t *testing.T) {
+	var n atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		if n.Add(1) == 1 {
+			w.Header().Set("Content-Length", "200")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(`{"ARN":"arn:aws:secretsmanager:us-east-1:0`))
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		_, _ = w.Write([]byte(`{"ARN":"arn:aws:secretsmanager:us-east-1:000000000000:secret:x","Name":"x","VersionId":"v1"}`))
+	}))
+	t.Cleanup(up.Close)
+	p, err := benchproxy.Start(benchproxy.Options{Upstream: up.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+
+	res, err := http.Post(p.URL(), "application/x-amz-json-1.1", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusBadGateway {
+		t.Fatalf("a cut upstream answer reached the client as %d, want 502", res.StatusCode)
+	}
+	out, err := client(p.URL(), 3).CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String("x"), SecretString: aws.String("v")})
+	if err != nil || aws.ToString(out.VersionId) != "v1" {
+		t.Fatalf("the call after a cut answer = %v, %v; want it answered", out, err)
+	}
+}

@@ -34,7 +34,7 @@ var portCalls = map[string]Call{
 	"Store.CreateDevice":    {DynamoDB, "TransactWriteItems"},
 	"Store.RedeemDevice":    {DynamoDB, "TransactWriteItems"},
 	"Store.EndDevice":       {DynamoDB, "TransactWriteItems"},
-	"Store.GetDevice":       {DynamoDB, "GetItem"},
+	"Store.GetDevice":       {DynamoDB, "BatchGetItem"},
 	"Store.ListDevices":     {DynamoDB, "Query"},
 	"Store.Candidates":      {DynamoDB, "Query"},
 	"Store.ExpiringDevices": {DynamoDB, "Query"},
@@ -42,8 +42,8 @@ var portCalls = map[string]Call{
 	"Store.BeginRotation":   {DynamoDB, "UpdateItem"},
 	"Store.SetPending":      {DynamoDB, "UpdateItem"},
 	"Store.Promote":         {DynamoDB, "UpdateItem"},
-	"Store.ClosePrevious":   {DynamoDB, "UpdateItem"},
-	"Store.RecordFailure":   {DynamoDB, "UpdateItem"},
+	"Store.Replace":         {DynamoDB, "UpdateItem"},
+	"Store.Attempt":         {DynamoDB, "UpdateItem"},
 	"Store.TouchLastUsed":   {DynamoDB, "UpdateItem"},
 	// Domain policies (shared/dynamo/policy.go, hygiene.go).
 	"Store.NoteNetwork":           {DynamoDB, "UpdateItem"},
@@ -94,7 +94,7 @@ func Calibrate(devicesPerMailbox int) (Sequences, error) {
 	if err != nil {
 		return nil, err
 	}
-	admin := device.Caller{Subject: "admin", Groups: []string{"domain-admin:sim.example"}}
+	admin := device.Caller{Subject: "admin", Groups: []string{"domain-admin:sim.example"}, AuthTime: clock.Now()}
 	user := device.Caller{Subject: "owner"}
 	const mb = "box@sim.example"
 	if _, _, err := svc.RegisterMailbox(ctx, admin, mb, user.Subject); err != nil {

@@ -32,7 +32,7 @@ const (
 	OpRegenerate    Op = "regenerate"
 	OpRotation      Op = "scheduled rotation"
 	OpVerifyFirst   Op = "verify, success, records last use"
-	OpVerifyAgain   Op = "verify, success, read only"
+	OpVerifyAgain   Op = "verify, success, last use coalesced"
 	OpVerifyFailure Op = "verify, failure"
 	OpRevoke        Op = "revoke"
 	OpList          Op = "list (console)"

@@ -131,7 +131,7 @@ func ReadStack(root string) (Stack, error) {
 		return x, nil
 	}
 	// The alarms (two per function, four more) and the reconciler's
-	// metrics, as infra/stack/alarms.go and shared/app define them.
+	// metrics, as infra/stack/alarms.go and shared/lifecycle define them.
 	s := Stack{Source: "infra/stack defaults", Alarms: 16, CustomMetrics: 6}
 	var errs []string
 	for _, x := range []struct {

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/devtools/capacity"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 	"github.com/devicepass/devicepass/shared/devtools/standins/standinstest"
@@ -58,7 +58,7 @@ func TestSimulationMatchesStandIns(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := a.Service
-	admin := device.Caller{Subject: "admin", Groups: []string{"domain-admin:sim.example"}}
+	admin := device.Caller{Subject: "admin", Groups: []string{"domain-admin:sim.example"}, AuthTime: time.Now()}
 	user := device.Caller{Subject: "owner", AuthTime: time.Now()}
 	// Setup, not counted: mailboxes and the devices to rotate and
 	// regenerate (without a rotation policy: moto starts a rotation on

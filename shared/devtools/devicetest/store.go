@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/netip"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,8 +30,8 @@ type MemStore struct {
 
 	mu        sync.Mutex
 	mailboxes map[string]*device.Mailbox
-	devices   map[string]map[string]*device.Device // mailbox, id
-	fails     map[string]map[time.Time]int         // mailbox, window start: failures
+	devices   map[string]map[string]*device.Device         // mailbox, id
+	fails     map[string]map[string]device.NetworkFailures // mailbox, network: failure counter
 	idem      map[verifier.Hash]device.IdempotencyRecord
 
 	enrollments map[string]*device.Enrollment
@@ -58,7 +57,7 @@ func NewMemStore() *MemStore {
 	return &MemStore{
 		mailboxes: map[string]*device.Mailbox{},
 		devices:   map[string]map[string]*device.Device{},
-		fails:     map[string]map[time.Time]int{},
+		fails:     map[string]map[string]device.NetworkFailures{},
 		idem:      map[verifier.Hash]device.IdempotencyRecord{},
 	}
 }
@@ -246,25 +245,34 @@ func (s *MemStore) ListDevices(ctx context.Context, mailbox, cursor string, limi
 		return nil, "", err
 	}
 	defer settle(&err, after)
+	// The adapter's order: live devices by id, then ended ones by id; a
+	// cursor names the range ("d1:" live, "e1:" ended) and the id.
+	rank := func(d device.Device) string {
+		if d.Status.Live() {
+			return "d1:" + d.ID
+		}
+		return "e1:" + d.ID
+	}
 	start := ""
 	if cursor != "" {
 		b, derr := base64.RawURLEncoding.DecodeString(cursor)
-		id, ok := strings.CutPrefix(string(b), "d1:")
-		if derr != nil || !ok || len(id) != 26 {
+		if derr != nil || len(b) != 3+26 || (string(b[:3]) != "d1:" && string(b[:3]) != "e1:") {
 			return nil, "", apperr.Field("cursor", "is not a cursor this API returned")
 		}
-		start = id
+		start = string(b)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	all := s.sorted(mailbox)
+	sort.SliceStable(all, func(i, j int) bool { return rank(all[i]) < rank(all[j]) })
 	var out []device.Device
-	for _, d := range s.sorted(mailbox) {
-		if d.ID > start {
+	for _, d := range all {
+		if rank(d) > start {
 			out = append(out, d)
 		}
 	}
 	if len(out) > limit {
-		return out[:limit], base64.RawURLEncoding.EncodeToString([]byte("d1:" + out[limit-1].ID)), nil
+		return out[:limit], base64.RawURLEncoding.EncodeToString([]byte(rank(out[limit-1]))), nil
 	}
 	return out, "", nil
 }
@@ -337,7 +345,7 @@ func (s *MemStore) BeginRotation(ctx context.Context, mailbox, id, version, base
 	if cur == nil {
 		return device.Device{}, apperr.New(apperr.NotFound, "no device %s in mailbox %s", id, mailbox)
 	}
-	switch err := device.CheckBeginRotation(*cur, version, manual, now); {
+	switch err := device.CheckBeginRotation(*cur, version, base, manual, now); {
 	case errors.Is(err, device.ErrAlreadyPending):
 		return clone(*cur), nil
 	case err != nil:
@@ -392,23 +400,25 @@ func (s *MemStore) Promote(ctx context.Context, mailbox, id, version string, now
 	return old, nil
 }
 
-// ClosePrevious implements device.RotationStore with
-// device.CheckClosePrevious.
-func (s *MemStore) ClosePrevious(ctx context.Context, mailbox, id, version string, until time.Time) (err error) {
-	after, err := s.lockedCall(ctx, "ClosePrevious")
+// Replace implements device.RotationStore with device.CheckReplace.
+func (s *MemStore) Replace(ctx context.Context, mailbox, id, version string, hash verifier.Hash, base string, now, until time.Time) (_ device.Device, err error) {
+	after, err := s.lockedCall(ctx, "Replace")
 	if err != nil {
-		return err
+		return device.Device{}, err
 	}
 	defer s.unlock(&err, after)
 	cur := s.devices[mailbox][id]
 	if cur == nil {
-		return apperr.New(apperr.Conflict, "close previous verifier: no such device")
+		return device.Device{}, apperr.New(apperr.NotFound, "replace verifier: no such device")
 	}
-	if err := device.CheckClosePrevious(*cur, version); err != nil {
-		return err
+	if err := device.CheckReplace(*cur, version, hash, base, now); err != nil {
+		return clone(*cur), err
 	}
-	cur.PreviousUntil = msTime(until)
-	return nil
+	cur.Previous, cur.PreviousUntil = cur.Current, msTime(until)
+	cur.Current = &device.Verifier{Version: version, Hash: hash}
+	cur.Pending, cur.PendingBase, cur.PendingManual, cur.PendingAt = nil, "", false, time.Time{}
+	cur.RotatedAt, cur.LastActor = rfcTime(now), device.ActorFrom(ctx)
+	return clone(*cur), nil
 }
 
 // Candidates implements device.CandidateReader.
@@ -419,28 +429,38 @@ func (s *MemStore) Candidates(ctx context.Context, mailbox string) (_ device.Can
 	}
 	defer s.unlock(&err, after)
 	c := device.Candidates{Devices: s.sorted(mailbox)}
-	for w, n := range s.fails[mailbox] { // the newest window, as the adapter reads it
-		if !w.Before(c.WindowStart) {
-			c.Failures, c.WindowStart = n, w
-		}
+	for _, n := range s.fails[mailbox] {
+		c.Networks = append(c.Networks, n)
 	}
+	sort.Slice(c.Networks, func(i, j int) bool { return c.Networks[i].Network < c.Networks[j].Network })
 	return c, nil
 }
 
-// RecordFailure implements device.VerifyStore: each window has its own counter,
-// as each has its own item in the adapter.
-func (s *MemStore) RecordFailure(ctx context.Context, mailbox string, windowStart, expires time.Time) (_ int, err error) {
-	after, err := s.lockedCall(ctx, "RecordFailure")
+// Attempt implements device.VerifyStore with device.CheckAttempt; seen
+// plays no part, as the adapter only uses it to pick its first write.
+func (s *MemStore) Attempt(ctx context.Context, mailbox string, a device.Attempt, _ *device.NetworkFailures) (err error) {
+	after, err := s.lockedCall(ctx, "Attempt")
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer s.unlock(&err, after)
-	if s.fails[mailbox] == nil {
-		s.fails[mailbox] = map[time.Time]int{}
+	var cur *device.NetworkFailures
+	if n, ok := s.fails[mailbox][a.Network]; ok {
+		cur = &n
 	}
-	w := msTime(windowStart)
-	s.fails[mailbox][w]++
-	return s.fails[mailbox][w], nil
+	if err := device.CheckAttempt(cur, a); err != nil {
+		return err
+	}
+	if !a.Failed {
+		return nil
+	}
+	if s.fails[mailbox] == nil {
+		s.fails[mailbox] = map[string]device.NetworkFailures{}
+	}
+	n := a.Apply(cur)
+	n.First = msTime(n.First)
+	s.fails[mailbox][a.Network] = n
+	return nil
 }
 
 // TouchLastUsed implements device.VerifyStore with device.CheckTouchLastUsed.

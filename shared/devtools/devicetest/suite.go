@@ -173,3 +173,7 @@ func wantTime(t *testing.T, what string, got, want time.Time) {
 		t.Fatalf("%s = %s, want %s", what, got.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
 	}
 }
+
+// NewDevice returns a live device of mbx with a current verifier, as the
+// store tests create them.
+func NewDevice(t *testing.T, mbx string) device.Device { return newDevice(t, mbx) }

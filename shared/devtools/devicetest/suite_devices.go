@@ -19,6 +19,7 @@ import (
 // mailboxes, lookups, creating, reading, listing, updating and ending
 // devices.
 var deviceStoreTests = []storeTest{
+	{"ListLiveThenEnded", testListLiveThenEnded},
 	{"SaveMailbox", testSaveMailbox},
 	{"Lookup", testLookup},
 	{"CreateDeviceRoundTrip", testCreateRoundTrip},
@@ -31,6 +32,7 @@ var deviceStoreTests = []storeTest{
 	{"UpdateDevice", testUpdateDevice},
 	{"UpdateDeviceConflicts", testUpdateConflicts},
 	{"EndDevice", testEndDevice},
+	{"EndDeviceStaleRead", testEndStaleRead},
 }
 
 // --- mailboxes and lookups ---
@@ -283,8 +285,7 @@ func testListPagination(t *testing.T, s Store) {
 	}
 	sort.Strings(want)
 	// A failure counter shares the partition; it must not show as a device.
-	_, err := s.RecordFailure(ctx, mbx, baseTime, baseTime.Add(time.Hour))
-	mustOK(t, err, "record failure")
+	mustOK(t, s.Attempt(ctx, mbx, device.Attempt{Network: "192.0.2.0/24", Failed: true, Now: baseTime, Window: time.Hour, Limit: 5}, nil), "count failure")
 
 	var got []string
 	var sizes []int
@@ -480,4 +481,65 @@ func testEndDevice(t *testing.T, s Store) {
 
 	_, err = s.EndDevice(ctx, newDevice(t, mbx), device.StatusRevoked, "admin", at)
 	WantCode(t, err, apperr.Conflict)
+}
+
+// testListLiveThenEnded: the listing shows live devices in id order, then
+// ended ones in id order, and its cursors cross from one to the other.
+func testListLiveThenEnded(t *testing.T, s Store) {
+	ctx := context.Background()
+	mbx := seedMailbox(t, s, "owner")
+	var live, ended []string
+	for i := range 4 {
+		d := createDevice(t, s, newDevice(t, mbx))
+		if i%2 == 0 {
+			_, err := s.EndDevice(ctx, d, device.StatusRevoked, "owner", baseTime)
+			mustOK(t, err, "end device")
+			ended = append(ended, d.ID)
+		} else {
+			live = append(live, d.ID)
+		}
+	}
+	sort.Strings(live)
+	sort.Strings(ended)
+	want := append(live, ended...)
+	var got []string
+	cursor := ""
+	for page := 0; ; page++ {
+		if page > 5 {
+			t.Fatal("more than 5 pages; cursors loop")
+		}
+		ds, next, err := s.ListDevices(ctx, mbx, cursor, 1)
+		mustOK(t, err, "list page")
+		for _, d := range ds {
+			got = append(got, d.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listing = %v, want the live %v then the ended %v", got, live, ended)
+	}
+}
+
+// testEndStaleRead: ending a device read before another change keeps that
+// change in the ended device; the device is still ended.
+func testEndStaleRead(t *testing.T, s Store) {
+	ctx := context.Background()
+	mbx := seedMailbox(t, s, "owner")
+	d := createDevice(t, s, newDevice(t, mbx))
+	renamed := d
+	renamed.Name, renamed.UpdatedAt = "renamed meanwhile", baseTime.Add(time.Minute)
+	_, err := s.UpdateDevice(ctx, renamed)
+	mustOK(t, err, "rename")
+	_, err = s.EndDevice(ctx, d, device.StatusRevoked, "owner", baseTime.Add(2*time.Minute))
+	mustOK(t, err, "end from a stale read")
+	g := getDevice(t, s, mbx, d.ID)
+	if g.Status != device.StatusRevoked || g.Name != "renamed meanwhile" || g.Current != nil {
+		t.Fatalf("ended device = %+v, want it revoked, renamed, without verifiers", g)
+	}
+	if n := liveCount(t, s, mbx); n != 0 {
+		t.Fatalf("live = %d, want 0", n)
+	}
 }

@@ -8,10 +8,12 @@ import (
 
 	"github.com/devicepass/devicepass/shared/apperr"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/verifier"
 )
 
-// rotationStoreTests cover device.RotationStore: the four conditional
-// writes of a rotation and the guards that refuse them.
+// rotationStoreTests cover device.RotationStore: the conditional writes of
+// a rotation, a regenerate's single write, and the guards that refuse
+// them.
 var rotationStoreTests = []storeTest{
 	{"RotationWithDeviceGrace", testRotationGrace},
 	{"RotationWithFixedUntil", testRotationFixedUntil},
@@ -20,6 +22,9 @@ var rotationStoreTests = []storeTest{
 	{"BeginRotationRefusals", testBeginRefusals},
 	{"RotationOnMissingDevice", testRotationMissing},
 	{"SetPendingRefusesCurrentHash", testSetPendingCurrentHash},
+	{"ReplaceSupersedesRotation", testReplace},
+	{"ReplaceRefusals", testReplaceRefusals},
+	{"ReplaceOnMissingDevice", testReplaceMissing},
 }
 
 // --- rotation ---
@@ -93,12 +98,6 @@ func testRotationGrace(t *testing.T, s Store) {
 		WantCode(t, err, apperr.Conflict)
 	}
 	wantVerifier(t, "pending after refused begins", getDevice(t, s, mbx, d.ID).Pending, "", "")
-
-	// ClosePrevious ends the old version's grace, only if it is still the
-	// previous one.
-	WantCode(t, s.ClosePrevious(ctx, mbx, d.ID, v2, now), apperr.Conflict)
-	mustOK(t, s.ClosePrevious(ctx, mbx, d.ID, v1, now.Add(time.Second)), "close previous")
-	wantTime(t, "previous until after close", getDevice(t, s, mbx, d.ID).PreviousUntil, now.Add(time.Second))
 }
 
 func testRotationFixedUntil(t *testing.T, s Store) {
@@ -256,6 +255,19 @@ func testBeginRefusals(t *testing.T, s Store) {
 		WantCode(t, err, apperr.Conflict)
 		wantReason(t, err, "was used before")
 	})
+	t.Run("base is not the current version", func(t *testing.T) {
+		// A regenerate replaced v1 in the table and has not moved
+		// AWSCURRENT yet: a rotation starting from v1 refuses.
+		mbx := seedMailbox(t, s, "owner")
+		d := createDevice(t, s, newDevice(t, mbx))
+		v1, v2 := d.Current.Version, NewVersion(t)
+		_, err := s.Replace(ctx, mbx, d.ID, v2, "h2", v1, now, now)
+		mustOK(t, err, "replace")
+		_, err = s.BeginRotation(ctx, mbx, d.ID, NewVersion(t), v1, false, now)
+		WantCode(t, err, apperr.Conflict)
+		wantReason(t, err, "the secret's AWSCURRENT")
+		wantVerifier(t, "stored pending after refusal", getDevice(t, s, mbx, d.ID).Pending, "", "")
+	})
 }
 
 // wantReason fails the test unless err's message contains why (when why
@@ -282,7 +294,6 @@ func testRotationMissing(t *testing.T, s Store) {
 	WantCode(t, err, apperr.NotFound)
 	_, err = s.Promote(ctx, mbx, id, v, baseTime, time.Time{})
 	WantCode(t, err, apperr.NotFound)
-	WantCode(t, s.ClosePrevious(ctx, mbx, id, v, baseTime), apperr.Conflict)
 	WantCode(t, s.TouchLastUsed(ctx, mbx, id, baseTime, device.ScopeIMAP, "", baseTime), apperr.Conflict)
 	if _, err := s.GetDevice(ctx, mbx, id); !apperr.Is(err, apperr.NotFound) {
 		t.Fatalf("a write to a missing device created it (%v)", err)
@@ -312,4 +323,136 @@ func testSetPendingCurrentHash(t *testing.T, s Store) {
 	WantCode(t, err, apperr.Conflict)
 	_, err = s.SetPending(ctx, mbx, d.ID, v2, "h2")
 	mustOK(t, err, "set pending with a new hash")
+}
+
+// testReplace: a regenerate's one write makes its version current with
+// the replaced one as previous until the given instant, clears a
+// scheduled rotation's pending version (whose later steps then refuse),
+// and refuses a base that is no longer current, answering the device as
+// it is so that the caller can take over the newer version.
+func testReplace(t *testing.T, s Store) {
+	ctx := context.Background()
+	mbx := seedMailbox(t, s, "owner")
+	d := createDevice(t, s, newDevice(t, mbx))
+	v1, h1 := d.Current.Version, d.Current.Hash
+	v2, v3, v4 := NewVersion(t), NewVersion(t), NewVersion(t)
+	now := baseTime.Add(time.Hour)
+
+	// A scheduled rotation is between setSecret and finishSecret.
+	_, err := s.BeginRotation(ctx, mbx, d.ID, v2, v1, false, now)
+	mustOK(t, err, "begin v2")
+	_, err = s.SetPending(ctx, mbx, d.ID, v2, "h2")
+	mustOK(t, err, "set v2")
+
+	until := now.Add(90 * time.Second)
+	got, err := s.Replace(ctx, mbx, d.ID, v3, "h3", v1, now, until)
+	mustOK(t, err, "replace v1 by v3")
+	for what, g := range map[string]device.Device{"answered": got, "stored": getDevice(t, s, mbx, d.ID)} {
+		wantVerifier(t, what+" current", g.Current, v3, "h3")
+		wantVerifier(t, what+" previous", g.Previous, v1, h1)
+		wantVerifier(t, what+" pending", g.Pending, "", "")
+		wantTime(t, what+" previous until", g.PreviousUntil, until)
+		wantTime(t, what+" rotated at", g.RotatedAt, now)
+		if g.PendingBase != "" || g.PendingManual || !g.PendingAt.IsZero() {
+			t.Fatalf("%s pending bookkeeping left: base %q manual %v at %s", what, g.PendingBase, g.PendingManual, g.PendingAt)
+		}
+	}
+
+	// The superseded rotation's later steps refuse and change nothing.
+	_, err = s.SetPending(ctx, mbx, d.ID, v2, "h2")
+	WantCode(t, err, apperr.Conflict)
+	_, err = s.Promote(ctx, mbx, d.ID, v2, now, time.Time{})
+	WantCode(t, err, apperr.Conflict)
+	wantVerifier(t, "current after the old rotation's steps", getDevice(t, s, mbx, d.ID).Current, v3, "h3")
+
+	// A second write from the same base (a racing regenerate) refuses
+	// and answers the device as it is.
+	got, err = s.Replace(ctx, mbx, d.ID, v4, "h4", v1, now, until)
+	WantCode(t, err, apperr.Conflict)
+	wantReason(t, err, "current version is no longer")
+	wantVerifier(t, "answered current after a stale base", got.Current, v3, "h3")
+
+	// Taking the newer version as base succeeds; an until at now ends the
+	// replaced password at once.
+	later := now.Add(time.Minute)
+	got, err = s.Replace(ctx, mbx, d.ID, v4, "h4", v3, later, later)
+	mustOK(t, err, "replace v3 by v4")
+	wantVerifier(t, "current", got.Current, v4, "h4")
+	wantVerifier(t, "previous", got.Previous, v3, "h3")
+	wantTime(t, "previous until (at once)", getDevice(t, s, mbx, d.ID).PreviousUntil, later)
+}
+
+func testReplaceRefusals(t *testing.T, s Store) {
+	ctx := context.Background()
+	now := baseTime.Add(24 * time.Hour)
+	tests := []struct {
+		name string
+		mod  func(d *device.Device)
+		why  string // device.CheckReplace's reason; "" for success
+	}{
+		{"active", func(d *device.Device) {}, ""},
+		{"disabled", func(d *device.Device) { d.Status = device.StatusDisabled }, ""},
+		{"expired", func(d *device.Device) { d.ExpiresAt = now.Add(-time.Millisecond) }, "the device expired"},
+		{"expires now", func(d *device.Device) { d.ExpiresAt = now }, "the device expired"},
+		{"expires later", func(d *device.Device) { d.ExpiresAt = now.Add(time.Second) }, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mbx := seedMailbox(t, s, "owner")
+			d := newDevice(t, mbx)
+			tc.mod(&d)
+			createDevice(t, s, d)
+			v := NewVersion(t)
+			got, err := s.Replace(ctx, mbx, d.ID, v, "h-new", d.Current.Version, now, now)
+			if tc.why == "" {
+				mustOK(t, err, "replace")
+				wantVerifier(t, "current", got.Current, v, "h-new")
+				return
+			}
+			WantCode(t, err, apperr.Conflict)
+			wantReason(t, err, tc.why)
+			wantVerifier(t, "stored current after refusal", getDevice(t, s, mbx, d.ID).Current, d.Current.Version, d.Current.Hash)
+		})
+	}
+	t.Run("revoked", func(t *testing.T) {
+		mbx := seedMailbox(t, s, "owner")
+		d := createDevice(t, s, newDevice(t, mbx))
+		_, err := s.EndDevice(ctx, d, device.StatusRevoked, "admin", now)
+		mustOK(t, err, "end")
+		_, err = s.Replace(ctx, mbx, d.ID, NewVersion(t), "h-new", d.Current.Version, now, now)
+		WantCode(t, err, apperr.Conflict)
+		wantReason(t, err, "the device is revoked")
+	})
+	t.Run("versions and hashes used before", func(t *testing.T) {
+		mbx := seedMailbox(t, s, "owner")
+		d := createDevice(t, s, newDevice(t, mbx))
+		v1, v2 := d.Current.Version, NewVersion(t)
+		_, err := s.Replace(ctx, mbx, d.ID, v2, "h2", v1, now, now)
+		mustOK(t, err, "replace")
+		for _, tc := range []struct {
+			name, version string
+			hash          verifier.Hash
+			why           string
+		}{
+			{"the current version", v2, "h-other", "was used before"},
+			{"the previous version", v1, "h-other", "was used before"},
+			{"the current hash", NewVersion(t), "h2", "current version's"},
+		} {
+			_, err := s.Replace(ctx, mbx, d.ID, tc.version, tc.hash, v2, now, now)
+			WantCode(t, err, apperr.Conflict)
+			wantReason(t, err, tc.why)
+		}
+		wantVerifier(t, "stored current after the refusals", getDevice(t, s, mbx, d.ID).Current, v2, "h2")
+	})
+}
+
+func testReplaceMissing(t *testing.T, s Store) {
+	ctx := context.Background()
+	mbx := seedMailbox(t, s, "owner")
+	id := NewID(t)
+	_, err := s.Replace(ctx, mbx, id, NewVersion(t), "h", "base", baseTime, baseTime)
+	WantCode(t, err, apperr.NotFound)
+	if _, err := s.GetDevice(ctx, mbx, id); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("a replace of a missing device created it (%v)", err)
+	}
 }

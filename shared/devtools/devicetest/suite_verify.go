@@ -2,9 +2,9 @@ package devicetest
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -14,22 +14,40 @@ import (
 )
 
 // verifyStoreTests cover device.VerifyStore: the verify path's read, the
-// failure counter and the coalesced last-use write.
+// per-network failure counters and the coalesced last-use write.
 var verifyStoreTests = []storeTest{
 	{"Candidates", testCandidates},
-	{"RecordFailureWindows", testRecordFailure},
-	{"RecordFailureConcurrent", testRecordFailureConcurrent},
+	{"AttemptWindows", testAttemptWindows},
+	{"AttemptStaleRead", testAttemptStaleRead},
+	{"AttemptConcurrent", testAttemptConcurrent},
+	{"AttemptCeiling", testAttemptCeiling},
 	{"TouchLastUsed", testTouchLastUsed},
 }
 
 // --- the verify path ---
+
+const suiteWindow = 10 * time.Minute
+
+// attempt is a counted failure (or, failed false, an admission) from
+// network at at, with the suite's limit of 3.
+func attempt(network string, at time.Time, failed bool) device.Attempt {
+	return device.Attempt{Network: network, Failed: failed, Now: at, Window: suiteWindow, Limit: 3}
+}
+
+// tryAttempt reads the counters as the verify path does, then attempts.
+func tryAttempt(t *testing.T, s Store, mbx string, a device.Attempt) error {
+	t.Helper()
+	c, err := s.Candidates(context.Background(), mbx)
+	mustOK(t, err, "candidates")
+	return s.Attempt(context.Background(), mbx, a, c.Network(a.Network))
+}
 
 func testCandidates(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
 	c, err := s.Candidates(ctx, mbx)
 	mustOK(t, err, "candidates of an empty mailbox")
-	if len(c.Devices) != 0 || c.Failures != 0 || !c.WindowStart.IsZero() {
+	if len(c.Devices) != 0 || len(c.Networks) != 0 {
 		t.Fatalf("empty mailbox candidates = %+v", c)
 	}
 	c, err = s.Candidates(ctx, uniqueMailbox(t))
@@ -43,10 +61,8 @@ func testCandidates(t *testing.T, s Store) {
 	b.AllowIPs = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
 	createDevice(t, s, b)
 	createDevice(t, s, newDevice(t, seedMailbox(t, s, "owner")))
-	window := baseTime.Truncate(10 * time.Minute)
 	for range 2 {
-		_, err = s.RecordFailure(ctx, mbx, window, window.Add(11*time.Minute))
-		mustOK(t, err, "record failure")
+		mustOK(t, tryAttempt(t, s, mbx, attempt("192.0.2.0/24", baseTime, true)), "count failure")
 	}
 
 	c, err = s.Candidates(ctx, mbx)
@@ -62,82 +78,138 @@ func testCandidates(t *testing.T, s Store) {
 	if got := byID[b.ID]; !slices.Equal(got.AllowIPs, b.AllowIPs) || got.Status != device.StatusActive {
 		t.Fatalf("candidate b = %+v, want its allow-list and status", got)
 	}
-	if c.Failures != 2 {
-		t.Fatalf("failures = %d, want 2", c.Failures)
+	n := c.Network("192.0.2.0/24")
+	if len(c.Networks) != 1 || n == nil || n.Recent(device.WindowIndex(baseTime, suiteWindow)) != 2 {
+		t.Fatalf("networks = %+v, want one with 2 failures", c.Networks)
 	}
-	wantTime(t, "window start", c.WindowStart, window)
+	wantTime(t, "first failure", n.First, baseTime)
 }
 
-func testRecordFailure(t *testing.T, s Store) {
-	ctx := context.Background()
+// testAttemptWindows counts failures across window boundaries: the limit
+// holds over the current and the previous window together, so a burst
+// straddling a boundary is not given twice the limit.
+func testAttemptWindows(t *testing.T, s Store) {
 	mbx := seedMailbox(t, s, "owner")
-	w1 := baseTime.Truncate(10 * time.Minute)
-	w2 := w1.Add(10 * time.Minute)
+	const net = "198.51.100.0/24"
+	w0 := baseTime.Truncate(suiteWindow)
+	end := w0.Add(suiteWindow - time.Second) // just before a boundary
+	next := w0.Add(suiteWindow + time.Second)
 	steps := []struct {
-		name       string
-		window     time.Time
-		want       int // the count RecordFailure answers
-		wantRead   int // the failures Candidates reads: the newest window's
-		wantWindow time.Time
+		name   string
+		at     time.Time
+		failed bool
+		want   apperr.Code // "" for admitted
 	}{
-		{"first failure opens the window", w1, 1, 1, w1},
-		{"second counts in it", w1, 2, 2, w1},
-		{"third counts in it", w1, 3, 3, w1},
-		{"a new window starts over", w2, 1, 1, w2},
-		{"and counts on", w2, 2, 2, w2},
-		{"a late caller counts in its own, older window", w1, 4, 2, w2},
+		{"first failure", end, true, ""},
+		{"second", end, true, ""},
+		{"third reaches the limit", end, true, ""},
+		{"fourth is refused", end, true, apperr.RateLimited},
+		{"the right password is refused too", end, false, apperr.RateLimited},
+		{"after the boundary the last window still counts", next, true, apperr.RateLimited},
+		{"and the right password waits as well", next, false, apperr.RateLimited},
+		{"two windows later the network starts over", w0.Add(2 * suiteWindow), true, ""},
+		{"and is admitted with the right password", w0.Add(2 * suiteWindow), false, ""},
 	}
 	for _, st := range steps {
-		n, err := s.RecordFailure(ctx, mbx, st.window, st.window.Add(11*time.Minute))
-		mustOK(t, err, st.name)
-		if n != st.want {
-			t.Fatalf("%s: count = %d, want %d", st.name, n, st.want)
+		err := tryAttempt(t, s, mbx, attempt(net, st.at, st.failed))
+		if st.want == "" {
+			mustOK(t, err, st.name)
+			continue
 		}
-		c, err := s.Candidates(ctx, mbx)
-		mustOK(t, err, "candidates")
-		if c.Failures != st.wantRead {
-			t.Fatalf("%s: candidates' failures = %d, want %d", st.name, c.Failures, st.wantRead)
+		WantCode(t, err, st.want)
+		wait, ok := device.RetryAfter(err, st.at)
+		if !ok || wait <= 0 || wait > 2*suiteWindow {
+			t.Fatalf("%s: retry after %v (%v), want a wait within two windows", st.name, wait, ok)
 		}
-		wantTime(t, st.name+": window", c.WindowStart, st.wantWindow)
 	}
-	other := seedMailbox(t, s, "owner")
-	c, err := s.Candidates(ctx, other)
-	mustOK(t, err, "candidates of another mailbox")
-	if c.Failures != 0 {
-		t.Fatalf("another mailbox has %d failures", c.Failures)
+	// Another network, and no network at all, were never throttled.
+	mustOK(t, tryAttempt(t, s, mbx, attempt("203.0.113.0/24", end, false)), "another network's right password")
+	mustOK(t, tryAttempt(t, s, mbx, attempt(device.NoNetwork, end, true)), "a request without an address")
+
+	// A failure late in one window and two early in the next make three
+	// in the span: the fourth is refused although the new window holds two.
+	mbx2 := seedMailbox(t, s, "owner")
+	mustOK(t, tryAttempt(t, s, mbx2, attempt(net, end, true)), "late failure")
+	for i := range 2 {
+		mustOK(t, tryAttempt(t, s, mbx2, attempt(net, next, true)), fmt.Sprintf("early failure %d", i))
+	}
+	WantCode(t, tryAttempt(t, s, mbx2, attempt(net, next, true)), apperr.RateLimited)
+}
+
+// testAttemptStaleRead: a write based on an outdated read still counts
+// exactly, whichever window the read saw.
+func testAttemptStaleRead(t *testing.T, s Store) {
+	ctx := context.Background()
+	mbx := seedMailbox(t, s, "owner")
+	const net = "2001:db8:1:2::/64"
+	at := baseTime.Truncate(suiteWindow).Add(time.Minute)
+	// Read nothing, then count three failures as if nothing were there.
+	for i := range 3 {
+		mustOK(t, s.Attempt(ctx, mbx, attempt(net, at, true), nil), fmt.Sprintf("failure %d on a stale read", i))
+	}
+	WantCode(t, s.Attempt(ctx, mbx, attempt(net, at, true), nil), apperr.RateLimited)
+	old := &device.NetworkFailures{Network: net, Window: device.WindowIndex(at, suiteWindow) - 1, Count: 0}
+	WantCode(t, s.Attempt(ctx, mbx, attempt(net, at, true), old), apperr.RateLimited)
+	c, err := s.Candidates(ctx, mbx)
+	mustOK(t, err, "candidates")
+	if n := c.Network(net); n == nil || n.Recent(device.WindowIndex(at, suiteWindow)) != 3 {
+		t.Fatalf("counter = %+v, want 3 failures", n)
 	}
 }
 
-func testRecordFailureConcurrent(t *testing.T, s Store) {
+// testAttemptConcurrent: of many concurrent failures from one fresh
+// network, exactly the limit are counted and the rest refused.
+func testAttemptConcurrent(t *testing.T, s Store) {
 	ctx := context.Background()
 	mbx := seedMailbox(t, s, "owner")
-	w := baseTime.Truncate(10 * time.Minute)
-	const n = 10
-	counts := make([]int, n)
+	const n = 40
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			counts[i], errs[i] = s.RecordFailure(ctx, mbx, w, w.Add(11*time.Minute))
+			a := attempt("192.0.2.0/24", baseTime, true)
+			a.Limit = 20
+			errs[i] = s.Attempt(ctx, mbx, a, nil)
 		}()
 	}
 	wg.Wait()
+	counted := 0
 	for _, err := range errs {
-		mustOK(t, err, "record failure")
-	}
-	sort.Ints(counts)
-	for i, c := range counts {
-		if c != i+1 {
-			t.Fatalf("concurrent counts = %v, want 1..%d each once", counts, n)
+		switch {
+		case err == nil:
+			counted++
+		case !apperr.Is(err, apperr.RateLimited):
+			t.Fatalf("attempt: %v", err)
 		}
 	}
-	c, err := s.Candidates(ctx, mbx)
-	mustOK(t, err, "candidates")
-	if c.Failures != n {
-		t.Fatalf("failures = %d, want %d", c.Failures, n)
+	if counted != 20 {
+		t.Fatalf("%d of %d concurrent failures counted, want exactly the limit 20", counted, n)
 	}
+}
+
+// testAttemptCeiling: above the mailbox ceiling, a network that failed
+// waits until its first failure is old, and one that never failed does
+// not wait.
+func testAttemptCeiling(t *testing.T, s Store) {
+	mbx := seedMailbox(t, s, "owner")
+	at := baseTime.Truncate(suiteWindow).Add(time.Minute)
+	slow := func(network string, at time.Time, failed bool) device.Attempt {
+		a := attempt(network, at, failed)
+		a.AdmitBefore = at.Add(-suiteWindow)
+		return a
+	}
+	mustOK(t, tryAttempt(t, s, mbx, slow("192.0.2.0/24", at, true)), "a fresh network's first failure")
+	err := tryAttempt(t, s, mbx, slow("192.0.2.0/24", at.Add(time.Second), true))
+	WantCode(t, err, apperr.RateLimited)
+	if wait, _ := device.RetryAfter(err, at.Add(time.Second)); wait < suiteWindow-2*time.Second {
+		t.Fatalf("retry after %v, want until the first failure is a window old", wait)
+	}
+	WantCode(t, tryAttempt(t, s, mbx, slow("192.0.2.0/24", at.Add(time.Second), false)), apperr.RateLimited)
+	mustOK(t, tryAttempt(t, s, mbx, slow("203.0.113.0/24", at, false)), "a network that never failed")
+	later := at.Add(suiteWindow + time.Second)
+	mustOK(t, tryAttempt(t, s, mbx, slow("192.0.2.0/24", later, true)), "once the first failure is a window old")
 }
 
 func testTouchLastUsed(t *testing.T, s Store) {

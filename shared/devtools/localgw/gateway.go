@@ -513,7 +513,11 @@ func (g *Gateway) serveRotate(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		g.log.WarnContext(r.Context(), "local rotation failed", "secret", req.SecretID, "step", string(step), "error", err.Error())
+		// The id is the client's and may be anything (a password pasted
+		// by mistake): the log describes it, never quotes it. An id the
+		// engine refused never gets here, so the error names a device
+		// secret at most.
+		g.log.WarnContext(r.Context(), "local rotation failed", "secret", apperr.Describe(req.SecretID), "step", string(step), "error", err.Error())
 		writeProblem(w, err, step)
 		return
 	}
@@ -598,7 +602,9 @@ func writeProblem(w http.ResponseWriter, err error, step device.Step) {
 	}
 	detail := "the rotation failed; the runner's log says why"
 	field := ""
-	if e, ok := apperr.As(err); ok && code != apperr.Internal {
+	// An adapter's translation of an AWS error (it has a cause) may quote
+	// the SDK's message: that stays in the log, as the API handler does.
+	if e, ok := apperr.As(err); ok && code != apperr.Internal && e.Err == nil {
 		detail, field = e.Message, e.Field
 	}
 	writeProblemStatus(w, status, string(code), http.StatusText(status), detail, field, step)

@@ -16,8 +16,8 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/devtools/localstreams"
 	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/lifecycle"
@@ -95,6 +95,13 @@ func (r *Runner) SweepNow(ctx context.Context) (lifecycle.SweepReport, error) {
 // ReconcileNow runs the reconciler once, as its scheduled Lambda does, and
 // logs its report.
 func (r *Runner) ReconcileNow(ctx context.Context) (device.ReconcileReport, error) {
+	return r.ReconcileOlderThan(ctx, ReconcileMinAge)
+}
+
+// ReconcileOlderThan runs the reconciler once, repairing leftovers older
+// than minAge: tests repair a leftover at once with 0 instead of waiting
+// out ReconcileMinAge.
+func (r *Runner) ReconcileOlderThan(ctx context.Context, minAge time.Duration) (device.ReconcileReport, error) {
 	lister, err := secrets.NewLister(r.app.SecretsManager)
 	if err != nil {
 		return device.ReconcileReport{}, err
@@ -103,7 +110,7 @@ func (r *Runner) ReconcileNow(ctx context.Context) (device.ReconcileReport, erro
 	if err != nil {
 		return device.ReconcileReport{}, err
 	}
-	rep, err := r.app.Service.Reconcile(ctx, lister, scanner, ReconcileMinAge)
+	rep, err := r.app.Service.Reconcile(ctx, lister, scanner, minAge)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.ErrorContext(ctx, "reconciler failed; it runs again later", "error", err.Error())

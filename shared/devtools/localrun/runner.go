@@ -29,9 +29,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/devicepass/devicepass/shared/apigw"
-	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
+	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 	"github.com/devicepass/devicepass/shared/devtools/localscheduler"
@@ -74,6 +74,10 @@ const (
 	// and devices, and ReconcileMinAge how old a leftover must be.
 	DefaultReconcileInterval = 5 * time.Minute
 	ReconcileMinAge          = 5 * time.Minute
+
+	// DefaultCallCeiling is the longest one AWS call may take locally: the
+	// verify function's 5 s timeout less awsx.DefaultMargin.
+	DefaultCallCeiling = 4 * time.Second
 )
 
 // EnvKeys are the variables only the local runner reads, beyond those of
@@ -115,6 +119,9 @@ type Options struct {
 	// DefaultReconcileInterval; negative: no periodic runs (ReconcileNow
 	// still works).
 	ReconcileInterval time.Duration
+	// CallCeiling bounds every AWS call (awsx.Deadline); default
+	// DefaultCallCeiling.
+	CallCeiling time.Duration
 }
 
 // Runner is a running local stack: the stand-ins, the table, the verifier
@@ -204,6 +211,9 @@ func Start(ctx context.Context, o Options) (_ *Runner, err error) {
 	if o.ReconcileInterval == 0 {
 		o.ReconcileInterval = DefaultReconcileInterval
 	}
+	if o.CallCeiling <= 0 {
+		o.CallCeiling = DefaultCallCeiling
+	}
 	if o.ReconcileInterval > 0 && o.ReconcileInterval < time.Second {
 		return nil, fmt.Errorf("reconcile interval %s is under 1s", o.ReconcileInterval)
 	}
@@ -252,6 +262,9 @@ func Start(ctx context.Context, o Options) (_ *Runner, err error) {
 		return nil, err
 	}
 	r.awsCfg.Retryer = awsx.NewRetryer
+	// Local requests have no Lambda deadline to derive one from: a fixed
+	// ceiling per call keeps a stalled stand-in from hanging a request.
+	awsx.Deadline{Margin: awsx.DefaultMargin, Ceiling: o.CallCeiling}.Install(&r.awsCfg)
 	if o.ConfigureAWS != nil {
 		o.ConfigureAWS(&r.awsCfg)
 	}

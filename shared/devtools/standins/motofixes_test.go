@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -304,6 +305,17 @@ func TestMotoRotateSecretAsAWS(t *testing.T) {
 	got, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: s.ARN})
 	if err != nil || aws.ToString(got.SecretString) != "rotated" {
 		t.Fatalf("AWSCURRENT after the rotation = %v, %v", got, err)
+	}
+
+	// The function left AWSPENDING on the new AWSCURRENT version, as a
+	// rotation that makes only two writes does: a finished rotation, so
+	// the next RotateSecret below is accepted.
+	d, err = sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: s.ARN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := d.VersionIdsToStages[aws.ToString(out.VersionId)]; !slices.Contains(st, "AWSCURRENT") || !slices.Contains(st, "AWSPENDING") {
+		t.Fatalf("stages of the rotated version = %v, want AWSCURRENT and AWSPENDING", st)
 	}
 
 	// An incomplete rotation blocks the next RotateSecret.

@@ -423,3 +423,38 @@ func isFile(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && !fi.IsDir()
 }
+
+// Paused is a stand-in frozen by Pause.
+type Paused struct {
+	p    *process
+	once sync.Once
+	err  error
+}
+
+// Resume thaws the stand-in (SIGCONT); calling it again does nothing.
+func (z *Paused) Resume() error {
+	z.once.Do(func() { z.err = signalGroup(z.p.cmd.Process, continueSignal) })
+	return z.err
+}
+
+// PauseDynamoDB freezes DynamoDB Local (SIGSTOP to its process group), as a
+// stalled dependency: connections are accepted by the kernel and then
+// nothing is answered until Resume. Tests use it to prove that requests
+// end within their deadline.
+func (s *Stack) PauseDynamoDB() (*Paused, error) { return s.pause("DynamoDB Local") }
+
+// PauseMoto freezes moto (Secrets Manager and the other services) like
+// PauseDynamoDB.
+func (s *Stack) PauseMoto() (*Paused, error) { return s.pause("moto") }
+
+func (s *Stack) pause(name string) (*Paused, error) {
+	for _, p := range s.procs {
+		if strings.HasPrefix(p.name, name) {
+			if err := signalGroup(p.cmd.Process, stopSignal); err != nil {
+				return nil, fmt.Errorf("pause %s: %w", p.name, err)
+			}
+			return &Paused{p: p}, nil
+		}
+	}
+	return nil, fmt.Errorf("pause: no stand-in %q in this stack", name)
+}

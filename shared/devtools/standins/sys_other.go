@@ -16,3 +16,10 @@ func sysProcAttr() *syscall.SysProcAttr { return nil }
 func killGroup(p *os.Process) { _ = p.Kill() }
 
 func lockFile(context.Context, string) (func(), error) { return nil, errUnsupported }
+
+func signalGroup(*os.Process, syscall.Signal) error { return errUnsupported }
+
+const (
+	stopSignal     = syscall.Signal(0)
+	continueSignal = syscall.Signal(0)
+)

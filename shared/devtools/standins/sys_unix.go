@@ -44,3 +44,14 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		}
 	}
 }
+
+// signalGroup sends sig to the process group that p leads.
+func signalGroup(p *os.Process, sig syscall.Signal) error {
+	return syscall.Kill(-p.Pid, sig)
+}
+
+// stopSignal and continueSignal freeze and thaw a process group.
+const (
+	stopSignal     = syscall.SIGSTOP
+	continueSignal = syscall.SIGCONT
+)

@@ -265,14 +265,14 @@ func TestNetworksRemembered(t *testing.T) {
 	if len(d.Networks) != device.MaxNetworks {
 		t.Fatalf("%d networks kept, want at most %d", len(d.Networks), device.MaxNetworks)
 	}
-	r.calls.Reset()
-	r.clock.Advance(time.Minute) // within the last-use coalescing too
-	verify("10.0.12.200")
-	for _, c := range r.calls.Calls() {
-		// Query: the verify read; GetItem: this test's read-back.
-		if c.Service == "DynamoDB" && c.Operation != "Query" && c.Operation != "GetItem" {
-			t.Errorf("a use from a known network within a day called %s", c)
-		}
+	seen := d.Networks["10.0.12.0/24"]
+	r.clock.Advance(time.Hour)
+	if d = verify("10.0.12.200"); !d.Networks["10.0.12.0/24"].Equal(seen) {
+		t.Errorf("a use from a known network within a day rewrote its sighting (%v, was %v)", d.Networks["10.0.12.0/24"], seen)
+	}
+	r.clock.Advance(25 * time.Hour)
+	if d = verify("10.0.12.201"); !d.Networks["10.0.12.0/24"].After(seen) || d.NewNetwork != "10.0.12.0/24" || !d.NewNetworkAt.Before(seen.Add(time.Second)) {
+		t.Errorf("a day later the sighting is refreshed, not news: seen %v, new %q at %v", d.Networks["10.0.12.0/24"], d.NewNetwork, d.NewNetworkAt)
 	}
 	at := d.NewNetworkAt
 	r.clock.Advance(91 * 24 * time.Hour)

@@ -1,8 +1,7 @@
 // Package app wires every use case at once on one table and one Secrets
-// Manager, from the constructors of shared/app/wire: for the stream
-// function, the local runner, the benchmarks and the tests that drive
-// several use cases against the stand-ins. The other functions compose
-// only what they use from shared/app/wire in their own main.go.
+// Manager, from the constructors of shared/wire: for the local runner, the
+// benchmarks and the tests that drive several use cases against the
+// stand-ins. Each function composes only what it uses, in its own main.go.
 package app
 
 import (
@@ -10,20 +9,19 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/devicepass/devicepass/shared/app/wire"
 	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/lifecycle"
 	"github.com/devicepass/devicepass/shared/secrets"
 	"github.com/devicepass/devicepass/shared/verifier"
+	"github.com/devicepass/devicepass/shared/wire"
 )
 
 // App is every use case wired on its clients and adapters.
@@ -131,25 +129,3 @@ const (
 
 // ReconcileMetrics are the names of the reconciler's metrics.
 var ReconcileMetrics = lifecycle.ReconcileMetrics
-
-// MustFromEnv wires every use case from a Lambda function's environment
-// once per cold start. On a configuration or wiring error it logs why and
-// exits, so the Lambda service reports an init failure instead of serving
-// half-wired.
-func MustFromEnv(ctx context.Context) *App {
-	env, err := wire.FromEnv(ctx)
-	exitOn(env.Logger, err, "read environment")
-	a, err := Build(ctx, env.Config, env.AWS, env.Logger, Options{})
-	exitOn(env.Logger, err, "wire function")
-	return a
-}
-
-// Must exits with a logged reason if err is not nil; for main only.
-func (a *App) Must(err error, what string) { exitOn(a.Logger, err, what) }
-
-func exitOn(logger *slog.Logger, err error, what string) {
-	if err != nil {
-		logger.Error(what, "error", err.Error())
-		os.Exit(1)
-	}
-}

@@ -1,4 +1,9 @@
-package main
+// Package mailverify is what the mail host's programs share: the settings
+// file both read, and the client that asks devicepass's verify endpoint
+// whether a password is valid (SigV4 or, locally, a bearer token).
+// cmd/checkpassword makes one client per login; cmd/verifyd keeps one for
+// its whole life, with its connections and credentials warm.
+package mailverify
 
 import (
 	"fmt"
@@ -13,12 +18,14 @@ import (
 // environment. One name for both, so that a line of the file and an
 // environment variable that overrides it look the same.
 const (
-	keyURL         = "DEVICEPASS_VERIFY_URL"
+	// KeyURL names the verify endpoint's URL.
+	KeyURL         = "DEVICEPASS_VERIFY_URL"
 	keyRegion      = "AWS_REGION"
 	keyAuth        = "DEVICEPASS_AUTH"
 	keyToken       = "DEVICEPASS_TOKEN"
 	keyProtocol    = "DEVICEPASS_PROTOCOL"
 	keyTimeout     = "DEVICEPASS_TIMEOUT"
+	keyCache       = "DEVICEPASS_ACCEPT_CACHE"
 	keyProfile     = "AWS_PROFILE"
 	keyConfigFile  = "AWS_CONFIG_FILE"
 	keyCredentials = "AWS_SHARED_CREDENTIALS_FILE"
@@ -26,25 +33,38 @@ const (
 
 // settingKeys are the names a settings file may hold. Any other name is a
 // typo the operator should hear about, not a setting silently ignored.
-var settingKeys = []string{keyURL, keyRegion, keyAuth, keyToken, keyProtocol, keyTimeout, keyProfile, keyConfigFile, keyCredentials}
+var settingKeys = []string{KeyURL, keyRegion, keyAuth, keyToken, keyProtocol, keyTimeout, keyCache, keyProfile, keyConfigFile, keyCredentials}
 
 // maxSettingsFile bounds the settings file: it holds a handful of lines.
 const maxSettingsFile = 64 << 10
 
 const defaultTimeout = 5 * time.Second
 
-// settings is the program's configuration after the file and the
-// environment are merged and checked.
-type settings struct {
-	url      string
-	region   string // empty only with bearer authentication
-	bearer   bool   // a local runner's mail-server token instead of SigV4
-	token    string
-	protocol string // for a SERVICE devicepass has no scope for
-	timeout  time.Duration
+// How long devicepass-verifyd may answer a repeated login from an earlier
+// acceptance. MaxAcceptCache keeps a revoked, disabled or
+// regenerated-away password from working for 5 seconds or more after the
+// change, counting from when the earlier acceptance was asked for.
+const (
+	DefaultAcceptCache = 2 * time.Second
+	MaxAcceptCache     = 4 * time.Second
+)
+
+// Settings is the configuration after the file and the environment are
+// merged and checked.
+type Settings struct {
+	URL      string
+	Region   string // empty only with bearer authentication
+	Bearer   bool   // a local runner's mail-server token instead of SigV4
+	Token    string
+	Protocol string // for a SERVICE devicepass has no scope for
+	Timeout  time.Duration
+	// AcceptCache is how long a resident program may reuse an acceptance
+	// for the same mailbox, password, protocol and client address (0: it
+	// never does). A program started per login ignores it.
+	AcceptCache time.Duration
 	// The AWS SDK's own settings, passed on explicitly because the mail
 	// server clears the environment the SDK would read them from.
-	profile, configFile, credentialsFile string
+	Profile, ConfigFile, CredentialsFile string
 }
 
 // configErrorf is a setup problem: the program cannot ask anything until
@@ -53,16 +73,16 @@ func configErrorf(format string, args ...any) error {
 	return fmt.Errorf(format, args...)
 }
 
-// loadSettings reads the settings file (none when path is empty), lets
+// LoadSettings reads the settings file (none when path is empty), lets
 // every environment variable of the same name override it, and checks the
 // result. Errors name the setting at fault and where to set it; they never
 // quote a value, since the token is a secret.
-func loadSettings(path string, getenv func(string) string) (settings, error) {
+func LoadSettings(path string, getenv func(string) string) (Settings, error) {
 	vals := map[string]string{}
 	if path != "" {
 		var err error
 		if vals, err = readSettingsFile(path); err != nil {
-			return settings{}, err
+			return Settings{}, err
 		}
 	}
 	for _, k := range settingKeys {
@@ -75,48 +95,56 @@ func loadSettings(path string, getenv func(string) string) (settings, error) {
 		where = path + " or the environment"
 	}
 
-	s := settings{
-		url:             vals[keyURL],
-		region:          vals[keyRegion],
-		token:           vals[keyToken],
-		protocol:        vals[keyProtocol],
-		timeout:         defaultTimeout,
-		profile:         vals[keyProfile],
-		configFile:      vals[keyConfigFile],
-		credentialsFile: vals[keyCredentials],
+	s := Settings{
+		URL:             vals[KeyURL],
+		Region:          vals[keyRegion],
+		Token:           vals[keyToken],
+		Protocol:        vals[keyProtocol],
+		Timeout:         defaultTimeout,
+		AcceptCache:     DefaultAcceptCache,
+		Profile:         vals[keyProfile],
+		ConfigFile:      vals[keyConfigFile],
+		CredentialsFile: vals[keyCredentials],
 	}
-	if s.url == "" {
-		return settings{}, configErrorf("no verify endpoint: set %s in %s", keyURL, where)
+	if s.URL == "" {
+		return Settings{}, configErrorf("no verify endpoint: set %s in %s", KeyURL, where)
 	}
-	u, err := url.Parse(s.url)
+	u, err := url.Parse(s.URL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return settings{}, configErrorf("%s is not an http(s) URL with a host", keyURL)
+		return Settings{}, configErrorf("%s is not an http(s) URL with a host", KeyURL)
 	}
 	switch vals[keyAuth] {
 	case "", "sigv4":
-		if s.region == "" {
-			s.region = regionOfHost(u.Hostname())
+		if s.Region == "" {
+			s.Region = RegionOfHost(u.Hostname())
 		}
-		if s.region == "" {
-			return settings{}, configErrorf("no AWS region to sign requests for: set %s in %s (it is taken from the URL only when the host is API Gateway's <id>.execute-api.<region>.amazonaws.com)", keyRegion, where)
+		if s.Region == "" {
+			return Settings{}, configErrorf("no AWS region to sign requests for: set %s in %s (it is taken from the URL only when the host is API Gateway's <id>.execute-api.<region>.amazonaws.com)", keyRegion, where)
 		}
 	case "bearer":
-		s.bearer = true
-		if s.token == "" {
-			return settings{}, configErrorf("%s=bearer needs %s in %s", keyAuth, keyToken, where)
+		s.Bearer = true
+		if s.Token == "" {
+			return Settings{}, configErrorf("%s=bearer needs %s in %s", keyAuth, keyToken, where)
 		}
 	default:
-		return settings{}, configErrorf("%s must be sigv4 or bearer", keyAuth)
+		return Settings{}, configErrorf("%s must be sigv4 or bearer", keyAuth)
 	}
-	if s.protocol != "" && !knownProtocol(s.protocol) {
-		return settings{}, configErrorf("%s must be one of imap, pop, smtp, caldav, carddav", keyProtocol)
+	if s.Protocol != "" && !knownProtocol(s.Protocol) {
+		return Settings{}, configErrorf("%s must be one of imap, pop, smtp, caldav, carddav", keyProtocol)
 	}
 	if t := vals[keyTimeout]; t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 || d > time.Minute {
-			return settings{}, configErrorf("%s must be a duration between 0 and 1m, such as 5s", keyTimeout)
+			return Settings{}, configErrorf("%s must be a duration between 0 and 1m, such as 5s", keyTimeout)
 		}
-		s.timeout = d
+		s.Timeout = d
+	}
+	if c := vals[keyCache]; c != "" {
+		d, err := time.ParseDuration(c)
+		if err != nil || d < 0 || d > MaxAcceptCache {
+			return Settings{}, configErrorf("%s must be a duration from 0 (off) to %s, such as 2s", keyCache, MaxAcceptCache)
+		}
+		s.AcceptCache = d
 	}
 	return s, nil
 }
@@ -170,10 +198,10 @@ func isSettingKey(k string) bool {
 	return false
 }
 
-// regionOfHost returns the Region of an API Gateway default host name,
+// RegionOfHost returns the Region of an API Gateway default host name,
 // <api-id>.execute-api.<region>.amazonaws.com (or .amazonaws.com.cn), and
 // "" for any other host, such as a custom domain.
-func regionOfHost(host string) string {
+func RegionOfHost(host string) string {
 	labels := strings.Split(strings.ToLower(host), ".")
 	if len(labels) < 5 || labels[1] != "execute-api" || labels[0] == "" {
 		return ""

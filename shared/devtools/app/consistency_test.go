@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/devicepass/devicepass/shared/app"
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 	"github.com/devicepass/devicepass/shared/devtools/standins/standinstest"
 )
@@ -38,7 +38,8 @@ type rig struct {
 	prefix string
 }
 
-func newRig(t *testing.T) *rig {
+// newRig builds the rig; configure adjusts the SDK configuration first.
+func newRig(t *testing.T, configure ...func(*aws.Config)) *rig {
 	t.Helper()
 	ctx := context.Background()
 	awsCfg, err := standins.AWSConfig(ctx, stack)
@@ -62,6 +63,9 @@ func newRig(t *testing.T) *rig {
 	r := &rig{faults: &awsx.Faults{}, calls: &awsx.Counter{}, prefix: cfg.Device.SecretPrefix, clock: &clock{t: time.Now()}}
 	r.faults.Install(&awsCfg)
 	r.calls.Install(&awsCfg)
+	for _, c := range configure {
+		c(&awsCfg)
+	}
 	r.app, err = app.Build(ctx, cfg, awsCfg, app.NewLogger(io.Discard, "error"), app.Options{Local: true, Clock: r.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +102,7 @@ var admin = device.Caller{Subject: "admin-1", Groups: []string{"domain-admin:exa
 func (r *rig) mailbox(t *testing.T) string {
 	t.Helper()
 	addr := "box-" + randHex(4) + "@example.com"
-	if _, _, err := r.app.Service.RegisterMailbox(context.Background(), admin, addr, "owner-1"); err != nil {
+	if _, _, err := r.app.Service.RegisterMailbox(context.Background(), r.fresh(admin), addr, "owner-1"); err != nil {
 		t.Fatal(err)
 	}
 	return addr

@@ -96,9 +96,11 @@ func TestRotationEachStepTwice(t *testing.T) {
 	if ver != token || pw == m.password {
 		t.Fatalf("after rotation AWSCURRENT is %s, want %s with a new password", ver, token)
 	}
+	// AWSPENDING stays on the new AWSCURRENT version: a finished rotation
+	// for Secrets Manager, without a third write removing it.
 	st, _ := r.app.Secrets.Describe(context.Background(), m.secret)
-	if p := st.Pending(); p != "" {
-		t.Errorf("AWSPENDING left on %s", p)
+	if p := st.Pending(); p != token {
+		t.Errorf("AWSPENDING on %q, want it left on the new AWSCURRENT version %s", p, token)
 	}
 	// The previous password verifies during the grace (default 2 h) and not after.
 	if !r.verifies(t, m.mailbox, m.password) {
@@ -330,9 +332,12 @@ func TestRegenerateGrace(t *testing.T) {
 	}
 }
 
-// TestCallBudget counts AWS calls: a full scheduled rotation makes at most 6
-// Secrets Manager and 4 DynamoDB calls; a successful verify makes no Secrets
-// Manager call and one DynamoDB read (plus the coalesced last-use write).
+// TestCallBudget counts AWS calls: a full scheduled rotation makes at most 5
+// Secrets Manager calls, 2 of them writes (AWS's rotation template's
+// floor), and 4 DynamoDB calls; a regenerate makes 4 sequential calls, 2
+// of them Secrets Manager writes; a successful verify makes no Secrets
+// Manager call, one DynamoDB read and the rate limit's conditional write
+// (plus the coalesced last-use write).
 func TestCallBudget(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
@@ -341,11 +346,24 @@ func TestCallBudget(t *testing.T) {
 	if _, _, err := r.app.Service.Engine().RotateNow(ctx, m.secret); err != nil {
 		t.Fatal(err)
 	}
-	if sm, ddb := r.calls.Count(awsx.ServiceSecretsManager), r.calls.Count(awsx.ServiceDynamoDB); sm > 6 || ddb > 4 {
-		t.Errorf("rotation made %d Secrets Manager and %d DynamoDB calls (%v), want at most 6 and 4", sm, ddb, r.calls.Summary())
+	if sm, ddb := r.calls.Count(awsx.ServiceSecretsManager), r.calls.Count(awsx.ServiceDynamoDB); sm > 5 || ddb > 4 {
+		t.Errorf("rotation made %d Secrets Manager and %d DynamoDB calls (%v), want at most 5 and 4", sm, ddb, r.calls.Summary())
+	}
+	if w := r.calls.SecretsManagerWrites(); w != 2 {
+		t.Errorf("rotation made %d Secrets Manager writes (%v), want 2", w, r.calls.Summary())
+	}
+	r.calls.Reset()
+	if _, err := r.app.Service.Regenerate(ctx, r.fresh(device.Caller{Subject: "owner-1"}), m.mailbox, m.id, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, w := r.calls.RoundTrips(), r.calls.SecretsManagerWrites(); n != 4 || w != 2 {
+		t.Errorf("regenerate made %d sequential round trips and %d Secrets Manager writes (%v), want 4 and 2", n, w, r.calls.Summary())
 	}
 	pw, _ := r.current(t, m)
-	for i, wantDDB := range []int{2, 1} { // the first success records the last use; the second is coalesced
+	// Every verification reads the partition and passes its network's
+	// counter; the first success also records the last use, the second is
+	// coalesced.
+	for i, wantDDB := range []int{3, 2} {
 		r.calls.Reset()
 		if !r.verifies(t, m.mailbox, pw) {
 			t.Fatal("current password refused")
@@ -353,5 +371,63 @@ func TestCallBudget(t *testing.T) {
 		if sm, ddb := r.calls.Count(awsx.ServiceSecretsManager), r.calls.Count(awsx.ServiceDynamoDB); sm != 0 || ddb != wantDDB {
 			t.Errorf("verify %d made %d Secrets Manager and %d DynamoDB calls (%v), want 0 and %d", i+1, sm, ddb, r.calls.Summary(), wantDDB)
 		}
+	}
+}
+
+// TestRegenerateReplacesRotationFinishedMeanwhile runs, on the stand-ins,
+// a regenerate whose device read predates a rotation that then promoted
+// in the table (and moved AWSCURRENT, or lost that call): the regenerate
+// replaces the rotation's password too, Secrets Manager and the table
+// agree, and no AWSPENDING is left apart from AWSCURRENT.
+func TestRegenerateReplacesRotationFinishedMeanwhile(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	eng := r.app.Service.Engine()
+	for _, moved := range []bool{true, false} {
+		m := r.makeDevice(t, device.CreateInput{})
+		read, err := r.app.Store.GetDevice(ctx, m.mailbox, m.id) // the regenerate's read
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := device.NewToken()
+		for _, step := range device.Steps[:3] {
+			if err := eng.Run(ctx, step, m.secret, token); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sv, err := r.app.Secrets.Read(ctx, m.secret, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !moved {
+			r.faults.Arm(2, awsx.FailBefore) // finishSecret: the promotion, then the lost move
+		}
+		err = eng.Run(ctx, device.StepFinish, m.secret, token)
+		r.faults.Arm(0, awsx.FailBefore)
+		if moved != (err == nil) {
+			t.Fatalf("moved=%v: finishSecret: %v", moved, err)
+		}
+		pw, _, err := eng.Regenerate(ctx, read, 0)
+		if err != nil {
+			t.Fatalf("moved=%v: regenerate: %v", moved, err)
+		}
+		if cur := r.invariant1(t, m, "after the regenerate"); cur != pw {
+			t.Fatalf("moved=%v: AWSCURRENT is not the regenerated password", moved)
+		}
+		if r.verifies(t, m.mailbox, sv.Value.Password) || r.verifies(t, m.mailbox, m.password) {
+			t.Fatalf("moved=%v: a replaced password still verifies after a regenerate without grace", moved)
+		}
+		st, err := r.app.Secrets.Describe(ctx, m.secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := st.InProgress(); p != "" {
+			t.Errorf("moved=%v: AWSPENDING left on %s, which is not AWSCURRENT", moved, p)
+		}
+		r.checkConsistent(t, m.mailbox)
+		if _, step, err := eng.RotateNow(ctx, m.secret); err != nil {
+			t.Fatalf("moved=%v: the next rotation failed at %s: %v", moved, step, err)
+		}
+		r.checkConsistent(t, m.mailbox)
 	}
 }

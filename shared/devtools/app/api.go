@@ -4,8 +4,8 @@ import (
 	"log/slog"
 
 	"github.com/devicepass/devicepass/shared/apigw"
-	"github.com/devicepass/devicepass/shared/app/wire"
 	"github.com/devicepass/devicepass/shared/device"
+	"github.com/devicepass/devicepass/shared/wire"
 )
 
 // APIDeps hands the management use cases to the API handler: the device
