@@ -19,10 +19,14 @@ func main() {
 	m, err := wire.API(ctx, env)
 	exitOn(env, err, "wire the API's use cases")
 	deps := apigw.Deps{Mailboxes: m.Devices, Devices: m.Devices, Enrollments: m.Enrollments, Audit: m.Audit,
-		Directory: m.Directory, OpenLinks: m.OpenLinks, StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
+		Directory: m.Directory, OpenLinks: m.OpenLinks, Policies: m.Policies, StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
 	h, err := apigw.New(deps, apigw.Options{GroupsClaim: env.Config.GroupsClaim, Logger: env.Logger})
 	exitOn(env, err, "build API handler")
-	lambda.Start(h.Handle)
+	// The IAM-authorized report of a changed main password revokes
+	// devices, so it runs here, with the API's permissions.
+	c, err := apigw.NewCredential(m.Devices, env.Logger)
+	exitOn(env, err, "build credential handler")
+	lambda.Start(apigw.WithCredential(h, c))
 }
 
 // exitOn logs why the function cannot start and exits, so the Lambda

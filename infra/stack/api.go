@@ -33,6 +33,7 @@ var createOperations = map[string]bool{
 	api.OpRevokeAllDevices:   true,
 	api.OpCreateEnrollment:   true,
 	api.OpRedeemEnrollment:   true,
+	api.OpPutDomainPolicy:    true,
 }
 
 // UserRoutes are the routes web apps call with a JWT; the api function
@@ -42,7 +43,12 @@ var UserRoutes = routesOf(api.AuthJWT)
 
 // VerifyRoute is the IAM-authorized route of mail servers, served by the
 // verify function; it has a throttle of its own.
-var VerifyRoute = onlyRoute(routesOf(api.AuthIAM))
+var VerifyRoute = iamRoute(api.OpVerify)
+
+// CredentialRoute is the IAM-authorized report of a changed main
+// password, served by the api function, which may revoke devices (the
+// verify function may not).
+var CredentialRoute = iamRoute(api.OpCredentialChanged)
 
 func routesOf(auth api.Auth) []Route {
 	var out []Route
@@ -54,13 +60,17 @@ func routesOf(auth api.Auth) []Route {
 	return out
 }
 
-// onlyRoute returns the one route of routes: the verify function serves a
-// single route, and a document with more IAM routes needs a decision here.
-func onlyRoute(routes []Route) Route {
-	if len(routes) != 1 {
-		panic(fmt.Sprintf("stack: %d IAM-authorized routes in docs/openapi.yaml; the verify function serves one", len(routes)))
+// iamRoute returns the IAM-authorized route of operation op. Every IAM
+// route is placed here by name, so a new one in docs/openapi.yaml needs a
+// decision about which function serves it (a test checks that the stack
+// creates every route of the document).
+func iamRoute(op string) Route {
+	for _, r := range routesOf(api.AuthIAM) {
+		if r.Operation == op {
+			return r
+		}
 	}
-	return routes[0]
+	panic(fmt.Sprintf("stack: docs/openapi.yaml has no IAM-authorized operation %s", op))
 }
 
 // AccessLogFormat is the API's access log line: who called which route and
@@ -226,6 +236,7 @@ func (s *DevicepassStack) defineAPI() {
 		add(r, apiIntegration, userAuth, r.Create, p.CreateRateLimit, p.CreateBurstLimit)
 	}
 	add(VerifyRoute, verifyIntegration, awsapigatewayv2authorizers.NewHttpIamAuthorizer(), true, p.VerifyRateLimit, p.VerifyBurstLimit)
+	add(CredentialRoute, apiIntegration, awsapigatewayv2authorizers.NewHttpIamAuthorizer(), false, 0, 0)
 
 	cfnStage := s.Stage.Node().DefaultChild().(awsapigatewayv2.CfnStage)
 	cfnStage.AddPropertyOverride(jsii.String("RouteSettings"), routeSettings)

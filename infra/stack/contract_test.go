@@ -42,7 +42,10 @@ func TestRoutesMatchTheRouter(t *testing.T) {
 	if got, want := stack.VerifyRoute.Key(), apigw.VerifyRoute.Key(); got != want {
 		t.Errorf("verify route %s, router %s", got, want)
 	}
-	if got := append(slices.Clone(infra), stack.VerifyRoute.Key()); len(got) != len(all) {
+	if got, want := stack.CredentialRoute.Key(), apigw.CredentialRoute.Key(); got != want {
+		t.Errorf("credential route %s, router %s", got, want)
+	}
+	if got := append(slices.Clone(infra), stack.VerifyRoute.Key(), stack.CredentialRoute.Key()); len(got) != len(all) {
 		t.Errorf("the stack creates %v, the document has %v", got, all)
 	}
 	// A route that needs a recent login makes a device, a password or a
@@ -101,6 +104,9 @@ func TestTableMatchesLocalSchema(t *testing.T) {
 	}
 	if stack.ByOwnerIndex != dynamo.ByOwnerIndex || stack.ByDomainIndex != dynamo.ByDomainIndex {
 		t.Errorf("mailbox index names %q %q, shared/dynamo %q %q", stack.ByOwnerIndex, stack.ByDomainIndex, dynamo.ByOwnerIndex, dynamo.ByDomainIndex)
+	}
+	if stack.DomainIndex != dynamo.DomainIndex {
+		t.Errorf("index name %q, shared/dynamo %q", stack.DomainIndex, dynamo.DomainIndex)
 	}
 	keys := func(ks []types.KeySchemaElement) []any {
 		var out []any

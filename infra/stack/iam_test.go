@@ -75,6 +75,7 @@ func TestLeastPrivilege(t *testing.T) {
 			verifier = s.Resolve(s.VerifierKey.SecretArn())
 			key      = s.Resolve(s.Key.KeyArn())
 			expiring = s.Resolve(s.ExpiringIndexARN())
+			domain   = s.Resolve(s.DomainIndexARN())
 			rotation = s.Resolve(s.Functions["rotation"].Function().FunctionArn())
 			kms      = []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
 		)
@@ -100,11 +101,12 @@ func TestLeastPrivilege(t *testing.T) {
 		for _, ix := range s.ListingIndexARNs() {
 			want["api"].add(s.Resolve(ix), "dynamodb:Query")
 		}
+		want["api"].add(domain, "dynamodb:Query")
 		want["verify"].add(table, "dynamodb:Query", "dynamodb:UpdateItem")
 		want["rotation"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query")
 		want["rotation"].add(prefix, "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
 			"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")
-		want["stream"].add(table, "dynamodb:PutItem", "dynamodb:UpdateItem")
+		want["stream"].add(table, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 		want["stream"].add(stream, "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 		want["stream"].add(star, "dynamodb:ListStreams")
 		want["stream"].add(prefix, "secretsmanager:DeleteSecret")
@@ -112,6 +114,7 @@ func TestLeastPrivilege(t *testing.T) {
 		want["stream"].add(s.Resolve(s.NoticeTopic.TopicArn()), "sns:Publish")
 		want["stream"].add(s.Resolve(s.StreamDLQ.QueueArn()), "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
 		want["sweep"].add(expiring, "dynamodb:Query")
+		want["sweep"].add(domain, "dynamodb:Query")
 		want["sweep"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem")
 		want["sweep"].add(prefix, "secretsmanager:DeleteSecret")
 		want["reconciler"].add(table, "dynamodb:Scan", "dynamodb:UpdateItem")

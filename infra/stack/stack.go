@@ -62,6 +62,15 @@ const (
 	EnrollmentsPartitionKey = "enrMbx" // S: the link's mailbox, only on enrollment items
 )
 
+// The table's sparse index of each domain's live devices (and, under one
+// partition of their own, the domains with a policy), which the compliance
+// listing and the policy sweep query; shared/dynamo defines the same.
+const (
+	DomainIndex        = "domain"
+	DomainPartitionKey = "domPK" // S: the domain of a live device; "#POLICIES" on policy items
+	DomainSortKey      = "domSK" // S: mailbox#device id; the domain on policy items
+)
+
 // DevicepassStack is the synthesized system and the constructs tests and
 // other stacks may refer to.
 type DevicepassStack struct {
@@ -164,7 +173,8 @@ func (s *DevicepassStack) defineData() {
 		ProjectionType: awsdynamodb.ProjectionType_ALL,
 	})
 	// DynamoDB creates one index per table update: an existing deployment
-	// adding these three takes three deploys (docs/deploy.md).
+	// adding these four (byOwner, byDomain, enrollments, domain) takes four
+	// deploys (docs/deploy.md).
 	for _, ix := range [][2]string{{ByOwnerIndex, ByOwnerKey}, {ByDomainIndex, ByDomainKey}} {
 		s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
 			IndexName:      jsii.String(ix[0]),
@@ -177,6 +187,12 @@ func (s *DevicepassStack) defineData() {
 		IndexName:      jsii.String(EnrollmentsIndex),
 		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(EnrollmentsPartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ExpiringSortKey), Type: awsdynamodb.AttributeType_NUMBER},
+		ProjectionType: awsdynamodb.ProjectionType_ALL,
+	})
+	s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(DomainIndex),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(DomainPartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(DomainSortKey), Type: awsdynamodb.AttributeType_STRING},
 		ProjectionType: awsdynamodb.ProjectionType_ALL,
 	})
 	// Outside the device prefix on purpose: grants on <prefix>/* (DeleteSecret
@@ -312,6 +328,12 @@ func (s *DevicepassStack) ListingIndexARNs() []*string {
 	}
 }
 
+// DomainIndexARN is the ARN of the table's domain index, which the
+// compliance listing queries.
+func (s *DevicepassStack) DomainIndexARN() *string {
+	return jsii.String(*s.Table.TableArn() + "/index/" + DomainIndex)
+}
+
 // ExpiringIndexARN is the ARN of the table's expiring index, which the
 // sweep queries.
 func (s *DevicepassStack) ExpiringIndexARN() *string {
@@ -375,6 +397,8 @@ func (s *DevicepassStack) grant() {
 			"dynamodb:Query", "dynamodb:BatchGetItem",
 		}, table),
 		statement("ListingIndexes", []string{"dynamodb:Query"}, s.ListingIndexARNs()...),
+		// A domain's compliance listing.
+		statement("DomainIndex", []string{"dynamodb:Query"}, s.DomainIndexARN()),
 		statement("DeviceSecrets", []string{
 			"secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:PutSecretValue",
 			"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
@@ -417,7 +441,8 @@ func (s *DevicepassStack) grant() {
 	// TransactWriteItems (Put device, Update mailbox), then DeleteSecret
 	// with the recovery window. Everything else comes in the stream records.
 	fn["stream"].Allow(
-		statement("Table", []string{"dynamodb:PutItem", "dynamodb:UpdateItem"}, table),
+		// GetItem: a domain's policy, for the notice of a new network.
+		statement("Table", []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, table),
 		// What the event source mapping calls with the function's role.
 		// ListStreams supports no resource-level permissions (it lists the
 		// streams of the account's tables, never their records).
@@ -440,6 +465,8 @@ func (s *DevicepassStack) grant() {
 	// then DeleteSecret with the recovery window.
 	fn["sweep"].Allow(
 		statement("ExpiringIndex", []string{"dynamodb:Query"}, s.ExpiringIndexARN()),
+		// The policy part: the domains with a policy and their devices.
+		statement("DomainIndex", []string{"dynamodb:Query"}, s.DomainIndexARN()),
 		statement("Table", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, table),
 		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
 		s.keyUse("secretsmanager", "dynamodb"),

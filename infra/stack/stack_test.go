@@ -74,7 +74,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::Cognito::UserPoolClient":          1,
 		"AWS::ApiGatewayV2::Api":                1,
 		"AWS::ApiGatewayV2::Stage":              1,
-		"AWS::ApiGatewayV2::Route":              len(stack.UserRoutes) + 1,
+		"AWS::ApiGatewayV2::Route":              len(stack.UserRoutes) + 2, // + verify, credential-changed
 		"AWS::ApiGatewayV2::Authorizer":         1,
 		"AWS::ApiGatewayV2::Integration":        2,
 		"AWS::CloudWatch::Alarm":                2*len(stack.FunctionNames) + 4,
@@ -127,6 +127,8 @@ func TestTable(t *testing.T) {
 					map[string]any{"AttributeName": "address", "AttributeType": "S"},
 					map[string]any{"AttributeName": "mbxDomain", "AttributeType": "S"},
 					map[string]any{"AttributeName": "enrMbx", "AttributeType": "S"},
+					map[string]any{"AttributeName": "domPK", "AttributeType": "S"},
+					map[string]any{"AttributeName": "domSK", "AttributeType": "S"},
 				}},
 				{"indexes", p["GlobalSecondaryIndexes"], []any{map[string]any{
 					"IndexName": "expiring",
@@ -154,6 +156,13 @@ func TestTable(t *testing.T) {
 					"KeySchema": []any{
 						map[string]any{"AttributeName": "enrMbx", "KeyType": "HASH"},
 						map[string]any{"AttributeName": "expMs", "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "ALL"},
+				}, map[string]any{
+					"IndexName": "domain",
+					"KeySchema": []any{
+						map[string]any{"AttributeName": "domPK", "KeyType": "HASH"},
+						map[string]any{"AttributeName": "domSK", "KeyType": "RANGE"},
 					},
 					"Projection": map[string]any{"ProjectionType": "ALL"},
 				}}},
@@ -321,7 +330,7 @@ func TestRoutesAndAuthorizers(t *testing.T) {
 				}
 				got[key] = fn + " " + auth
 			}
-			want := map[string]string{stack.VerifyRoute.Key(): "verify AWS_IAM"}
+			want := map[string]string{stack.VerifyRoute.Key(): "verify AWS_IAM", stack.CredentialRoute.Key(): "api AWS_IAM"}
 			for _, r := range stack.UserRoutes {
 				want[r.Key()] = "api JWT"
 			}
@@ -355,8 +364,8 @@ func TestStage(t *testing.T) {
 			}
 		}
 	}
-	if len(wantRoutes) != 6 {
-		t.Errorf("%d throttled routes, want verify and the 5 create routes", len(wantRoutes))
+	if len(wantRoutes) != 7 {
+		t.Errorf("%d throttled routes, want verify and the 6 create routes", len(wantRoutes))
 	}
 	if !equalJSON(p["RouteSettings"], wantRoutes) {
 		t.Errorf("route settings = %s\nwant %s", js(p["RouteSettings"]), js(wantRoutes))

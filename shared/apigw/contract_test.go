@@ -225,7 +225,7 @@ func TestAnswersSetEveryNullable(t *testing.T) {
 // its problem type in the document's enum, and the enum has no other.
 func TestProblemTypesAreDocumented(t *testing.T) {
 	t.Parallel()
-	codes := []apperr.Code{apperr.Invalid, apperr.NotFound, apperr.Conflict, apperr.LimitReached, apperr.Forbidden,
+	codes := []apperr.Code{apperr.Invalid, apperr.NotFound, apperr.Conflict, apperr.LimitReached, apperr.Forbidden, apperr.PolicyViolation,
 		apperr.Unauthenticated, apperr.StepUpRequired, apperr.RateLimited, apperr.TooLarge, apperr.UnsupportedMedia,
 		apperr.Unavailable, apperr.Internal, "method_not_allowed"}
 	for _, c := range codes {

@@ -76,6 +76,10 @@ type Deps struct {
 	// OpenLinks serves GET /v1/mailboxes/{address}/enrollments; without it
 	// that route answers 503.
 	OpenLinks EnrollmentLister
+	// Policies serves the domain policy routes and the limits a mailbox's
+	// GET shows; without it those routes answer 503 and mailboxes show no
+	// limits.
+	Policies Policies
 	// StepUpMaxAge is how recent a login the use cases demand for the
 	// step-up routes; the RFC 9470 challenge advertises it as max_age, so
 	// it must be the value they enforce.

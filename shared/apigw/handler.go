@@ -149,6 +149,9 @@ func New(deps Deps, opts Options) (*Handler, error) {
 		api.OpListMyMailboxes:     noBody(h.listMyMailboxes),
 		api.OpListDomainMailboxes: noBody(h.listDomainMailboxes),
 		api.OpListEnrollments:     noBody(h.listEnrollments),
+		api.OpGetDomainPolicy:     noBody(h.getDomainPolicy),
+		api.OpPutDomainPolicy:     withBody(h.putDomainPolicy),
+		api.OpListNoncompliant:    noBody(h.listNoncompliant),
 	}
 	if err := checkOperations(Routes, h.ops); err != nil {
 		return nil, err

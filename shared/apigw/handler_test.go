@@ -645,6 +645,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 			[]int{403, 200, 403, 403, 401, 403, 200}},
 		{"GET enrollments", func(*env, string) call { return call{method: "GET", path: mailboxPath + "/enrollments"} },
 			[]int{403, 200, 403, 403, 401, 403, 200}},
+		{"GET policy", func(*env, string) call { return call{method: "GET", path: "/v1/domains/example.com/policy"} },
+			[]int{403, 200, 403, 403, 401, 403, 200}},
+		{"PUT policy", func(*env, string) call {
+			return call{method: "PUT", path: "/v1/domains/example.com/policy", body: `{"requireExpiry":true}`}
+		}, []int{403, 200, 403, 403, 401, 403, 401}},
+		{"GET compliance", func(*env, string) call { return call{method: "GET", path: "/v1/domains/example.com/compliance"} },
+			[]int{403, 200, 403, 403, 401, 403, 200}},
 	}
 	if len(routes) != len(apigw.Routes) {
 		t.Fatalf("the matrix has %d routes, the router %d", len(routes), len(apigw.Routes))

@@ -107,7 +107,7 @@ func newEnv(tb testing.TB) *env {
 // deviceDeps are the management API's use cases, all served by svc, without
 // an audit trail.
 func deviceDeps(svc *devicetest.UseCases) apigw.Deps {
-	return apigw.Deps{Mailboxes: svc, Devices: svc, Enrollments: svc, StepUpMaxAge: svc.Config().Policy.StepUpMaxAge}
+	return apigw.Deps{Mailboxes: svc, Devices: svc, Enrollments: svc, Policies: svc.Policies, StepUpMaxAge: svc.Config().Policy.StepUpMaxAge}
 }
 
 // call is one request to the handler.

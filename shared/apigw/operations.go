@@ -35,7 +35,17 @@ func (h *Handler) getMailbox(ctx context.Context, r *request) (response, error) 
 	if err != nil {
 		return response{}, err
 	}
-	return reply(200, mailboxAnswer(m)), nil
+	out := mailboxAnswer(m)
+	if h.deps.Policies != nil {
+		// The owner sees the rules their devices must follow.
+		p, err := h.deps.Policies.Effective(ctx, m.Domain())
+		if err != nil {
+			return response{}, err
+		}
+		limits := policyAnswer(p)
+		out.Limits = &limits
+	}
+	return reply(200, out), nil
 }
 
 // rotationInput reads a rotation policy member.

@@ -35,6 +35,7 @@ var statuses = map[apperr.Code]statusInfo{
 	apperr.Conflict:         {409, "Conflict"},
 	apperr.LimitReached:     {409, "Limit reached"},
 	apperr.Forbidden:        {403, "Forbidden"},
+	apperr.PolicyViolation:  {403, "Forbidden by the domain's policy"},
 	apperr.Unauthenticated:  {401, "Authentication required"},
 	apperr.StepUpRequired:   {401, "Recent login required"},
 	apperr.RateLimited:      {429, "Too many requests"},

@@ -94,9 +94,12 @@ var stepUpCases = map[string]stepUpCase{
 	"DELETE /v1/mailboxes/{address}/enrollments/{id} cancel":        {},
 	"POST /v1/enrollments/{token}/device redeem":                    {as: stranger},
 	"GET /v1/mailboxes/{address}/enrollments read":                  {},
-	"GET /v1/me read":                         {},
-	"GET /v1/me/mailboxes read":               {},
-	"GET /v1/domains/{domain}/mailboxes read": {},
+	"GET /v1/me read":                          {},
+	"GET /v1/me/mailboxes read":                {},
+	"GET /v1/domains/{domain}/mailboxes read":  {},
+	"GET /v1/domains/{domain}/policy read":     {},
+	"PUT /v1/domains/{domain}/policy replace":  {body: `{"requireExpiry":true}`},
+	"GET /v1/domains/{domain}/compliance read": {},
 }
 
 // TestStepUpTable: docs/security.md's step-up table is the rule, for every

@@ -21,6 +21,7 @@ const (
 	NotFound         Code = "not_found"         // the resource does not exist, or the caller may not know it exists (404)
 	Conflict         Code = "conflict"          // the resource changed, exists already, or is in the wrong state (409)
 	LimitReached     Code = "limit_reached"     // a configured cap was reached (409)
+	PolicyViolation  Code = "policy_violation"  // the domain's policy forbids the request; Field names the rule (403)
 	Forbidden        Code = "forbidden"         // the caller is known but may not do this (403)
 	Unauthenticated  Code = "unauthenticated"   // no valid credentials (401)
 	StepUpRequired   Code = "step_up_required"  // credentials valid but the login is too old (401 with RFC 9470 challenge)

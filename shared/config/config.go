@@ -51,6 +51,7 @@ const (
 	MaxVerifyMaxFailures  = 10000
 	MinVerifyWindow       = time.Minute
 	MaxVerifyWindow       = 24 * time.Hour
+	MinPolicyMinDuration  = time.Second // what make run uses, so policies act in seconds
 )
 
 // secretPrefixRE admits Secrets Manager name characters in segments joined
@@ -118,6 +119,7 @@ var keys = []key{
 	{name: "ROTATION_GRACE", def: "2h", set: durationIn(device.MinGrace, device.MaxGrace, func(c *Config) *time.Duration { return &c.Device.RotationGrace })},
 	{name: "VERIFY_MAX_FAILURES", def: "20", set: intIn(MinVerifyMaxFailures, MaxVerifyMaxFailures, func(c *Config) *int { return &c.Device.Verify.MaxFailures })},
 	{name: "VERIFY_WINDOW", def: "10m", set: durationIn(MinVerifyWindow, MaxVerifyWindow, func(c *Config) *time.Duration { return &c.Device.Verify.Window })},
+	{name: "POLICY_MIN_DURATION", def: "1h", set: durationIn(MinPolicyMinDuration, device.DefaultPolicyMinDuration, func(c *Config) *time.Duration { return &c.Device.PolicyMinDuration })},
 	{name: "EVENT_BUS_NAME", set: func(c *Config, v string) error { c.EventBusName = v; return nil }},
 	{name: "NOTICE_TOPIC_ARN", set: func(c *Config, v string) error { c.NoticeTopicARN = v; return nil }},
 	{name: "AUDIT_RETENTION_DAYS", def: "365", set: intIn(MinAuditRetentionDays, MaxAuditRetentionDays, func(c *Config) *int { return &c.AuditRetentionDays })},

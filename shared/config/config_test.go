@@ -29,7 +29,7 @@ func TestDefaults(t *testing.T) {
 	want := config.Config{
 		TableName: "t", VerifierKeySecretID: "k", GroupsClaim: "cognito:groups", AuditRetentionDays: 365, LogLevel: "info",
 		Device: device.Config{
-			SecretPrefix: "devicepass", MaxLiveDevices: 50, RecoveryWindowDays: 7, RotationGrace: 2 * time.Hour,
+			SecretPrefix: "devicepass", MaxLiveDevices: 50, RecoveryWindowDays: 7, RotationGrace: 2 * time.Hour, PolicyMinDuration: time.Hour,
 			Policy: device.Policy{AdminGroupPattern: "domain-admin:{domain}", StepUpMaxAge: 5 * time.Minute},
 			Verify: device.VerifyConfig{MaxFailures: 20, Window: 10 * time.Minute},
 		},
@@ -46,6 +46,7 @@ func TestOverrides(t *testing.T) {
 		"ADMIN_GROUP_CLAIM": "groups", "ADMIN_GROUP_PATTERN": "admins-{domain}", "RECOVERY_WINDOW_DAYS": "30",
 		"VERIFY_MAX_FAILURES": "5", "VERIFY_WINDOW": "1h", "AUDIT_RETENTION_DAYS": "30", "LOG_LEVEL": "DEBUG",
 		"KMS_KEY_ID": "kms", "ROTATION_LAMBDA_ARN": "arn:rot", "EVENT_BUS_NAME": "bus", "NOTICE_TOPIC_ARN": "arn:topic",
+		"POLICY_MIN_DURATION": "1s",
 	} {
 		e[k] = v
 	}
@@ -58,9 +59,9 @@ func TestOverrides(t *testing.T) {
 		NoticeTopicARN: "arn:topic", AuditRetentionDays: 30, LogLevel: "debug",
 		Device: device.Config{
 			SecretPrefix: "acme/dp", MaxLiveDevices: 7, RecoveryWindowDays: 30, RotationGrace: 30 * time.Minute,
-			RotationLambdaARN: "arn:rot",
-			Policy:            device.Policy{AdminGroupPattern: "admins-{domain}", StepUpMaxAge: 90 * time.Second},
-			Verify:            device.VerifyConfig{MaxFailures: 5, Window: time.Hour},
+			RotationLambdaARN: "arn:rot", PolicyMinDuration: time.Second,
+			Policy: device.Policy{AdminGroupPattern: "admins-{domain}", StepUpMaxAge: 90 * time.Second},
+			Verify: device.VerifyConfig{MaxFailures: 5, Window: time.Hour},
 		},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -111,6 +112,7 @@ var cases = map[string]struct{ good, bad []string }{
 	"ROTATION_GRACE":       {good: []string{"5m", "168h"}, bad: []string{"4m59s", "168h1s", "2 hours"}},
 	"VERIFY_MAX_FAILURES":  {good: []string{"1", "10000"}, bad: []string{"0", "10001", "-3", "lots"}},
 	"VERIFY_WINDOW":        {good: []string{"1m", "24h"}, bad: []string{"59s", "25h", "0s", "10"}},
+	"POLICY_MIN_DURATION":  {good: []string{"1s", "1h"}, bad: []string{"999ms", "1h1s", "0s", "1"}},
 	"EVENT_BUS_NAME":       {good: []string{"", "devicepass"}},
 	"NOTICE_TOPIC_ARN":     {good: []string{"", "arn:aws:sns:eu-west-1:123456789012:notices"}},
 	"AUDIT_RETENTION_DAYS": {good: []string{"1", "3653"}, bad: []string{"0", "3654", "forever"}},

@@ -17,6 +17,7 @@ type Config struct {
 	RotationGrace      time.Duration // default 2h
 	IdempotencyTTL     time.Duration // default 24h
 	RotationLambdaARN  string        // when set, rotation policies become Secrets Manager schedules
+	PolicyMinDuration  time.Duration // shortest duration a domain policy may set; default 1h (1s-1h)
 	Policy             Policy
 	Verify             VerifyConfig
 }
@@ -45,6 +46,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RotationGrace < MinGrace || c.RotationGrace > MaxGrace {
 		return fmt.Errorf("rotation grace %s outside %s-%s", c.RotationGrace, MinGrace, MaxGrace)
+	}
+	if c.PolicyMinDuration == 0 {
+		c.PolicyMinDuration = DefaultPolicyMinDuration
+	}
+	if c.PolicyMinDuration < time.Second || c.PolicyMinDuration > DefaultPolicyMinDuration {
+		return fmt.Errorf("policy minimum duration %s outside 1s-1h", c.PolicyMinDuration)
 	}
 	if c.IdempotencyTTL == 0 {
 		c.IdempotencyTTL = 24 * time.Hour

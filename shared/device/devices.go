@@ -28,6 +28,7 @@ type Devices struct {
 	gen       *password.Generator
 	engine    Regenerator
 	scheduler Scheduler
+	policies  PolicyReader
 }
 
 // Regenerator replaces a device's password at once; *Engine is one.
@@ -43,6 +44,7 @@ type DevicesDeps struct {
 	Generator *password.Generator
 	Engine    Regenerator
 	Scheduler Scheduler        // optional: rotation schedules in Secrets Manager
+	Policies  PolicyReader     // optional: domain policies; without, every domain has the default
 	Clock     func() time.Time // default time.Now
 	Logger    *slog.Logger     // default slog.Default()
 }
@@ -60,7 +62,10 @@ func NewDevices(cfg Config, d DevicesDeps) (*Devices, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Devices{base: b, store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator, engine: d.Engine, scheduler: d.Scheduler}, nil
+	if d.Policies != nil && missing(d.Policies) {
+		return nil, errors.New("device: NewDevices got a nil policy reader")
+	}
+	return &Devices{base: b, store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator, engine: d.Engine, scheduler: d.Scheduler, policies: d.Policies}, nil
 }
 
 // RegisterMailbox creates a mailbox with its owner, or changes the owner.
@@ -231,7 +236,7 @@ func (s *Devices) CreateDevice(ctx context.Context, c Caller, address string, in
 	if c.Subject == "" {
 		return Created{}, apperr.New(apperr.Unauthenticated, "a bearer token is required")
 	}
-	q := LookupQuery{Mailbox: addr}
+	q := LookupQuery{Mailbox: addr, PolicyDomain: policyQuery(s.policies, DomainOf(addr))}
 	if idem != nil {
 		q.Idempotency = idem.Key
 	}
@@ -251,9 +256,12 @@ func (s *Devices) CreateDevice(ctx context.Context, c Caller, address string, in
 		}
 		return s.replay(ctx, addr, rec.DeviceID)
 	}
-	if lr.Mailbox.Live >= s.cfg.MaxLiveDevices {
-		return Created{}, errLimit(s.cfg.MaxLiveDevices)
+	pol := orDefault(lr.Policy)
+	byAdmin := s.cfg.Policy.IsAdmin(c, DomainOf(addr))
+	if err := pol.admitNew(&d, lr.Mailbox.Live, s.cfg.MaxLiveDevices, byAdmin, in.ExpiresAt != "" || in.ValidFor != "", in.AllowIPs != nil, now); err != nil {
+		return Created{}, err
 	}
+	maxLive := pol.cap(s.cfg.MaxLiveDevices)
 
 	// With a key, the device id and the first version id derive from it, so
 	// a retry after a crash meets the secret the first attempt made.
@@ -279,7 +287,7 @@ func (s *Devices) CreateDevice(ctx context.Context, c Caller, address string, in
 	d.Current = &Verifier{Version: ref.Version, Hash: s.keyed.Password(pw)}
 	d.Version = 1
 
-	if replayed, err := s.storeNew(ctx, d, name, lr.Mailbox.Owner, idem); replayed != nil || err != nil {
+	if replayed, err := s.storeNew(ctx, d, name, lr.Mailbox.Owner, maxLive, idem); replayed != nil || err != nil {
 		if replayed != nil {
 			return *replayed, nil
 		}
@@ -336,8 +344,8 @@ func (s *Devices) createSecret(ctx context.Context, name, token string, d Device
 // storeNew stores the new device d whose secret name exists, undoing the
 // secret if the store refuses the device. It answers the earlier request's
 // result when a concurrent retry with the same key stored it first.
-func (s *Devices) storeNew(ctx context.Context, d Device, name, owner string, idem *IdempotencyRecord) (*Created, error) {
-	err := s.store.CreateDevice(ctx, d, owner, s.cfg.MaxLiveDevices, idem)
+func (s *Devices) storeNew(ctx context.Context, d Device, name, owner string, maxLive int, idem *IdempotencyRecord) (*Created, error) {
+	err := s.store.CreateDevice(ctx, d, owner, maxLive, idem)
 	switch {
 	case err == nil:
 		return nil, nil
@@ -506,6 +514,9 @@ func (s *Devices) UpdateDevice(ctx context.Context, c Caller, address, id string
 	}
 	before := d
 	if d, err = s.patched(d, p); err != nil {
+		return Device{}, err
+	}
+	if err := s.checkPatchPolicy(ctx, d, p); err != nil {
 		return Device{}, err
 	}
 	d.Grace = s.graceOf(d.Rotation)
@@ -743,3 +754,15 @@ func formatUUID(b []byte) string {
 
 // NewToken returns a fresh rotation token.
 func NewToken() string { return formatUUID(randomBytes(16)) }
+
+// checkPatchPolicy refuses a change the device's domain policy forbids.
+func (s *Devices) checkPatchPolicy(ctx context.Context, d Device, p Patch) error {
+	if p.Scopes == nil && p.AllowIPs == nil && p.Rotation == nil && !p.RemoveRotation {
+		return nil // nothing a policy rules on: no read
+	}
+	pol, err := effectivePolicy(ctx, s.policies, DomainOf(d.Mailbox))
+	if err != nil {
+		return err
+	}
+	return pol.checkPatch(d, p)
+}

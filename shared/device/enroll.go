@@ -85,10 +85,11 @@ type EnrollmentStore interface {
 // or cancels a link, its holder redeems it for one device.
 type Enrollments struct {
 	base
-	store   EnrollmentStore
-	secrets EnrollmentSecrets
-	keyed   *verifier.Keyed
-	gen     *password.Generator
+	store    EnrollmentStore
+	secrets  EnrollmentSecrets
+	keyed    *verifier.Keyed
+	gen      *password.Generator
+	policies PolicyReader
 }
 
 // EnrollmentsDeps are the collaborators of Enrollments.
@@ -97,6 +98,7 @@ type EnrollmentsDeps struct {
 	Secrets   EnrollmentSecrets
 	Keyed     *verifier.Keyed
 	Generator *password.Generator
+	Policies  PolicyReader     // optional: domain policies; without, every domain has the default
 	Clock     func() time.Time // default time.Now
 	Logger    *slog.Logger     // default slog.Default()
 }
@@ -111,7 +113,10 @@ func NewEnrollments(cfg Config, d EnrollmentsDeps) (*Enrollments, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Enrollments{base: b, store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator}, nil
+	if d.Policies != nil && missing(d.Policies) {
+		return nil, errors.New("device: NewEnrollments got a nil policy reader")
+	}
+	return &Enrollments{base: b, store: d.Store, secrets: d.Secrets, keyed: d.Keyed, gen: d.Generator, policies: d.Policies}, nil
 }
 
 // EnrollmentInput is a new link as an administrator describes it.
@@ -147,12 +152,16 @@ func (s *Enrollments) CreateEnrollment(ctx context.Context, c Caller, address st
 	if err != nil {
 		return Enrollment{}, "", err
 	}
-	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr})
+	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: addr, PolicyDomain: policyQuery(s.policies, DomainOf(addr))})
 	if err != nil {
 		return Enrollment{}, "", fmt.Errorf("lookup mailbox: %w", err)
 	}
 	if lr.Mailbox == nil {
 		return Enrollment{}, "", apperr.New(apperr.NotFound, "mailbox %s is not registered", addr)
+	}
+	pol := orDefault(lr.Policy)
+	if err := pol.admitEnrollment(&e, in.TokenValidFor != "", now); err != nil {
+		return Enrollment{}, "", err
 	}
 	token := base64.RawURLEncoding.EncodeToString(randomBytes(enrollmentTokenBytes))
 	e.ID = string(s.keyed.Enrollment(token))
@@ -300,16 +309,20 @@ func (s *Enrollments) RedeemEnrollment(ctx context.Context, c Caller, token stri
 	case e.DeviceValidFor > 0:
 		d.ExpiresAt = now.Add(e.DeviceValidFor)
 	}
-	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: e.Mailbox})
+	lr, err := s.store.Lookup(ctx, LookupQuery{Mailbox: e.Mailbox, PolicyDomain: policyQuery(s.policies, DomainOf(e.Mailbox))})
 	if err != nil {
 		return Created{}, fmt.Errorf("lookup mailbox: %w", err)
 	}
 	if lr.Mailbox == nil {
 		return Created{}, errBadLink()
 	}
-	if lr.Mailbox.Live >= s.cfg.MaxLiveDevices {
-		return Created{}, errLimit(s.cfg.MaxLiveDevices)
+	pol := orDefault(lr.Policy)
+	// The policy as it is now, not as it was when the link was made: a
+	// link must not carry a device past rules made since.
+	if err := pol.admitNew(&d, lr.Mailbox.Live, s.cfg.MaxLiveDevices, true, !d.ExpiresAt.IsZero(), false, now); err != nil {
+		return Created{}, err
 	}
+	maxLive := pol.cap(s.cfg.MaxLiveDevices)
 	d.ID = encodeID(randomBytes(16))
 	d.LastActor = c.Actor()
 	pw, err := s.gen.Generate()
@@ -326,7 +339,7 @@ func (s *Enrollments) RedeemEnrollment(ctx context.Context, c Caller, token stri
 	d.SecretARN = ref.ARN
 	d.Current = &Verifier{Version: ref.Version, Hash: s.keyed.Password(pw)}
 	d.Version = 1
-	if err := s.storeRedeemed(ctx, d, name, lr.Mailbox.Owner, e, c.Subject, now); err != nil {
+	if err := s.storeRedeemed(ctx, d, name, lr.Mailbox.Owner, maxLive, e, c.Subject, now); err != nil {
 		return Created{}, err
 	}
 	created := Created{Device: d, Password: pw}
@@ -337,8 +350,8 @@ func (s *Enrollments) RedeemEnrollment(ctx context.Context, c Caller, token stri
 // storeRedeemed stores the device d a redemption of e by subject made,
 // whose secret name exists, and marks e used, in one transaction; if the
 // store refuses, it undoes the secret and says why.
-func (s *Enrollments) storeRedeemed(ctx context.Context, d Device, name, owner string, e Enrollment, subject string, now time.Time) error {
-	err := s.store.RedeemDevice(ctx, d, owner, s.cfg.MaxLiveDevices, EnrollmentUse{ID: e.ID, By: subject, At: now})
+func (s *Enrollments) storeRedeemed(ctx context.Context, d Device, name, owner string, maxLive int, e Enrollment, subject string, now time.Time) error {
+	err := s.store.RedeemDevice(ctx, d, owner, maxLive, EnrollmentUse{ID: e.ID, By: subject, At: now})
 	switch {
 	case err == nil:
 		return nil

@@ -116,6 +116,25 @@ type Device struct {
 	// LastActor is who made the item's last lifecycle change.
 	LastActor Actor
 
+	// The policy sweep's marks: the inactivity warning (when, of the
+	// inactivity that began when, revoking when) and the expiry reminder.
+	InactivityWarnedAt  time.Time
+	InactivityWarnedFor time.Time
+	InactivityRevokeAt  time.Time
+	ExpiryRemindedAt    time.Time
+	// PolicyExpirySetAt is when the sweep gave a device made before its
+	// domain's requireExpiry the policy's longest lifetime.
+	PolicyExpirySetAt time.Time
+	// Networks are the networks (IPv4 /24, IPv6 /64) the device was used
+	// from, with when each was last seen; NewNetwork is the last one that
+	// was new to it, at NewNetworkAt (newnetwork.go).
+	Networks     map[string]time.Time
+	NewNetwork   string
+	NewNetworkAt time.Time
+	// EndReason is why an ended device ended, when not by a plain revoke
+	// or expiry: "inactive", "credential-changed".
+	EndReason string
+
 	Version int64
 }
 

@@ -150,6 +150,9 @@ type LookupQuery struct {
 	Mailbox     string
 	DeviceID    string        // optional
 	Idempotency verifier.Hash // optional
+	// PolicyDomain, when set, reads that domain's policy in the same
+	// round trip (create and redemption enforce it).
+	PolicyDomain string
 }
 
 // LookupResult is what Lookup found.
@@ -157,6 +160,7 @@ type LookupResult struct {
 	Mailbox     *Mailbox
 	Device      *Device
 	Idempotency *IdempotencyRecord
+	Policy      *DomainPolicy // nil: the domain has none (or none was asked for)
 }
 
 // IdempotencyRecord remembers which device a create with an

@@ -114,6 +114,7 @@ func (s *Verification) Verify(ctx context.Context, req VerifyRequest) (bool, err
 			s.log.WarnContext(ctx, "could not record last use", "mailbox", addr, "device", d.ID, "error", err)
 		}
 	}
+	s.noteNetwork(ctx, d, ip, now)
 	return true, nil
 }
 

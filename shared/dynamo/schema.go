@@ -34,6 +34,8 @@ func CreateTable(ctx context.Context, api AdminAPI, name string) (string, error)
 			{AttributeName: aws.String(domainAttr), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(addressAttr), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(enrMailboxAttr), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(domainIndexPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(domainIndexSK), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("PK"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("SK"), KeyType: types.KeyTypeRange}},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
@@ -43,6 +45,10 @@ func CreateTable(ctx context.Context, api AdminAPI, name string) (string, error)
 		}, mailboxIndex(ByOwnerIndex, ownerAttr), mailboxIndex(ByDomainIndex, domainAttr), {
 			IndexName:  aws.String(EnrollmentsIndex),
 			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String(enrMailboxAttr), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("expMs"), KeyType: types.KeyTypeRange}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName:  aws.String(DomainIndex),
+			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String(domainIndexPK), KeyType: types.KeyTypeHash}, {AttributeName: aws.String(domainIndexSK), KeyType: types.KeyTypeRange}},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}},
 		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},

@@ -134,6 +134,9 @@ func (s *Store) Lookup(ctx context.Context, q device.LookupQuery) (device.Lookup
 	if q.Idempotency != "" {
 		keys = append(keys, idemKey(q.Idempotency))
 	}
+	if q.PolicyDomain != "" {
+		keys = append(keys, policyKey(q.PolicyDomain))
+	}
 	var res device.LookupResult
 	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 	for attempt := 0; len(req) > 0; attempt++ {
@@ -161,6 +164,9 @@ func (s *Store) Lookup(ctx context.Context, q device.LookupQuery) (device.Lookup
 			case sk == idemSK:
 				r := decodeIdem(it)
 				res.Idempotency = &r
+			case sk == policySK:
+				p := DecodePolicy(it)
+				res.Policy = &p
 			}
 		}
 		req = out.UnprocessedKeys
@@ -201,6 +207,11 @@ func encodeDevice(d device.Device) item {
 			it["expPK"] = str(expiringPK) // in the sparse index the sweep reads
 		}
 	}
+	if d.Status.Live() {
+		// In the sparse index of a domain's live devices (compliance, the
+		// policy sweep).
+		it[domainIndexPK], it[domainIndexSK] = str(device.DomainOf(d.Mailbox)), str(domainSK(d.Mailbox, d.ID))
+	}
 	if r := d.Rotation; r != nil {
 		it["rot"] = encodeRotation(r)
 	}
@@ -213,6 +224,9 @@ func encodeDevice(d device.Device) item {
 	it["secretArn"] = str(d.SecretARN)
 	if v := d.Current; v != nil {
 		it["curV"], it["curH"] = str(v.Version), str(string(v.Hash))
+	}
+	if d.EndReason != "" {
+		it["endReason"] = str(d.EndReason)
 	}
 	it["ver"] = num(d.Version)
 	return it
@@ -273,7 +287,17 @@ func decodeDevice(it item) device.Device {
 		PendingManual:    getBool(it, "pendManual"),
 		PendingAt:        getMs(it, "pendAt"),
 		LastActor:        decodeActor(getM(it, "actor")),
-		Version:          getN(it, "ver"),
+		EndReason:        getS(it, "endReason"),
+		// The policy sweep's marks (shared/dynamo/hygiene.go).
+		InactivityWarnedAt:  getMs(it, "inactWarnAt"),
+		InactivityWarnedFor: getMs(it, "inactWarnFor"),
+		InactivityRevokeAt:  getMs(it, "inactRevokeAt"),
+		ExpiryRemindedAt:    getMs(it, "expRemindAt"),
+		PolicyExpirySetAt:   getMs(it, "policyExpAt"),
+		Networks:            decodeNetworks(it),
+		NewNetwork:          getS(it, "netNew"),
+		NewNetworkAt:        getMs(it, "netNewAt"),
+		Version:             getN(it, "ver"),
 	}
 	for _, s := range getL(it, "scopes") {
 		d.Scopes = append(d.Scopes, device.Scope(s))
@@ -558,6 +582,9 @@ func (s *Store) endDevice(ctx context.Context, d device.Device, status device.St
 	ended.Current, ended.Previous, ended.Pending, ended.PreviousUntil, ended.PendingBase = nil, nil, nil, time.Time{}, ""
 	ended.PendingManual, ended.PendingAt = false, time.Time{}
 	ended.LastActor = device.ActorFrom(ctx)
+	// Why it ended, when not by a plain revoke or expiry, for the event
+	// and the audit entry.
+	ended.EndReason = device.EndReasonFrom(ctx)
 	it := encodeEnded(ended, by, now)
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Delete: &types.Delete{

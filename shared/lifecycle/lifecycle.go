@@ -35,6 +35,18 @@ const (
 	EnrollmentCancelled = "enrollment.cancelled"
 	MailboxRegistered   = "mailbox.registered"
 	MailboxOwnerChanged = "mailbox.owner_changed"
+	// The policy sweep's notices: a device unused for long is revoked at
+	// the event's revokeAt unless used; a device expires soon.
+	DeviceInactivityWarning = "device.inactivity_warning"
+	DeviceExpiryReminder    = "device.expiry_reminder"
+	// DevicePolicyApplied: the sweep brought a device made before a rule
+	// into line (today: gave a device without expiry the policy's longest
+	// lifetime, under requireExpiry).
+	DevicePolicyApplied = "device.policy_applied"
+	// DeviceNewNetwork: the first successful use of a device from a
+	// network (IPv4 /24, IPv6 /64) it had not used in 90 days; the owner's
+	// notice depends on the domain's newNetworkNotice.
+	DeviceNewNetwork = "device.new_network"
 )
 
 // Event is one lifecycle change.
@@ -55,6 +67,14 @@ type Event struct {
 	// PreviousOwner the one before, on mailbox events.
 	Owner         string `json:"owner,omitempty"`
 	PreviousOwner string `json:"previousOwner,omitempty"`
+	// Reason says why a device was revoked, when not by a person:
+	// "inactive" (a domain policy's inactivity rule), "credential-changed".
+	Reason string `json:"reason,omitempty"`
+	// RevokeAt is when a device warned of inactivity is revoked unless
+	// used, on device.inactivity_warning.
+	RevokeAt *time.Time `json:"revokeAt,omitempty"`
+	// Network is the network new to the device, on device.new_network.
+	Network string `json:"network,omitempty"`
 }
 
 // Actor is who made the change.
@@ -94,7 +114,16 @@ type EnrollmentInfo struct {
 
 // Notify reports whether the mailbox's owner gets a notice of events of
 // type t (NIST SP 800-63B: notify when an authenticator is bound).
-func Notify(t string) bool { return t == DeviceCreated || t == EnrollmentUsed }
+func Notify(t string) bool {
+	return t == DeviceCreated || t == EnrollmentUsed || t == DeviceInactivityWarning || t == DeviceExpiryReminder || t == DevicePolicyApplied
+}
+
+// Notifies reports whether the owner gets a notice of ev: the types of
+// Notify, and a revocation the owner did not ask for (a policy's, with a
+// reason).
+func Notifies(ev Event) bool {
+	return Notify(ev.Type) || ev.Type == DeviceRevoked && ev.Reason != ""
+}
 
 func actorOf(a device.Actor) Actor {
 	return Actor{Kind: a.Kind, Subject: a.Subject, SourceIP: a.SourceIP, UserAgent: a.UserAgent, RequestID: a.RequestID}
@@ -135,8 +164,18 @@ func DeviceEvents(c DeviceChange) []Event {
 	if typ == "" {
 		return nil
 	}
-	return []Event{{Version: SchemaVersion, ID: c.ID, Type: typ, Time: deviceTime(typ, d, c.Time),
-		Mailbox: d.Mailbox, DeviceID: d.ID, Actor: actorOf(d.LastActor), Device: infoOf(d)}}
+	ev := Event{Version: SchemaVersion, ID: c.ID, Type: typ, Time: deviceTime(typ, d, c.Time),
+		Mailbox: d.Mailbox, DeviceID: d.ID, Actor: actorOf(d.LastActor), Device: infoOf(d)}
+	switch typ {
+	case DeviceRevoked:
+		ev.Reason = d.EndReason
+	case DeviceInactivityWarning:
+		t := d.InactivityRevokeAt.UTC()
+		ev.RevokeAt = &t
+	case DeviceNewNetwork:
+		ev.Network = d.NewNetwork
+	}
+	return []Event{ev}
 }
 
 // deviceTime is when a device change was committed: the instant the item
@@ -149,6 +188,14 @@ func deviceTime(typ string, d *device.Device, fallback time.Time) time.Time {
 		t = d.CreatedAt
 	case PasswordRegenerated, PasswordRotated:
 		t = d.RotatedAt
+	case DeviceInactivityWarning:
+		t = d.InactivityWarnedAt
+	case DeviceExpiryReminder:
+		t = d.ExpiryRemindedAt
+	case DevicePolicyApplied:
+		t = d.PolicyExpirySetAt
+	case DeviceNewNetwork:
+		t = d.NewNetworkAt
 	}
 	return orElse(t, fallback)
 }
@@ -190,6 +237,18 @@ func deviceEventType(old, d *device.Device) string {
 			return PasswordRegenerated
 		}
 		return PasswordRotated
+	}
+	if d.InactivityWarnedAt.After(old.InactivityWarnedAt) {
+		return DeviceInactivityWarning
+	}
+	if old.ExpiryRemindedAt.IsZero() && !d.ExpiryRemindedAt.IsZero() {
+		return DeviceExpiryReminder
+	}
+	if old.PolicyExpirySetAt.IsZero() && !d.PolicyExpirySetAt.IsZero() {
+		return DevicePolicyApplied
+	}
+	if d.NewNetworkAt.After(old.NewNetworkAt) {
+		return DeviceNewNetwork
 	}
 	if old.Name != d.Name || old.Note != d.Note || !slices.Equal(old.Scopes, d.Scopes) ||
 		!slices.Equal(old.AllowIPs, d.AllowIPs) || !samePolicy(old.Rotation, d.Rotation) || old.User != d.User {

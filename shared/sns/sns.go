@@ -66,6 +66,16 @@ func Subject(ev lifecycle.Event) string {
 		s = "New device added to " + ev.Mailbox
 	case lifecycle.EnrollmentUsed:
 		s = "Enrollment link used to add a device to " + ev.Mailbox
+	case lifecycle.DeviceInactivityWarning:
+		s = "Unused device will be revoked soon: " + ev.Mailbox
+	case lifecycle.DeviceExpiryReminder:
+		s = "Device password expires soon: " + ev.Mailbox
+	case lifecycle.DeviceNewNetwork:
+		s = "Device used from a new network: " + ev.Mailbox
+	case lifecycle.DevicePolicyApplied:
+		s = "Device now expires under your domain's policy: " + ev.Mailbox
+	case lifecycle.DeviceRevoked:
+		s = "Device revoked (" + ev.Reason + "): " + ev.Mailbox
 	default:
 		s = "devicepass " + ev.Type + " for " + ev.Mailbox
 	}

@@ -72,6 +72,9 @@ type Options struct {
 	// them to .local/events.jsonl (FileSink).
 	Sink   EventPublisher
 	Logger *slog.Logger
+	// Policies, when set, decides the owner's notice of a new network
+	// (the domain's newNetworkNotice); without it there is none.
+	Policies device.PolicyReader
 }
 
 // Handler handles batches of stream records.
@@ -83,6 +86,7 @@ type Handler struct {
 	notifier  Notifier
 	sink      EventPublisher
 	log       *slog.Logger
+	policies  device.PolicyReader
 }
 
 // New returns a Handler, or an error if a required option is missing.
@@ -93,7 +97,7 @@ func New(o Options) (*Handler, error) {
 	if o.Retention <= 0 {
 		return nil, errors.New("stream: New needs a positive audit retention")
 	}
-	return &Handler{audit: o.Audit, expirer: o.Expirer, retention: o.Retention, bus: o.Bus, notifier: o.Notifier, sink: o.Sink, log: o.Logger}, nil
+	return &Handler{audit: o.Audit, expirer: o.Expirer, retention: o.Retention, bus: o.Bus, notifier: o.Notifier, sink: o.Sink, log: o.Logger, policies: o.Policies}, nil
 }
 
 // deadlineMargin is the time left before the Lambda's deadline at which
@@ -236,7 +240,13 @@ func (h *Handler) deliver(ctx context.Context, ev lifecycle.Event) error {
 			return fmt.Errorf("publish to the event bus: %w", err)
 		}
 	}
-	if h.notifier != nil && lifecycle.Notify(ev.Type) {
+	notify := lifecycle.Notifies(ev)
+	if ev.Type == lifecycle.DeviceNewNetwork && h.notifier != nil {
+		if notify, err = h.newNetworkNotice(ctx, ev.Mailbox); err != nil {
+			return fmt.Errorf("read the domain's policy: %w", err)
+		}
+	}
+	if h.notifier != nil && notify {
 		if err := h.notifier.Notify(ctx, ev); err != nil {
 			return fmt.Errorf("send the owner's notice: %w", err)
 		}
@@ -267,4 +277,18 @@ func enrollmentOf(it map[string]types.AttributeValue) *device.Enrollment {
 	}
 	e := dynamo.DecodeEnrollment(it)
 	return &e
+}
+
+// newNetworkNotice reports whether the domain of mailbox asks for notices
+// of new networks; read only for that rare event, so the stream costs no
+// more for the others.
+func (h *Handler) newNetworkNotice(ctx context.Context, mailbox string) (bool, error) {
+	if h.policies == nil {
+		return false, nil
+	}
+	p, err := h.policies.GetPolicy(ctx, device.DomainOf(mailbox))
+	if err != nil || p == nil {
+		return false, err
+	}
+	return p.NewNetworkNotice, nil
 }

@@ -78,6 +78,8 @@ type Management struct {
 	Directory *device.Directory
 	// OpenLinks lists a mailbox's open enrollment links for administrators.
 	OpenLinks *device.EnrollmentLister
+	// Policies are the domains' rules (the policy routes, a mailbox's limits).
+	Policies *device.DomainPolicies
 }
 
 // API wires the management API's use cases on a's adapters (a needs the
@@ -96,6 +98,9 @@ func (e Env) API(a Adapters) (Management, error) {
 		return m, err
 	}
 	policy := m.Devices.Config().Policy
+	if m.Policies, err = e.DomainPolicies(a.Store); err != nil {
+		return m, err
+	}
 	if m.Audit, err = lifecycle.NewAudit(a.Store, a.Store, policy); err != nil {
 		return m, err
 	}
@@ -122,6 +127,21 @@ func Sweep(ctx context.Context, e Env) (*device.Repair, error) {
 		return nil, err
 	}
 	return e.Repair(a.Store, a.Secrets)
+}
+
+// PolicySweep wires the sweep's policy part: the hygiene use case on the
+// same adapters as the expiry part.
+func PolicySweep(ctx context.Context, e Env) (*device.Repair, *device.Hygiene, error) {
+	a, err := e.NewAdapters(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	repair, err := e.Repair(a.Store, a.Secrets)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := e.Hygiene(a.Store, a.Secrets)
+	return repair, h, err
 }
 
 // NewReconciler wires the reconciler's handler on a's adapters: the repair

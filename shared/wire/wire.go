@@ -139,7 +139,7 @@ func (e Env) Devices(store *dynamo.Store, sec *secrets.Secrets, keyed *verifier.
 	if err != nil {
 		return nil, err
 	}
-	deps := device.DevicesDeps{Store: store, Secrets: sec, Keyed: keyed, Generator: gen, Engine: engine, Clock: e.Clock, Logger: e.Logger}
+	deps := device.DevicesDeps{Store: store, Secrets: sec, Keyed: keyed, Generator: gen, Engine: engine, Policies: store, Clock: e.Clock, Logger: e.Logger}
 	if e.Config.Device.RotationLambdaARN != "" {
 		deps.Scheduler = sec
 	}
@@ -152,7 +152,17 @@ func (e Env) Enrollments(store *dynamo.Store, sec *secrets.Secrets, keyed *verif
 	if err != nil {
 		return nil, err
 	}
-	return device.NewEnrollments(e.Config.Device, device.EnrollmentsDeps{Store: store, Secrets: sec, Keyed: keyed, Generator: gen, Clock: e.Clock, Logger: e.Logger})
+	return device.NewEnrollments(e.Config.Device, device.EnrollmentsDeps{Store: store, Secrets: sec, Keyed: keyed, Generator: gen, Policies: store, Clock: e.Clock, Logger: e.Logger})
+}
+
+// Hygiene returns the policy sweep's use case.
+func (e Env) Hygiene(store *dynamo.Store, sec *secrets.Secrets) (*device.Hygiene, error) {
+	return device.NewHygiene(e.Config.Device, device.HygieneDeps{Store: store, Secrets: sec, Clock: e.Clock, Logger: e.Logger})
+}
+
+// DomainPolicies returns the domain policy use cases.
+func (e Env) DomainPolicies(store *dynamo.Store) (*device.DomainPolicies, error) {
+	return device.NewDomainPolicies(e.Config.Device, device.DomainPoliciesDeps{Store: store, Clock: e.Clock, Logger: e.Logger})
 }
 
 // Verification returns the verify use case.

@@ -4,11 +4,15 @@ package api
 
 // The operations, by operationId.
 const (
+	OpListNoncompliant    = "listNoncompliant"
 	OpListDomainMailboxes = "listDomainMailboxes"
+	OpGetDomainPolicy     = "getDomainPolicy"
+	OpPutDomainPolicy     = "putDomainPolicy"
 	OpRedeemEnrollment    = "redeemEnrollment"
 	OpGetMailbox          = "getMailbox"
 	OpPutMailbox          = "putMailbox"
 	OpListAudit           = "listAudit"
+	OpCredentialChanged   = "credentialChanged"
 	OpListDevices         = "listDevices"
 	OpCreateDevice        = "createDevice"
 	OpRevokeAllDevices    = "revokeAllDevices"
@@ -39,11 +43,15 @@ const (
 
 // Routes are the document's operations, ordered by path and method.
 var Routes = []Route{
+	{Method: "GET", Path: "/v1/domains/{domain}/compliance", Operation: OpListNoncompliant, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
 	{Method: "GET", Path: "/v1/domains/{domain}/mailboxes", Operation: OpListDomainMailboxes, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "prefix"}, {Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
+	{Method: "GET", Path: "/v1/domains/{domain}/policy", Operation: OpGetDomainPolicy, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
+	{Method: "PUT", Path: "/v1/domains/{domain}/policy", Operation: OpPutDomainPolicy, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "POST", Path: "/v1/enrollments/{token}/device", Operation: OpRedeemEnrollment, Auth: AuthJWT, StepUp: true, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}", Operation: OpGetMailbox, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "PUT", Path: "/v1/mailboxes/{address}", Operation: OpPutMailbox, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}/audit", Operation: OpListAudit, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
+	{Method: "POST", Path: "/v1/mailboxes/{address}/credential-changed", Operation: OpCredentialChanged, Auth: AuthIAM, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}},
 	{Method: "GET", Path: "/v1/mailboxes/{address}/devices", Operation: OpListDevices, Auth: AuthJWT, StepUp: false, Body: BodyNone, MediaTypes: []string{"application/json"}, Query: []QueryParam{{Name: "limit", Integer: true, Min: 1, Max: 100}, {Name: "cursor"}}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/devices", Operation: OpCreateDevice, Auth: AuthJWT, StepUp: true, Body: BodyRequired, MediaTypes: []string{"application/json"}},
 	{Method: "POST", Path: "/v1/mailboxes/{address}/devices/revoke-all", Operation: OpRevokeAllDevices, Auth: AuthJWT, StepUp: true, Body: BodyNone, MediaTypes: []string{"application/json"}},

@@ -102,6 +102,7 @@ const (
 	HttpsdevicepassDevproblemslimitReached     ProblemType = "https://devicepass.dev/problems/limit_reached"
 	HttpsdevicepassDevproblemsmethodNotAllowed ProblemType = "https://devicepass.dev/problems/method_not_allowed"
 	HttpsdevicepassDevproblemsnotFound         ProblemType = "https://devicepass.dev/problems/not_found"
+	HttpsdevicepassDevproblemspolicyViolation  ProblemType = "https://devicepass.dev/problems/policy_violation"
 	HttpsdevicepassDevproblemsrateLimited      ProblemType = "https://devicepass.dev/problems/rate_limited"
 	HttpsdevicepassDevproblemsstepUpRequired   ProblemType = "https://devicepass.dev/problems/step_up_required"
 	HttpsdevicepassDevproblemstooLarge         ProblemType = "https://devicepass.dev/problems/too_large"
@@ -126,6 +127,8 @@ func (e ProblemType) Valid() bool {
 	case HttpsdevicepassDevproblemsmethodNotAllowed:
 		return true
 	case HttpsdevicepassDevproblemsnotFound:
+		return true
+	case HttpsdevicepassDevproblemspolicyViolation:
 		return true
 	case HttpsdevicepassDevproblemsrateLimited:
 		return true
@@ -229,6 +232,12 @@ type AuditPage struct {
 	Next  nullable.Nullable[string] `json:"next"`
 }
 
+// CompliancePage defines model for CompliancePage.
+type CompliancePage struct {
+	Items []Noncompliant            `json:"items"`
+	Next  nullable.Nullable[string] `json:"next"`
+}
+
 // CreateDevice defines model for CreateDevice.
 type CreateDevice struct {
 	// AllowIps CIDR blocks (or single addresses) the password may be used from; absent or empty means any.
@@ -273,6 +282,13 @@ type CreateEnrollment struct {
 
 	// ValidFor How long the device lives from its creation, a Go duration such as `168h`.
 	ValidFor *string `json:"validFor,omitempty"`
+}
+
+// CredentialChanged defines model for CredentialChanged.
+type CredentialChanged struct {
+	// Applied Whether the domain's policy revokes devices on a credential change.
+	Applied bool `json:"applied"`
+	Revoked int  `json:"revoked"`
 }
 
 // Device defines model for Device.
@@ -386,8 +402,11 @@ type Mailbox struct {
 	CreatedBy string    `json:"createdBy"`
 
 	// DeviceCount Devices that are active or disabled.
-	DeviceCount int    `json:"deviceCount"`
-	Owner       string `json:"owner"`
+	DeviceCount int `json:"deviceCount"`
+
+	// Limits The rules of the mailbox's domain that its devices follow (its policy, or the defaults); in the answer of `GET` only.
+	Limits *Policy `json:"limits,omitempty"`
+	Owner  string  `json:"owner"`
 }
 
 // MailboxInput defines model for MailboxInput.
@@ -414,6 +433,12 @@ type Me struct {
 	Subject string `json:"subject"`
 }
 
+// Noncompliant defines model for Noncompliant.
+type Noncompliant struct {
+	Device     Device      `json:"device"`
+	Violations []Violation `json:"violations"`
+}
+
 // PatchDevice defines model for PatchDevice.
 type PatchDevice struct {
 	AllowIps nullable.Nullable[[]string]      `json:"allowIps,omitempty"`
@@ -426,6 +451,95 @@ type PatchDevice struct {
 
 // PatchDeviceStatus defines model for PatchDevice.Status.
 type PatchDeviceStatus string
+
+// Policy defines model for Policy.
+type Policy struct {
+	AllowedScopes            []Scope                   `json:"allowedScopes"`
+	DefaultAllowIps          []string                  `json:"defaultAllowIps"`
+	DefaultLifetime          nullable.Nullable[string] `json:"defaultLifetime"`
+	EnrollmentMaxValidity    string                    `json:"enrollmentMaxValidity"`
+	ExpiryReminderBefore     nullable.Nullable[string] `json:"expiryReminderBefore"`
+	Inactivity               PolicyInactivityAnswer    `json:"inactivity"`
+	MaxDevicesPerMailbox     int                       `json:"maxDevicesPerMailbox"`
+	MaxLifetime              string                    `json:"maxLifetime"`
+	NewNetworkNotice         bool                      `json:"newNetworkNotice"`
+	RequireAllowIps          bool                      `json:"requireAllowIps"`
+	RequireExpiry            bool                      `json:"requireExpiry"`
+	RevokeOnCredentialChange bool                      `json:"revokeOnCredentialChange"`
+	Rotation                 PolicyRotationAnswer      `json:"rotation"`
+	SelfService              bool                      `json:"selfService"`
+
+	// UpdatedAt Null while the domain has no stored policy (these are the defaults).
+	UpdatedAt nullable.Nullable[string] `json:"updatedAt"`
+	UpdatedBy nullable.Nullable[string] `json:"updatedBy"`
+}
+
+// PolicyInactivity defines model for PolicyInactivity.
+type PolicyInactivity struct {
+	// RevokeAfter Revoke a device unused for this long (default null, never).
+	RevokeAfter nullable.Nullable[string] `json:"revokeAfter,omitempty"`
+
+	// WarnBefore Warn the owner this long before such a revocation (default `168h`).
+	WarnBefore nullable.Nullable[string] `json:"warnBefore,omitempty"`
+}
+
+// PolicyInactivityAnswer defines model for PolicyInactivityAnswer.
+type PolicyInactivityAnswer struct {
+	RevokeAfter nullable.Nullable[string] `json:"revokeAfter"`
+	WarnBefore  string                    `json:"warnBefore"`
+}
+
+// PolicyInput A domain policy; a member left out or null takes its default.
+type PolicyInput struct {
+	// AllowedScopes The scopes a device may have (default all).
+	AllowedScopes *[]Scope `json:"allowedScopes,omitempty"`
+
+	// DefaultAllowIps Allow-list of a device created without one (default none).
+	DefaultAllowIps nullable.Nullable[[]string] `json:"defaultAllowIps,omitempty"`
+
+	// DefaultLifetime Lifetime of a device created without expiry (default null, none).
+	DefaultLifetime nullable.Nullable[string] `json:"defaultLifetime,omitempty"`
+
+	// EnrollmentMaxValidity Longest validity of an enrollment link (default `168h`).
+	EnrollmentMaxValidity nullable.Nullable[string] `json:"enrollmentMaxValidity,omitempty"`
+
+	// ExpiryReminderBefore How long before a device's expiry its owner is reminded, once (default null, no reminder).
+	ExpiryReminderBefore nullable.Nullable[string] `json:"expiryReminderBefore,omitempty"`
+	Inactivity           *PolicyInactivity         `json:"inactivity,omitempty"`
+
+	// MaxDevicesPerMailbox Live devices per mailbox (default 50); the deployment's `MAX_LIVE_DEVICES` still applies.
+	MaxDevicesPerMailbox *int `json:"maxDevicesPerMailbox,omitempty"`
+
+	// MaxLifetime Longest lifetime of a new device (default `8760h`).
+	MaxLifetime nullable.Nullable[string] `json:"maxLifetime,omitempty"`
+
+	// NewNetworkNotice Notify the owner of a device's first use from a network it did not use in 90 days (default `false`).
+	NewNetworkNotice *bool `json:"newNetworkNotice,omitempty"`
+
+	// RequireAllowIps Every new device needs an IP allow-list (default `false`).
+	RequireAllowIps *bool `json:"requireAllowIps,omitempty"`
+
+	// RequireExpiry Every new device must expire (default `false`).
+	RequireExpiry *bool `json:"requireExpiry,omitempty"`
+
+	// RevokeOnCredentialChange A change of the mailbox's main password revokes every device (default `true`).
+	RevokeOnCredentialChange *bool           `json:"revokeOnCredentialChange,omitempty"`
+	Rotation                 *PolicyRotation `json:"rotation,omitempty"`
+
+	// SelfService Owners may add devices (default `true`); administrators and enrollment links always can.
+	SelfService *bool `json:"selfService,omitempty"`
+}
+
+// PolicyRotation defines model for PolicyRotation.
+type PolicyRotation struct {
+	// RequiredMaxEveryDays Every new device must rotate at least every N days (default null, no rule).
+	RequiredMaxEveryDays nullable.Nullable[int] `json:"requiredMaxEveryDays,omitempty"`
+}
+
+// PolicyRotationAnswer defines model for PolicyRotationAnswer.
+type PolicyRotationAnswer struct {
+	RequiredMaxEveryDays nullable.Nullable[int] `json:"requiredMaxEveryDays"`
+}
 
 // Problem An RFC 9457 problem document.
 type Problem struct {
@@ -501,6 +615,14 @@ type VerifyResult struct {
 	Valid bool `json:"valid"`
 }
 
+// Violation defines model for Violation.
+type Violation struct {
+	Detail string `json:"detail"`
+
+	// Rule The policy's member the device breaks (`requireExpiry`, `maxLifetime`, `allowedScopes`, `requireAllowIps`, `rotation.requiredMaxEveryDays`).
+	Rule string `json:"rule"`
+}
+
 // Address defines model for Address.
 type Address = string
 
@@ -570,6 +692,15 @@ type Unavailable = Problem
 // UnsupportedMedia An RFC 9457 problem document.
 type UnsupportedMedia = Problem
 
+// ListNoncompliantParams defines parameters for ListNoncompliant.
+type ListNoncompliantParams struct {
+	// Limit Items per page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListDomainMailboxesParams defines parameters for ListDomainMailboxes.
 type ListDomainMailboxesParams struct {
 	// Prefix Only mailboxes whose address starts with this text (case-sensitive in the local part).
@@ -623,6 +754,9 @@ type ListMyMailboxesParams struct {
 	// Cursor The `next` of the previous page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// PutDomainPolicyJSONRequestBody defines body for PutDomainPolicy for application/json ContentType.
+type PutDomainPolicyJSONRequestBody = PolicyInput
 
 // PutMailboxJSONRequestBody defines body for PutMailbox for application/json ContentType.
 type PutMailboxJSONRequestBody = MailboxInput

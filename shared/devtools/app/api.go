@@ -14,7 +14,7 @@ import (
 // use this one.
 func APIDeps(m wire.Management) apigw.Deps {
 	return apigw.Deps{Mailboxes: m.Devices, Devices: m.Devices, Enrollments: m.Enrollments, Audit: m.Audit,
-		Directory: m.Directory, OpenLinks: m.OpenLinks, StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
+		Directory: m.Directory, OpenLinks: m.OpenLinks, Policies: m.Policies, StepUpMaxAge: m.Devices.Config().Policy.StepUpMaxAge}
 }
 
 // VerifyHandler builds the verify route's handler on v.

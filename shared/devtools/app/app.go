@@ -38,6 +38,8 @@ type App struct {
 	// Management is what the management API serves (the device and
 	// enrollment use cases of Service, and the audit trail).
 	Management wire.Management
+	// Hygiene is the sweep's policy part.
+	Hygiene *device.Hygiene
 
 	env wire.Env
 }
@@ -89,6 +91,9 @@ func Build(ctx context.Context, cfg config.Config, awsCfg aws.Config, logger *sl
 		return nil, err
 	}
 	mgmt := wire.Management{Devices: u.Devices, Enrollments: u.Enrollments}
+	if mgmt.Policies, err = env.DomainPolicies(ad.Store); err != nil {
+		return nil, err
+	}
 	if mgmt.Audit, err = lifecycle.NewAudit(ad.Store, ad.Store, u.Config().Policy); err != nil {
 		return nil, err
 	}
@@ -104,7 +109,11 @@ func Build(ctx context.Context, cfg config.Config, awsCfg aws.Config, logger *sl
 	if u.Repair, err = env.Repair(ad.Store, ad.Secrets); err != nil {
 		return nil, err
 	}
-	return &App{
+	hyg, err := env.Hygiene(ad.Store, ad.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Hygiene: hyg,
 		Config: cfg, AWSConfig: awsCfg, Logger: logger,
 		DynamoDB: ad.DynamoDB, SecretsManager: ad.SecretsManager, Store: ad.Store, Secrets: ad.Secrets, Keyed: ad.Keyed,
 		Service: u, Management: mgmt, env: env,

@@ -53,6 +53,8 @@ func newRig(t *testing.T, configure ...func(*aws.Config)) *rig {
 		Device: device.Config{
 			SecretPrefix: "dpt-" + suffix,
 			Policy:       device.Policy{StepUpMaxAge: time.Hour},
+			// As the local runner: policies in seconds.
+			PolicyMinDuration: time.Second,
 		},
 	}
 	if _, err := app.Provision(ctx, awsCfg, cfg.TableName, cfg.VerifierKeySecretID); err != nil {

@@ -18,5 +18,5 @@ func NewStreamHandler(a *App, awsCfg aws.Config, sink stream.EventPublisher) (*s
 	}
 	env := a.env
 	env.AWS = awsCfg
-	return streamwire.New(env, streamwire.Parts{Audit: a.Store, Expirer: a.Service.Repair, Sink: sink})
+	return streamwire.New(env, streamwire.Parts{Audit: a.Store, Expirer: a.Service.Repair, Sink: sink, Policies: a.Store})
 }

@@ -35,6 +35,7 @@ type MemStore struct {
 	idem      map[verifier.Hash]device.IdempotencyRecord
 
 	enrollments map[string]*device.Enrollment
+	policies    map[string]device.DomainPolicy // by domain
 }
 
 // Store is every store port at once, as the DynamoDB adapter and MemStore
@@ -46,6 +47,7 @@ type Store interface {
 	device.RotationStore
 	device.VerifyStore
 	device.RepairStore
+	device.PolicyStore
 }
 
 var _ Store = (*MemStore)(nil)
@@ -157,6 +159,10 @@ func (s *MemStore) Lookup(ctx context.Context, q device.LookupQuery) (_ device.L
 		if r, ok := s.idem[q.Idempotency]; ok {
 			res.Idempotency = &r
 		}
+	}
+	if p, ok := s.policies[q.PolicyDomain]; ok && q.PolicyDomain != "" {
+		p = clonePolicy(p)
+		res.Policy = &p
 	}
 	return res, nil
 }
@@ -310,6 +316,9 @@ func (s *MemStore) EndDevice(ctx context.Context, d device.Device, status device
 		return device.Device{}, err
 	}
 	cur.Status, cur.UpdatedAt = status, rfcTime(now)
+	if r := device.EndReasonFrom(ctx); r != "" {
+		cur.EndReason, d.EndReason = r, r
+	}
 	cur.Version++
 	clearVerifiers(cur)
 	cur.PendingManual, cur.PendingAt = false, time.Time{}
@@ -538,6 +547,12 @@ func clone(d device.Device) device.Device {
 		if *p != nil {
 			v := **p
 			*p = &v
+		}
+	}
+	if d.Networks != nil {
+		c.Networks = make(map[string]time.Time, len(d.Networks))
+		for k, v := range d.Networks {
+			c.Networks[k] = v
 		}
 	}
 	return c

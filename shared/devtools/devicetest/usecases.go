@@ -17,7 +17,10 @@ type UseCases struct {
 	*device.Verification
 	*device.Enrollments
 	*device.Repair
-	engine *device.Engine
+	// Policies is the domain policy use cases, on the same store; the
+	// device and enrollment use cases enforce what it stores.
+	Policies *device.DomainPolicies
+	engine   *device.Engine
 }
 
 // Engine returns the rotation engine the device use cases regenerate with.
@@ -44,13 +47,16 @@ func NewUseCases(cfg device.Config, d Deps) (*UseCases, error) {
 		return nil, err
 	}
 	u := &UseCases{engine: eng}
-	if u.Devices, err = device.NewDevices(cfg, device.DevicesDeps{Store: d.Store, Secrets: d.Secrets, Keyed: d.Keyed, Generator: d.Generator, Engine: eng, Scheduler: d.Scheduler, Clock: d.Clock, Logger: d.Logger}); err != nil {
+	if u.Devices, err = device.NewDevices(cfg, device.DevicesDeps{Store: d.Store, Secrets: d.Secrets, Keyed: d.Keyed, Generator: d.Generator, Engine: eng, Scheduler: d.Scheduler, Policies: d.Store, Clock: d.Clock, Logger: d.Logger}); err != nil {
 		return nil, err
 	}
 	if u.Verification, err = device.NewVerification(cfg, device.VerificationDeps{Store: d.Store, Keyed: d.Keyed, Clock: d.Clock, Logger: d.Logger}); err != nil {
 		return nil, err
 	}
-	if u.Enrollments, err = device.NewEnrollments(cfg, device.EnrollmentsDeps{Store: d.Store, Secrets: d.Secrets, Keyed: d.Keyed, Generator: d.Generator, Clock: d.Clock, Logger: d.Logger}); err != nil {
+	if u.Enrollments, err = device.NewEnrollments(cfg, device.EnrollmentsDeps{Store: d.Store, Secrets: d.Secrets, Keyed: d.Keyed, Generator: d.Generator, Policies: d.Store, Clock: d.Clock, Logger: d.Logger}); err != nil {
+		return nil, err
+	}
+	if u.Policies, err = device.NewDomainPolicies(cfg, device.DomainPoliciesDeps{Store: d.Store, Clock: d.Clock, Logger: d.Logger}); err != nil {
 		return nil, err
 	}
 	if u.Repair, err = device.NewRepair(cfg, device.RepairDeps{Store: d.Store, Secrets: d.Secrets, Scheduler: d.Scheduler, Clock: d.Clock, Logger: d.Logger}); err != nil {

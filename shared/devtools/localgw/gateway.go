@@ -92,6 +92,7 @@ type Rotator interface {
 type Gateway struct {
 	api         Handler
 	verify      Handler
+	credential  Handler
 	match       Matcher
 	issuer      *localauth.Issuer
 	auth        *localauth.Authorizer
@@ -104,8 +105,11 @@ type Gateway struct {
 
 // GatewayOptions configure NewGateway.
 type GatewayOptions struct {
-	API        Handler           // the management API (JWT-authorized routes)
-	Verify     Handler           // POST /v1/verify (IAM-authorized in AWS); nil: 404
+	API    Handler // the management API (JWT-authorized routes)
+	Verify Handler // POST /v1/verify (IAM-authorized in AWS); nil: 404
+	// Credential serves POST /v1/mailboxes/{address}/credential-changed,
+	// IAM-authorized in AWS as verify is; nil: 404.
+	Credential Handler
 	Match      Matcher           // the API's routes (default APIRoutes)
 	Issuer     *localauth.Issuer // serves /local/token and the JWKS
 	Authorizer *localauth.Authorizer
@@ -132,7 +136,7 @@ func NewGateway(o GatewayOptions) (*Gateway, error) {
 	if o.GroupsClaim == "" {
 		o.GroupsClaim = apigw.DefaultGroupsClaim
 	}
-	return &Gateway{api: o.API, verify: o.Verify, match: o.Match, issuer: o.Issuer, auth: o.Authorizer,
+	return &Gateway{api: o.API, verify: o.Verify, credential: o.Credential, match: o.Match, issuer: o.Issuer, auth: o.Authorizer,
 		rotator: o.Rotator, console: o.Console, log: o.Logger, now: o.Clock, groupsClaim: o.GroupsClaim}, nil
 }
 
@@ -146,6 +150,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveLocal(w, r, path)
 	case r.Method == http.MethodPost && path == apigw.VerifyRoute.Path && g.verify != nil:
 		g.serveVerify(w, r, reqID)
+	case r.Method == http.MethodPost && g.credential != nil && credentialAddress(path) != "":
+		g.serveIAM(w, r, reqID, apigw.CredentialRoute.Key(), map[string]string{"address": credentialAddress(path)}, g.credential)
 	case g.console != nil && !strings.HasPrefix(path, "/v1/"):
 		g.console.ServeHTTP(w, r)
 	default:
@@ -204,12 +210,35 @@ func challengeReason(err error) string {
 // include VerifyGroup plays the part of a mail server's SigV4 signature.
 // Like an IAM-authorized route, every refusal is 403 Forbidden.
 func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, reqID string) {
+	g.serveIAM(w, r, reqID, apigw.VerifyRoute.Key(), nil, g.verify)
+}
+
+// credentialAddress is the mailbox of a credential-changed path, or "".
+func credentialAddress(path string) string {
+	rest, ok := strings.CutPrefix(path, "/v1/mailboxes/")
+	if !ok {
+		return ""
+	}
+	enc, ok := strings.CutSuffix(rest, "/credential-changed")
+	if !ok || enc == "" || strings.Contains(enc, "/") {
+		return ""
+	}
+	addr, err := url.PathUnescape(enc)
+	if err != nil {
+		return ""
+	}
+	return addr
+}
+
+// serveIAM serves an IAM-authorized route: the mail-server token stands in
+// for a SigV4 signature.
+func (g *Gateway) serveIAM(w http.ResponseWriter, r *http.Request, reqID, routeKey string, params map[string]string, h Handler) {
 	claims, err := g.auth.Claims(r.Context(), r.Header.Get("Authorization"))
 	if err != nil || !hasGroup(claims[g.groupsClaim], VerifyGroup) {
 		message(w, http.StatusForbidden, "Forbidden")
 		return
 	}
-	ev, err := g.event(r, reqID, apigw.VerifyRoute.Key(), nil)
+	ev, err := g.event(r, reqID, routeKey, params)
 	if err != nil {
 		g.payloadError(w, err)
 		return
@@ -224,7 +253,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, reqID stri
 			UserID:    sub,
 		},
 	}
-	g.invoke(r.Context(), w, g.verify, ev)
+	g.invoke(r.Context(), w, h, ev)
 }
 
 func hasGroup(v any, want string) bool {

@@ -84,9 +84,12 @@ func (r *Runner) wireStream(ctx context.Context, o Options, streamARN string) er
 	return r.poller.Start(ctx)
 }
 
-// SweepNow runs the expiry sweep once, as the scheduled sweep Lambda does.
+// SweepNow runs the sweep once, as the scheduled sweep Lambda does: the
+// expiry part, then the policy part (inactivity, reminders).
 func (r *Runner) SweepNow(ctx context.Context) (lifecycle.SweepReport, error) {
-	return lifecycle.Sweep(ctx, r.app.Service, r.log)
+	rep, err := lifecycle.Sweep(ctx, r.app.Service, r.log)
+	_, perr := lifecycle.PolicySweep(ctx, r.app.Hygiene, r.log)
+	return rep, errors.Join(err, perr)
 }
 
 // ReconcileNow runs the reconciler once, as its scheduled Lambda does, and

@@ -57,6 +57,9 @@ const (
 	SchedulerIntervalEnv = "DEVICEPASS_SCHEDULER_INTERVAL"
 	// SweepIntervalEnv overrides the expiry sweep's period (a Go duration).
 	SweepIntervalEnv = "DEVICEPASS_SWEEP_INTERVAL"
+	// LocalPolicyMinDuration is the local runner's POLICY_MIN_DURATION
+	// unless the environment sets one.
+	LocalPolicyMinDuration = "1s"
 	// EventBusName and NoticeTopicName are the EventBridge bus and the SNS
 	// topic made in moto at start, as the CDK stack makes them in AWS.
 	EventBusName    = "devicepass"
@@ -336,10 +339,16 @@ func localConfig(getenv func(string) string) (config.Config, error) {
 			// from the policies in the table.
 			return RotationFunctionARN
 		}
-		if getenv == nil {
-			return ""
+		v := ""
+		if getenv != nil {
+			v = getenv(k)
 		}
-		return getenv(k)
+		if k == "POLICY_MIN_DURATION" && v == "" {
+			// Policies in seconds, so the walkthrough and the end-to-end
+			// tests show inactivity and reminders without waiting hours.
+			return LocalPolicyMinDuration
+		}
+		return v
 	})
 	if err != nil {
 		return cfg, fmt.Errorf("local configuration: %w", err)
@@ -403,7 +412,12 @@ func (r *Runner) wire(o Options, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	if r.gateway, err = localgw.NewGateway(localgw.GatewayOptions{API: api, Verify: verify, Issuer: r.issuer, Authorizer: auth,
+	// As the api function serves it in AWS.
+	credential, err := apigw.NewCredential(m.Devices, o.Logger)
+	if err != nil {
+		return err
+	}
+	if r.gateway, err = localgw.NewGateway(localgw.GatewayOptions{API: api, Verify: verify, Credential: credential, Issuer: r.issuer, Authorizer: auth,
 		Rotator: r.rotator, Logger: o.Logger, Clock: o.Clock, GroupsClaim: cfg.GroupsClaim,
 		Console: console.Handler(localConsoleConfig, false)}); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	ebsdk "github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	snssdk "github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/eventbridge"
 	"github.com/devicepass/devicepass/shared/sns"
 	"github.com/devicepass/devicepass/shared/stream"
@@ -32,6 +33,8 @@ type Parts struct {
 	// Sink, when not nil, receives every event too (the local runner's
 	// event file).
 	Sink stream.EventPublisher
+	// Policies, when set, decides the owner's notice of a new network.
+	Policies device.PolicyReader
 }
 
 // New wires the stream handler on p with the sinks e's configuration
@@ -47,6 +50,7 @@ func New(e wire.Env, p Parts) (*stream.Handler, error) {
 		Retention: time.Duration(e.Config.AuditRetentionDays) * 24 * time.Hour,
 		Logger:    e.Logger,
 		Sink:      p.Sink,
+		Policies:  p.Policies,
 	}
 	if name := e.Config.EventBusName; name != "" {
 		bus, err := eventbridge.New(ebsdk.NewFromConfig(e.AWS), name)
@@ -77,5 +81,5 @@ func Function(ctx context.Context, e wire.Env) (*stream.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(e, Parts{Audit: a.Store, Expirer: repair})
+	return New(e, Parts{Audit: a.Store, Expirer: repair, Policies: a.Store})
 }
