@@ -119,6 +119,7 @@ async function route() {
   const parts = (location.hash.replace(/^#\/?/, '') || '').split('/').map(decodeURIComponent);
   try {
     if (parts[0] === 'redeem') return await redeemPage();
+    if (parts[0] === 'd' && parts[1] && parts[2] === 'policy') return await policyPage(parts[1]);
     if (parts[0] === 'd' && parts[1]) return await domainPage(parts[1]);
     if (parts[0] === 'm' && parts[1]) return await mailboxPage(parts[1], parts[2] || 'devices');
     return await homePage();
@@ -212,8 +213,212 @@ async function domainPage(domain) {
   h('label', { for: 'reg-local' }, t('domain.localPart', { domain })), h('input', { id: 'reg-local', required: true }),
   h('label', { for: 'reg-owner' }, t('domain.ownerSubject')), h('input', { id: 'reg-owner', required: true }),
   h('p', null, h('button', { type: 'submit' }, t('domain.registerButton'))), regErr);
-  page(domain, search, status, table, register);
+  page(domain, h('p', null, h('a', { href: `#/d/${enc(domain)}/policy`, id: 'policy-link' }, t('domain.policy'))), search, status, table, register);
   await load();
+}
+
+// ---- domain policy ----
+
+/**
+ * The policy's fields in the order the page shows them, each with its
+ * kind and the default the API applies when the field is left out (or
+ * empty here), so that an administrator sees what "empty" means.
+ * @type {[string, 'bool'|'int'|'scopes'|'duration'|'ips', any][]}
+ */
+const POLICY_FIELDS = [
+  ['selfService', 'bool', true],
+  ['maxDevicesPerMailbox', 'int', 50],
+  ['allowedScopes', 'scopes', ['imap', 'pop', 'smtp', 'caldav', 'carddav']],
+  ['requireExpiry', 'bool', false],
+  ['maxLifetime', 'duration', '8760h'],
+  ['defaultLifetime', 'duration', null],
+  ['requireAllowIps', 'bool', false],
+  ['defaultAllowIps', 'ips', []],
+  // Double quotes: an API field, not a catalog key (the catalog test reads
+  // single-quoted namespace.name strings as keys).
+  ["rotation.requiredMaxEveryDays", 'int', null],
+  ['inactivity.revokeAfter', 'duration', null],
+  ['inactivity.warnBefore', 'duration', '168h'],
+  ['expiryReminderBefore', 'duration', null],
+  ['newNetworkNotice', 'bool', false],
+  ['revokeOnCredentialChange', 'bool', true],
+  ['enrollmentMaxValidity', 'duration', '168h'],
+];
+const SCOPES = ['imap', 'pop', 'smtp', 'caldav', 'carddav'];
+
+/** The member at a dotted path ("rotation.requiredMaxEveryDays"). @param {any} obj @param {string} path */
+const member = (obj, path) => path.split('.').reduce((o, k) => (o == null ? o : o[k]), obj);
+
+/** Sets the member at a dotted path, making the objects on the way. @param {any} obj @param {string} path @param {any} v */
+function setMember(obj, path, v) {
+  const keys = path.split('.');
+  const last = /** @type {string} */ (keys.pop());
+  let o = obj;
+  for (const k of keys) o = (o[k] ??= {});
+  o[last] = v;
+}
+
+/** An element id for a policy field. @param {string} field */
+const fieldId = (field) => `pol-${field.replace('.', '-')}`;
+
+/** A default as the page shows it. @param {string} kind @param {any} v */
+function showDefault(kind, v) {
+  if (kind === 'bool') return t(v ? 'policy.on' : 'policy.off');
+  if (v === null || (Array.isArray(v) && v.length === 0)) return t('policy.noRule');
+  if (kind === 'scopes') return v.map((/** @type {string} */ s) => s.toUpperCase()).join(', ');
+  return String(v);
+}
+
+/**
+ * Go durations ("168h", "1h30m", "90s") in seconds; NaN when unreadable.
+ * @param {string|null|undefined} s
+ */
+function seconds(s) {
+  if (!s) return NaN;
+  const unit = /** @type {Record<string, number>} */ ({ h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, 'µs': 1e-6, ns: 1e-9 });
+  let total = 0;
+  const rest = s.replace(/(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/g, (_, n, u) => { total += Number(n) * unit[u]; return ''; });
+  return rest === '' ? total : NaN;
+}
+
+/**
+ * Shows a problem on the field it names: the message under the field, the
+ * field marked invalid and focused. Returns false when no field matches.
+ * @param {HTMLElement} root @param {any} err
+ */
+function showOnField(root, err) {
+  if (!(err instanceof Problem) || !err.field) return false;
+  const box = /** @type {HTMLElement|null} */ (root.querySelector(`[data-field="${CSS.escape(err.field)}"]`));
+  if (!box) return false;
+  const msg = /** @type {HTMLElement} */ (box.querySelector('.field-error'));
+  msg.textContent = err.message;
+  const input = /** @type {HTMLElement|null} */ (box.querySelector('input, select, textarea'));
+  box.querySelectorAll('input, select, textarea').forEach((e) => e.setAttribute('aria-invalid', 'true'));
+  input?.focus();
+  return true;
+}
+
+/** Clears every field's message. @param {HTMLElement} root */
+function clearFields(root) {
+  root.querySelectorAll('.field-error').forEach((e) => { e.textContent = ''; });
+  root.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
+}
+
+/** @param {string} domain */
+async function policyPage(domain) {
+  const policy = await call('GET', `/v1/domains/${enc(domain)}/policy`);
+  const err = h('p', { class: 'error', role: 'alert', id: 'policy-error' });
+  const status = h('p', { role: 'status', class: 'muted', id: 'policy-status' });
+  const updated = h('p', { class: 'muted' });
+  const showUpdated = (/** @type {any} */ p) => {
+    updated.textContent = p.updatedAt ? t('policy.updated', { when: date(p.updatedAt), who: p.updatedBy || '' }) : t('policy.defaults');
+  };
+  showUpdated(policy);
+  const form = /** @type {HTMLFormElement} */ (h('form', { id: 'policy-form', novalidate: true },
+    POLICY_FIELDS.map(([field, kind, dflt]) => policyField(field, kind, dflt, member(policy, field))),
+    err,
+    h('p', null, h('button', { type: 'submit', id: 'policy-save' }, t('policy.save')))));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearFields(form);
+    err.textContent = '';
+    status.textContent = '';
+    /** @type {any} */
+    const body = {};
+    for (const [field, kind] of POLICY_FIELDS) {
+      const id = fieldId(field);
+      const el = /** @type {HTMLInputElement|null} */ (document.getElementById(id));
+      if (kind === 'bool') setMember(body, field, /** @type {HTMLInputElement} */ (el).checked);
+      else if (kind === 'scopes') setMember(body, field, [...form.querySelectorAll(`input[name=${id}]:checked`)].map((e) => /** @type {HTMLInputElement} */ (e).value));
+      else {
+        const v = /** @type {HTMLInputElement} */ (el).value.trim();
+        // Empty takes the default (null), as the API documents.
+        if (v === '') continue;
+        if (kind === 'int') setMember(body, field, /^\d+$/.test(v) ? Number(v) : v);
+        else if (kind === 'ips') setMember(body, field, v.split(/[\s,]+/).filter(Boolean));
+        else setMember(body, field, v);
+      }
+    }
+    try {
+      const saved = await withStepUp(() => call('PUT', `/v1/domains/${enc(domain)}/policy`, body));
+      showUpdated(saved);
+      status.textContent = t('policy.saved');
+      announce(t('policy.saved'));
+      await compliance.load();
+    } catch (e) {
+      if (!showOnField(form, e)) err.textContent = errorText(e);
+    }
+  });
+  const compliance = complianceList(domain);
+  page(t('policy.title', { domain }),
+    h('p', null, h('a', { href: `#/d/${enc(domain)}` }, t('policy.back', { domain }))),
+    h('p', null, t('policy.intro')), updated, form, status, compliance.el);
+  await compliance.load();
+}
+
+/**
+ * One field of the policy form: its label, its input, what it does, its
+ * default and a place for the API's message about it.
+ * @param {string} field @param {string} kind @param {any} dflt @param {any} value
+ */
+function policyField(field, kind, dflt, value) {
+  const id = fieldId(field);
+  const help = h('span', { id: `${id}-help` }, t(`policy.help.${field}`), ' ', t('policy.default', { value: showDefault(kind, dflt) }));
+  const error = h('p', { class: 'error field-error', id: `${id}-error` });
+  const described = `${id}-help ${id}-error`;
+  if (kind === 'scopes') {
+    return h('fieldset', { 'data-field': field, 'aria-describedby': described }, h('legend', null, t(`policy.label.${field}`)),
+      SCOPES.map((s) => h('label', null, h('input', { type: 'checkbox', name: id, value: s, checked: (value || []).includes(s) }), ` ${s.toUpperCase()}`)),
+      h('p', { class: 'muted' }, help), error);
+  }
+  if (kind === 'bool') {
+    return h('div', { 'data-field': field, class: 'check' },
+      h('input', { type: 'checkbox', id, checked: !!value, 'aria-describedby': described }),
+      h('label', { for: id }, t(`policy.label.${field}`)),
+      h('p', { class: 'muted' }, help), error);
+  }
+  let shown = value ?? '';
+  if (kind === 'ips') shown = (value || []).join(', ');
+  const attrs = kind === 'int'
+    ? { type: 'text', inputmode: 'numeric', autocomplete: 'off' }
+    : { type: 'text', autocomplete: 'off', spellcheck: 'false' };
+  return h('div', { 'data-field': field },
+    h('label', { for: id }, t(`policy.label.${field}`)),
+    h('input', { id, value: String(shown), 'aria-describedby': described, ...attrs }),
+    h('p', { class: 'muted' }, help), error);
+}
+
+/**
+ * The devices of the domain that break its policy, with the rules each
+ * breaks, a page of the domain's devices at a time.
+ * @param {string} domain
+ */
+function complianceList(domain) {
+  const el = h('section', { id: 'compliance', 'aria-labelledby': 'compliance-title' });
+  const cursors = [''];
+  let at = 0;
+  async function load() {
+    const p = await call('GET', `/v1/domains/${enc(domain)}/compliance?limit=50${cursors[at] ? `&cursor=${enc(cursors[at])}` : ''}`);
+    cursors[at + 1] = p.next || '';
+    el.replaceChildren(h('h2', { id: 'compliance-title' }, t('compliance.title')), h('p', { class: 'muted' }, t('compliance.intro')),
+      p.items.length === 0 ? h('p', { class: 'empty' }, t(p.next ? 'compliance.noneHere' : 'compliance.none')) : h('table', null,
+        h('caption', { class: 'visually-hidden' }, t('compliance.caption', { domain })),
+        h('thead', null, h('tr', null, ['mailbox', 'device', 'rules'].map((c) => h('th', { scope: 'col' }, t(`compliance.${c}`))))),
+        h('tbody', null, p.items.map((/** @type {any} */ n) => h('tr', null,
+          h('td', null, h('a', { href: `#/m/${enc(n.device.mailbox)}/devices` }, n.device.mailbox)),
+          h('td', null, n.device.name),
+          h('td', null, h('ul', null, n.violations.map((/** @type {any} */ v) => h('li', null,
+            h('strong', null, ruleLabel(v.rule)), h('div', { class: 'muted' }, v.detail))))))))),
+      ...(at > 0 || p.next ? [h('div', { class: 'toolbar' },
+        h('button', { class: 'secondary', type: 'button', disabled: at === 0, onclick: () => { at--; load(); } }, t('common.previous')),
+        h('button', { class: 'secondary', type: 'button', disabled: !p.next, onclick: () => { at++; load(); } }, t('common.next')))] : []));
+  }
+  return { el, load: () => { cursors.length = 1; at = 0; return load(); } };
+}
+
+/** The label of a rule the API names, or its name when new. @param {string} rule */
+function ruleLabel(rule) {
+  return POLICY_FIELDS.some(([f]) => f === rule) ? t(`policy.label.${rule}`) : rule;
 }
 
 // ---- mailbox ----
@@ -322,28 +527,73 @@ function suggestName(purpose) {
   return `${t(`purpose.${purpose}`)}, ${new Date().toISOString().slice(0, 10)}`;
 }
 
-/** @param {string} address @param {() => void} reload */
-function addDevice(address, reload) {
+/**
+ * The presets of Add a device's expiry, each a Go duration; "" is no
+ * expiry and "date" a chosen day.
+ */
+const EXPIRY_PRESETS = [['none', ''], ['day', '24h'], ['week', '168h'], ['month', '720h']];
+
+/**
+ * Add a device, within the limits of the mailbox's domain: only the
+ * allowed scopes, an expiry when one is required and never beyond the
+ * longest lifetime (the default lifetime preselected), an allow-list when
+ * required, a rotation at least as often as required. A refusal of the
+ * policy (its limits changed since) shows on the field it names.
+ * @param {string} address @param {() => void} reload
+ */
+async function addDevice(address, reload) {
+  /** @type {any} */
+  let limits = null;
+  try { limits = (await call('GET', `/v1/mailboxes/${enc(address)}`)).limits || null; } catch { /* no limits shown; the API still enforces them */ }
+  const allowed = limits ? limits.allowedScopes : SCOPES;
+  const maxLife = limits ? seconds(limits.maxLifetime) : NaN;
+  const dfltLife = limits ? limits.defaultLifetime : null;
+  const presets = EXPIRY_PRESETS.filter(([id, v]) => (id === 'none' ? !(limits && limits.requireExpiry) : !(seconds(v) > maxLife)));
+  if (limits && limits.maxLifetime && !presets.some(([, v]) => seconds(v) === maxLife) && maxLife < seconds('8760h')) {
+    presets.push(['max', limits.maxLifetime]);
+  }
+  if (dfltLife && !presets.some(([, v]) => seconds(v) === seconds(dfltLife))) presets.push(['default', dfltLife]);
+  // Preselected: the default lifetime, else no expiry, else the shortest.
+  const chosen = dfltLife ? /** @type {string[]} */ (presets.find(([, v]) => seconds(v) === seconds(dfltLife)))[1] : (presets[0] ? presets[0][1] : 'date');
+  const lastDay = Number.isFinite(maxLife) && maxLife < seconds('8760h') ? new Date(Date.now() + maxLife * 1000 - 86400000).toISOString().slice(0, 10) : null;
+  const needIps = !!(limits && limits.requireAllowIps);
+  const maxEvery = limits ? member(limits, "rotation.requiredMaxEveryDays") : null;
+  /** @type {[string, string][]} */
+  let rotations = [['', t('rotation.none')], ['30', t('rotation.30')], ['90', t('rotation.90')]];
+  if (maxEvery) {
+    rotations = rotations.filter(([v]) => v !== '' && Number(v) <= maxEvery);
+    if (!rotations.some(([v]) => Number(v) === maxEvery)) rotations.push([String(maxEvery), t('rotation.every', { n: maxEvery })]);
+  }
+  const fieldErr = (/** @type {string} */ id) => h('p', { class: 'error field-error', id: `${id}-error` });
   const err = h('p', { class: 'error', role: 'alert' });
   const f = /** @type {HTMLFormElement} */ (h('form', { method: 'dialog', id: 'add-form' },
     h('label', { for: 'purpose' }, t('add.purpose')),
     h('select', { id: 'purpose', name: 'purpose', onchange: () => { name.value = suggestName(/** @type {HTMLSelectElement} */ (f.elements.namedItem('purpose')).value); } },
       ['phone', 'computer', 'website', 'other'].map((p) => h('option', { value: p }, t(`purpose.${p}`)))),
-    h('label', { for: 'name' }, t('add.name')),
-    h('input', { id: 'name', name: 'name', required: true, maxlength: 64, value: suggestName('phone') }),
-    h('label', { for: 'user' }, t('add.user')), h('input', { id: 'user', name: 'user', maxlength: 128 }),
+    h('div', { 'data-field': 'name' }, h('label', { for: 'name' }, t('add.name')),
+      h('input', { id: 'name', name: 'name', required: true, maxlength: 64, value: suggestName('phone'), 'aria-describedby': 'name-error' }), fieldErr('name')),
+    h('div', { 'data-field': 'user' }, h('label', { for: 'user' }, t('add.user')), h('input', { id: 'user', name: 'user', maxlength: 128, 'aria-describedby': 'user-error' }), fieldErr('user')),
     h('label', { for: 'note' }, t('add.note')), h('textarea', { id: 'note', name: 'note', maxlength: 500, rows: 2 }),
-    h('fieldset', null, h('legend', null, t('add.scopes')),
-      ['imap', 'pop', 'smtp', 'caldav', 'carddav'].map((s) => h('label', null,
-        h('input', { type: 'checkbox', name: 'scope', value: s, checked: ['imap', 'pop', 'smtp'].includes(s) }), ` ${s.toUpperCase()}`))),
-    h('fieldset', null, h('legend', null, t('add.expiry')),
-      [['none', ''], ['day', '24h'], ['week', '168h'], ['month', '720h'], ['date', 'date']].map(([id, v]) => h('label', null,
-        h('input', { type: 'radio', name: 'expiry', value: v, checked: id === 'none' }), ` ${t(`expiry.${id}`)}`)),
-      h('label', { for: 'expiry-date' }, t('expiry.dateLabel')), h('input', { id: 'expiry-date', name: 'expiryDate', type: 'date' })),
-    h('label', { for: 'allow' }, t('add.allowIps')), h('input', { id: 'allow', name: 'allow', 'aria-describedby': 'allow-help' }),
-    h('p', { id: 'allow-help', class: 'muted' }, t('add.allowIpsHelp')),
-    h('label', { for: 'rotate' }, t('add.rotation')), h('select', { id: 'rotate', name: 'rotate' },
-      [['', 'rotation.none'], ['30', 'rotation.30'], ['90', 'rotation.90']].map(([v, k]) => h('option', { value: v }, t(k)))),
+    h('fieldset', { 'data-field': 'scopes', 'aria-describedby': 'scopes-help scopes-error' }, h('legend', null, t('add.scopes')),
+      allowed.map((/** @type {string} */ s) => h('label', null,
+        h('input', { type: 'checkbox', name: 'scope', value: s, checked: allowed.length === 1 || ['imap', 'pop', 'smtp'].includes(s) }), ` ${s.toUpperCase()}`)),
+      allowed.length < SCOPES.length ? h('p', { class: 'muted', id: 'scopes-help' }, t('limits.scopes')) : null, fieldErr('scopes')),
+    h('fieldset', { 'data-field': 'expiry', 'aria-describedby': 'expiry-help expiry-error' }, h('legend', null, t(limits && limits.requireExpiry ? 'add.expiryRequired' : 'add.expiry')),
+      [...presets, ['date', 'date']].map(([id, v]) => h('label', null,
+        h('input', { type: 'radio', name: 'expiry', value: v, checked: v === chosen }),
+        ` ${id === 'max' ? t('expiry.max', { d: v }) : id === 'default' ? t('expiry.default', { d: v }) : t(`expiry.${id}`)}`)),
+      h('label', { for: 'expiry-date' }, t('expiry.dateLabel')), h('input', { id: 'expiry-date', name: 'expiryDate', type: 'date', max: lastDay }),
+      limits && (limits.requireExpiry || lastDay) ? h('p', { class: 'muted', id: 'expiry-help' }, t('limits.lifetime', { d: limits.maxLifetime })) : null,
+      fieldErr('expiry')),
+    h('div', { 'data-field': 'allowIps' },
+      h('label', { for: 'allow' }, t(needIps ? 'add.allowIpsRequired' : 'add.allowIps')),
+      h('input', { id: 'allow', name: 'allow', required: needIps, value: limits ? limits.defaultAllowIps.join(', ') : '', 'aria-describedby': 'allow-help allow-error' }),
+      h('p', { id: 'allow-help', class: 'muted' }, t(needIps ? 'limits.allowIps' : 'add.allowIpsHelp')), fieldErr('allow')),
+    h('div', { 'data-field': 'rotation' },
+      h('label', { for: 'rotate' }, t('add.rotation')),
+      h('select', { id: 'rotate', name: 'rotate', 'aria-describedby': maxEvery ? 'rotate-help rotate-error' : 'rotate-error' },
+        rotations.map(([v, label], i) => h('option', { value: v, selected: maxEvery ? i === rotations.length - 1 : v === '' }, label))),
+      maxEvery ? h('p', { class: 'muted', id: 'rotate-help' }, t('limits.rotation', { n: maxEvery })) : null, fieldErr('rotate')),
     err,
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'secondary', onclick: () => d.close() }, t('common.cancel')),
@@ -351,6 +601,8 @@ function addDevice(address, reload) {
   const name = /** @type {HTMLInputElement} */ (f.elements.namedItem('name'));
   f.addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    clearFields(f);
+    err.textContent = '';
     const val = (/** @type {string} */ n) => /** @type {HTMLInputElement} */ (f.elements.namedItem(n)).value.trim();
     /** @type {any} */
     const body = { name: val('name'), scopes: [...f.querySelectorAll('input[name=scope]:checked')].map((e) => /** @type {HTMLInputElement} */ (e).value) };
@@ -365,10 +617,23 @@ function addDevice(address, reload) {
       const created = await withStepUp(() => call('POST', `/v1/mailboxes/${enc(address)}/devices`, body));
       d.close();
       showPassword(address, created, reload);
-    } catch (e) { err.textContent = errorText(e); }
+    } catch (e) {
+      if (!(e instanceof Problem && e.field && showOnField(f, new Problem(e.status, { detail: e.message, field: ADD_FIELDS[e.field] || e.field }, false)))) err.textContent = errorText(e);
+    }
   });
   const d = dialog(t('add.title'), [f]);
 }
+
+/**
+ * Where Add a device shows a problem, by the field the API names: the
+ * policy's rules (403 policy_violation) and the request's members (400).
+ * @type {Record<string, string>}
+ */
+const ADD_FIELDS = {
+  requireExpiry: 'expiry', maxLifetime: 'expiry', expiresAt: 'expiry', validFor: 'expiry',
+  allowedScopes: 'scopes', requireAllowIps: 'allowIps', allowIps: 'allowIps',
+  "rotation.requiredMaxEveryDays": 'rotation', "rotation.everyDays": 'rotation', rotation: 'rotation',
+};
 
 /**
  * The password, once: blocks of 4 in a monospace font, a copy button, the
