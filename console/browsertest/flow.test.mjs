@@ -256,6 +256,8 @@ test('the seed flow', async () => {
 
   // Revoke the temporary device.
   await menu(alice, 'intern laptop', 'revoke');
+  await alice.locator('#revoke-confirm').waitFor();
+  await step(alice, 'revoke-confirm');
   await alice.locator('#revoke-confirm').click();
   await alice.locator('#devices tbody tr', { hasText: 'intern laptop' }).filter({ hasText: 'Revoked' }).waitFor();
   assert.equal(await verifies(temp), false, 'a revoked password is refused');
@@ -287,4 +289,113 @@ test('the seed flow', async () => {
   await alice.getByRole('button', { name: 'Sign out' }).click();
   await alice.locator('#sub').waitFor();
   await clean(alice, 'signed out');
+});
+
+test('domain policies', async () => {
+  const DOMAIN = 'example.net';
+  const BOB = `bob@${DOMAIN}`;
+  const admin = await token('admin-2', [`domain-admin:${DOMAIN}`]);
+  assert.equal((await api('PUT', `/v1/mailboxes/${BOB}`, admin, { owner: 'bob' })).status, 201);
+  // A device made before the policy: it keeps working and is listed as
+  // breaking the rules that come after it.
+  const old = await api('POST', `/v1/mailboxes/${BOB}/devices`, admin, { name: 'old desktop', scopes: ['imap'] });
+  assert.equal(old.status, 201, JSON.stringify(old.json?.type));
+  remember(old.json.password);
+
+  // The Policy page, with the keyboard only, and a login too old to save.
+  const adm = await open();
+  await signIn(adm, 'admin-2', { groups: `domain-admin:${DOMAIN}`, ageMinutes: 10 });
+  await adm.getByRole('link', { name: DOMAIN }).waitFor();
+  await tabTo(adm, `a[href="#/d/${DOMAIN}"]`);
+  await adm.keyboard.press('Enter');
+  await adm.locator('#policy-link').waitFor();
+  await tabTo(adm, '#policy-link');
+  await adm.keyboard.press('Enter');
+  await adm.locator('#policy-form').waitFor();
+  await adm.locator('#compliance').filter({ hasText: /every device follows/i }).waitFor();
+  assert.match(await adm.locator('#pol-maxLifetime-help').textContent(), /Default: 8760h/, 'the default is shown');
+  assert.equal(await adm.locator('#pol-maxLifetime').inputValue(), '8760h');
+  await step(adm, 'policy');
+
+  for (const s of ['imap', 'pop', 'caldav', 'carddav']) {
+    await tabTo(adm, `input[name=pol-allowedScopes][value=${s}]`);
+    await adm.keyboard.press('Space');
+  }
+  await tabTo(adm, '#pol-requireExpiry');
+  await adm.keyboard.press('Space');
+  await tabTo(adm, '#pol-maxLifetime');
+  await adm.keyboard.press('Control+A');
+  await adm.keyboard.type('720h');
+  await tabTo(adm, '#policy-save');
+  await adm.keyboard.press('Enter');
+  // The API asks for a fresh login; after it the same save goes on.
+  await adm.locator('#signin-again').waitFor();
+  await step(adm, 'policy-fresh-login');
+  await tabTo(adm, '#signin-again');
+  await adm.keyboard.press('Enter');
+  await adm.locator('#policy-status').filter({ hasText: 'Policy saved.' }).waitFor();
+  const stored = await api('GET', `/v1/domains/${DOMAIN}/policy`, admin);
+  assert.deepEqual([stored.json.allowedScopes, stored.json.requireExpiry, stored.json.maxLifetime], [['smtp'], true, '720h'], 'the resumed save stored what was typed');
+  assert.equal(stored.json.updatedBy, 'admin-2');
+
+  // The device made before breaks two rules, each named.
+  const row = adm.locator('#compliance tbody tr', { hasText: 'old desktop' });
+  await row.waitFor();
+  const rules = await row.textContent();
+  assert.match(rules, /Every new device must expire/);
+  assert.match(rules, /Allowed protocols/);
+  await step(adm, 'policy-saved');
+
+  // A 400 shows on the field it names, without the value typed.
+  await tabTo(adm, '#pol-maxDevicesPerMailbox');
+  await adm.keyboard.press('Control+A');
+  await adm.keyboard.type('0');
+  await tabTo(adm, '#policy-save');
+  await adm.keyboard.press('Enter');
+  const fieldError = adm.locator('#pol-maxDevicesPerMailbox-error');
+  await fieldError.filter({ hasText: /between 1 and/ }).waitFor();
+  assert.equal(await adm.locator('#pol-maxDevicesPerMailbox').getAttribute('aria-invalid'), 'true');
+  assert.equal(await adm.evaluate(() => document.activeElement?.id), 'pol-maxDevicesPerMailbox', 'the field at fault has the focus');
+  assert.equal(await adm.locator('#policy-error').textContent(), '', 'the message is on the field, not at the foot of the form');
+  await step(adm, 'policy-invalid');
+
+  // Add a device under that policy: SMTP only, an expiry required and at
+  // most 30 days.
+  const bob = await open();
+  await signIn(bob, 'bob');
+  await bob.getByRole('link', { name: BOB }).click();
+  await bob.locator('#devices tbody tr', { hasText: 'old desktop' }).waitFor();
+  await bob.locator('#add-device').click();
+  await bob.locator('#add-form').waitFor();
+  const scopes = await bob.locator('input[name=scope]').evaluateAll((es) => es.map((e) => [e.value, e.checked]));
+  assert.deepEqual(scopes, [['smtp', true]], 'only the allowed scope is offered');
+  const presets = await bob.locator('input[name=expiry]').evaluateAll((es) => es.map((e) => e.value));
+  assert.deepEqual(presets, ['24h', '168h', '720h', 'date'], 'no "never", nothing beyond 30 days');
+  assert.ok(await bob.locator('input[name=expiry][value="24h"]').isChecked(), 'an expiry is preselected');
+  assert.match(await bob.locator('#expiry-help').textContent(), /at most 720h/);
+  await bob.locator('#name').fill('shop mailer');
+  await step(bob, 'add-device-policy');
+
+  // Meanwhile the policy comes to require an allow-list: the refusal shows
+  // on that field.
+  const tightened = await api('PUT', `/v1/domains/${DOMAIN}/policy`, admin,
+    { allowedScopes: ['smtp'], requireExpiry: true, maxLifetime: '720h', requireAllowIps: true });
+  assert.equal(tightened.status, 200);
+  await bob.locator('#add-submit').click();
+  await bob.locator('#allow-error').filter({ hasText: /allow-list/ }).waitFor();
+  assert.equal(await bob.locator('#allow').getAttribute('aria-invalid'), 'true');
+  await step(bob, 'add-device-refused');
+  await bob.locator('#allow').fill('192.0.2.0/24');
+  await bob.locator('#add-submit').click();
+  await bob.locator('#password').waitFor();
+  await readPassword(bob);
+  await bob.locator('#saved').click();
+  const made = bob.locator('#devices tbody tr', { hasText: 'shop mailer' });
+  await made.waitFor();
+  const text = await made.textContent();
+  assert.match(text, /SMTP/);
+  assert.doesNotMatch(text, /IMAP/);
+  assert.match(text, /Expires (in 24 hours|tomorrow|in 1 day)/);
+  await clean(bob, 'policy device');
+  await clean(adm, 'policy page');
 });
