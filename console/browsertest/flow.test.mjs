@@ -88,9 +88,9 @@ async function clean(page, what) {
 }
 
 let shot = 0;
-async function step(page, name) {
+async function step(page, name, { fullPage = false } = {}) {
   shot++;
-  await page.screenshot({ path: path.join(ARTIFACTS, `${String(shot).padStart(2, '0')}-${name}.png`) });
+  await page.screenshot({ path: path.join(ARTIFACTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage });
   await axe(page, name);
   await clean(page, name);
 }
@@ -315,7 +315,7 @@ test('domain policies', async () => {
   await adm.locator('#compliance').filter({ hasText: /every device follows/i }).waitFor();
   assert.match(await adm.locator('#pol-maxLifetime-help').textContent(), /Default: 8760h/, 'the default is shown');
   assert.equal(await adm.locator('#pol-maxLifetime').inputValue(), '8760h');
-  await step(adm, 'policy');
+  await step(adm, 'policy', { fullPage: true });
 
   for (const s of ['imap', 'pop', 'caldav', 'carddav']) {
     await tabTo(adm, `input[name=pol-allowedScopes][value=${s}]`);
@@ -344,7 +344,7 @@ test('domain policies', async () => {
   const rules = await row.textContent();
   assert.match(rules, /Every new device must expire/);
   assert.match(rules, /Allowed protocols/);
-  await step(adm, 'policy-saved');
+  await step(adm, 'policy-saved', { fullPage: true });
 
   // A 400 shows on the field it names, without the value typed.
   await tabTo(adm, '#pol-maxDevicesPerMailbox');

@@ -295,6 +295,8 @@ function showOnField(root, err) {
   const input = /** @type {HTMLElement|null} */ (box.querySelector('input, select, textarea'));
   box.querySelectorAll('input, select, textarea').forEach((e) => e.setAttribute('aria-invalid', 'true'));
   input?.focus();
+  // Also said aloud: a field that already had the focus is not read again.
+  announce(err.message);
   return true;
 }
 
