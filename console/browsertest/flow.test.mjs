@@ -375,6 +375,11 @@ test('domain policies', async () => {
   assert.match(await bob.locator('#expiry-help').textContent(), /at most 720h/);
   await bob.locator('#name').fill('shop mailer');
   await step(bob, 'add-device-policy');
+  // "On a date" without the date is caught here, on the expiry.
+  await bob.locator('input[name=expiry][value=date]').check();
+  await bob.locator('#add-submit').click();
+  await bob.locator('#expiry-error').filter({ hasText: /choose the date/i }).waitFor();
+  await bob.locator('input[name=expiry][value="24h"]').check();
 
   // Meanwhile the policy comes to require an allow-list: the refusal shows
   // on that field.
@@ -396,6 +401,15 @@ test('domain policies', async () => {
   assert.match(text, /SMTP/);
   assert.doesNotMatch(text, /IMAP/);
   assert.match(text, /Expires (in 24 hours|tomorrow|in 1 day)/);
+
+  // Without self-service, the owner is told whom to ask instead of a form.
+  const closed = await api('PUT', `/v1/domains/${DOMAIN}/policy`, admin, { selfService: false });
+  assert.equal(closed.status, 200);
+  await bob.locator('#add-device').click();
+  await bob.locator('#no-self-service').waitFor();
+  assert.equal(await bob.locator('#add-form').count(), 0, 'no form the API would refuse');
+  await step(bob, 'add-device-no-self-service');
+  await bob.getByRole('button', { name: 'Close' }).click();
   await clean(bob, 'policy device');
   await clean(adm, 'policy page');
 });

@@ -547,7 +547,17 @@ async function addDevice(address, reload) {
   /** @type {any} */
   let limits = null;
   try { limits = (await call('GET', `/v1/mailboxes/${enc(address)}`)).limits || null; } catch { /* no limits shown; the API still enforces them */ }
+  const domain = address.slice(address.lastIndexOf('@') + 1);
+  if (limits && !limits.selfService && !me.adminDomains.includes(domain)) {
+    // Say so before the person fills a form the API would refuse.
+    const d = dialog(t('add.title'), [h('p', { id: 'no-self-service' }, t('limits.selfService')),
+      h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => d.close() }, t('common.close')))]);
+    return;
+  }
   const allowed = limits ? limits.allowedScopes : SCOPES;
+  // The usual mail scopes where allowed, else every allowed one.
+  const usual = allowed.filter((/** @type {string} */ s) => ['imap', 'pop', 'smtp'].includes(s));
+  const preset = usual.length ? usual : allowed;
   const maxLife = limits ? seconds(limits.maxLifetime) : NaN;
   const dfltLife = limits ? limits.defaultLifetime : null;
   const presets = EXPIRY_PRESETS.filter(([id, v]) => (id === 'none' ? !(limits && limits.requireExpiry) : !(seconds(v) > maxLife)));
@@ -578,7 +588,7 @@ async function addDevice(address, reload) {
     h('label', { for: 'note' }, t('add.note')), h('textarea', { id: 'note', name: 'note', maxlength: 500, rows: 2 }),
     h('fieldset', { 'data-field': 'scopes', 'aria-describedby': 'scopes-help scopes-error' }, h('legend', null, t('add.scopes')),
       allowed.map((/** @type {string} */ s) => h('label', null,
-        h('input', { type: 'checkbox', name: 'scope', value: s, checked: allowed.length === 1 || ['imap', 'pop', 'smtp'].includes(s) }), ` ${s.toUpperCase()}`)),
+        h('input', { type: 'checkbox', name: 'scope', value: s, checked: preset.includes(s) }), ` ${s.toUpperCase()}`)),
       allowed.length < SCOPES.length ? h('p', { class: 'muted', id: 'scopes-help' }, t('limits.scopes')) : null, fieldErr('scopes')),
     h('fieldset', { 'data-field': 'expiry', 'aria-describedby': 'expiry-help expiry-error' }, h('legend', null, t(limits && limits.requireExpiry ? 'add.expiryRequired' : 'add.expiry')),
       [...presets, ['date', 'date']].map(([id, v]) => h('label', null,
@@ -611,6 +621,10 @@ async function addDevice(address, reload) {
     if (val('user')) body.user = val('user');
     if (val('note')) body.note = val('note');
     const exp = /** @type {HTMLInputElement|null} */ (f.querySelector('input[name=expiry]:checked'))?.value || '';
+    if (exp === 'date' && !val('expiryDate')) {
+      showOnField(f, new Problem(400, { detail: t('add.dateMissing'), field: 'expiry' }, false));
+      return;
+    }
     if (exp === 'date') body.expiresAt = new Date(`${val('expiryDate')}T23:59:59`).toISOString();
     else if (exp) body.validFor = exp;
     if (val('allow')) body.allowIps = val('allow').split(/[\s,]+/).filter(Boolean);
