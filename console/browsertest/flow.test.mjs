@@ -358,6 +358,15 @@ test('domain policies', async () => {
   assert.equal(await adm.evaluate(() => document.activeElement?.id), 'pol-maxDevicesPerMailbox', 'the field at fault has the focus');
   assert.equal(await adm.locator('#policy-error').textContent(), '', 'the message is on the field, not at the foot of the form');
   await step(adm, 'policy-invalid');
+  await adm.locator('#pol-maxDevicesPerMailbox').fill('many');
+  await adm.locator('#policy-save').click();
+  await fieldError.filter({ hasText: /whole number/ }).waitFor();
+
+  // The enrollment links of the domain's mailboxes follow it too.
+  await adm.goto(`${URL_}/#/m/${encodeURIComponent(BOB)}/links`);
+  await adm.locator('#link-valid').waitFor();
+  const lifetimes = await adm.locator('#link-valid option').evaluateAll((es) => es.map((e) => e.value));
+  assert.deepEqual(lifetimes, ['24h', '168h', '720h'], 'an enrollment link offers no device without expiry');
 
   // Add a device under that policy: SMTP only, an expiry required and at
   // most 30 days.

@@ -327,6 +327,7 @@ async function policyPage(domain) {
     status.textContent = '';
     /** @type {any} */
     const body = {};
+    let notWhole = '';
     for (const [field, kind] of POLICY_FIELDS) {
       const id = fieldId(field);
       const el = /** @type {HTMLInputElement|null} */ (document.getElementById(id));
@@ -336,10 +337,17 @@ async function policyPage(domain) {
         const v = /** @type {HTMLInputElement} */ (el).value.trim();
         // Empty takes the default (null), as the API documents.
         if (v === '') continue;
-        if (kind === 'int') setMember(body, field, /^\d+$/.test(v) ? Number(v) : v);
+        if (kind === 'int') {
+          if (!/^\d+$/.test(v)) notWhole ||= field;
+          setMember(body, field, Number(v));
+        }
         else if (kind === 'ips') setMember(body, field, v.split(/[\s,]+/).filter(Boolean));
         else setMember(body, field, v);
       }
+    }
+    if (notWhole) {
+      showOnField(form, new Problem(400, { detail: t('policy.notWhole'), field: notWhole }, false));
+      return;
     }
     try {
       const saved = await withStepUp(() => call('PUT', `/v1/domains/${enc(domain)}/policy`, body));
@@ -799,15 +807,28 @@ async function auditTab(address, body) {
 // ---- enrollment links ----
 
 /** @param {string} address @param {HTMLElement} body */
-function linksTab(address, body) {
+async function linksTab(address, body) {
+  /** @type {any} */
+  let limits = null;
+  try { limits = (await call('GET', `/v1/mailboxes/${enc(address)}`)).limits || null; } catch { /* no limits shown; the API still enforces them */ }
+  // The device lifetimes and link validities the domain's policy allows.
+  const maxLife = limits ? seconds(limits.maxLifetime) : NaN;
+  const lifetimes = [['', 'expiry.none'], ['24h', 'expiry.day'], ['168h', 'expiry.week'], ['720h', 'expiry.month']]
+    .filter(([v]) => (v === '' ? !(limits && limits.requireExpiry) : !(seconds(v) > maxLife)))
+    .map(([v, k]) => [v, t(k)]);
+  if (limits && !lifetimes.some(([v]) => seconds(v) === maxLife) && maxLife < seconds('8760h')) lifetimes.push([limits.maxLifetime, t('expiry.max', { d: limits.maxLifetime })]);
+  const maxLink = limits ? seconds(limits.enrollmentMaxValidity) : NaN;
+  const ttls = [['24h', 'expiry.day'], ['168h', 'expiry.week']].filter(([v]) => !(seconds(v) > maxLink)).map(([v, k]) => [v, t(k)]);
+  if (limits && !ttls.some(([v]) => seconds(v) === maxLink)) ttls.push([limits.enrollmentMaxValidity, t('expiry.max', { d: limits.enrollmentMaxValidity })]);
+  const dfltLife = limits ? limits.defaultLifetime : null;
   const err = h('p', { class: 'error', role: 'alert' });
   const f = h('form', null, h('h2', null, t('links.create')),
     h('label', { for: 'link-name' }, t('add.name')), h('input', { id: 'link-name', required: true, maxlength: 64, value: suggestName('phone') }),
     h('label', { for: 'link-user' }, t('links.user')), h('input', { id: 'link-user', maxlength: 128 }),
     h('label', { for: 'link-valid' }, t('links.deviceLifetime')), h('select', { id: 'link-valid' },
-      [['', 'expiry.none'], ['24h', 'expiry.day'], ['168h', 'expiry.week'], ['720h', 'expiry.month']].map(([v, k]) => h('option', { value: v }, t(k)))),
+      lifetimes.map(([v, label]) => h('option', { value: v, selected: !!dfltLife && seconds(v) === seconds(dfltLife) }, label))),
     h('label', { for: 'link-ttl' }, t('links.linkLifetime')), h('select', { id: 'link-ttl' },
-      [['24h', 'expiry.day'], ['168h', 'expiry.week']].map(([v, k]) => h('option', { value: v }, t(k)))),
+      ttls.map(([v, label]) => h('option', { value: v }, label))),
     err, h('p', null, h('button', { type: 'submit', id: 'link-submit' }, t('links.submit'))));
   const list = h('div', { id: 'open-links' });
   const cursors = [''];
