@@ -12,42 +12,18 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/devicepass/devicepass/shared/devtools/localauth"
+	"github.com/devicepass/devicepass/shared/devtools/localauth/localauthtest"
 )
 
-const testIssuerURL = "http://127.0.0.1:1/local"
+// The test issuer and authorizer, as every test of the local runner builds
+// them.
+const testIssuerURL = localauthtest.IssuerURL
 
-func mustIssuer(tb testing.TB, o localauth.IssuerOptions) *localauth.Issuer {
-	tb.Helper()
-	if o.URL == "" {
-		o.URL = testIssuerURL
-	}
-	i, err := localauth.NewIssuer(o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return i
-}
-
-// sharedKeyIssuer is made once: RSA key generation is slow.
-var sharedKeyIssuer = func() func(tb testing.TB) *localauth.Issuer {
-	var i *localauth.Issuer
-	return func(tb testing.TB) *localauth.Issuer {
-		tb.Helper()
-		if i == nil {
-			i = mustIssuer(tb, localauth.IssuerOptions{KID: "k1"})
-		}
-		return i
-	}
-}()
-
-func mustAuthorizer(tb testing.TB, i *localauth.Issuer, now func() time.Time) *localauth.Authorizer {
-	tb.Helper()
-	a, err := localauth.NewAuthorizer(localauth.AuthorizerOptions{Issuer: i.URL(), Audiences: []string{i.Audience()}, Keys: i.JWKS(), Clock: now})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return a
-}
+var (
+	mustIssuer      = localauthtest.MustIssuer
+	sharedKeyIssuer = localauthtest.SharedIssuer
+	mustAuthorizer  = localauthtest.MustAuthorizer
+)
 
 func TestMintAndAuthorize(t *testing.T) {
 	t.Parallel()
