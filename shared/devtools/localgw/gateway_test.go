@@ -26,8 +26,6 @@ import (
 
 // The test issuer and authorizer, as every test of the local runner builds
 // them.
-const testIssuerURL = localauthtest.IssuerURL
-
 var (
 	mustIssuer      = localauthtest.MustIssuer
 	sharedKeyIssuer = localauthtest.SharedIssuer
