@@ -52,13 +52,16 @@ type RotationFailures struct {
 	prefix string
 }
 
-// NewRotationFailures returns the use case for device secrets named under
-// prefix (SECRET_PREFIX).
-func NewRotationFailures(store RotationFailureStore, prefix string) (*RotationFailures, error) {
-	if store == nil || prefix == "" {
-		return nil, errors.New("device: NewRotationFailures needs a store and the secret prefix")
+// NewRotationFailures returns the use case for the device secrets of cfg
+// (named under its SecretPrefix).
+func NewRotationFailures(cfg Config, store RotationFailureStore) (*RotationFailures, error) {
+	if store == nil {
+		return nil, errors.New("device: NewRotationFailures needs a store")
 	}
-	return &RotationFailures{store: store, prefix: prefix}, nil
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &RotationFailures{store: store, prefix: cfg.SecretPrefix}, nil
 }
 
 // Outcome says what Record did with a failure.
