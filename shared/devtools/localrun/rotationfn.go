@@ -15,7 +15,11 @@ import (
 // real one, and the Secrets Manager stand-in invokes it, so the local stack
 // runs Secrets Manager's rotation configuration test whenever a rotation
 // policy is set or changed.
-const RotationFunctionARN = "arn:aws:lambda:" + standins.Region + ":123456789012:function:devicepass-rotation"
+const RotationFunctionARN = "arn:aws:lambda:" + standins.Region + ":" + AccountID + ":function:devicepass-rotation"
+
+// AccountID is the stand-ins' account (moto's default), in the ARNs and
+// events the local runner makes.
+const AccountID = "123456789012"
 
 // maxInvocations bounds the invocations a runner remembers.
 const maxInvocations = 1000

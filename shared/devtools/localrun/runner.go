@@ -40,6 +40,7 @@ import (
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/rotation"
+	"github.com/devicepass/devicepass/shared/rotationevents"
 	"github.com/devicepass/devicepass/shared/stream"
 )
 
@@ -403,7 +404,16 @@ func (r *Runner) wire(o Options, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	r.rotator = localscheduler.HandlerRotator{Handler: rh}
+	// A failed rotation, whether scheduled or asked for on /local/rotate,
+	// is reported as Secrets Manager reports it in AWS: a RotationFailed
+	// event handed to the rotation-events function's handler, which
+	// records it on the device for the stream to announce.
+	failures, err := rotationevents.New(r.app.RotationFailures, o.Logger)
+	if err != nil {
+		return err
+	}
+	r.rotator = localscheduler.ReportingRotator{Rotator: localscheduler.HandlerRotator{Handler: rh}, Failures: failures,
+		Account: AccountID, Region: standins.Region, Clock: o.Clock}
 	r.rotationHandler = rh
 	if r.issuer, err = localauth.NewIssuer(localauth.IssuerOptions{URL: r.url + "/local", Clock: o.Clock}); err != nil {
 		return err
