@@ -101,3 +101,40 @@ func TestRotationFailureLocally(t *testing.T) {
 		t.Fatalf("rotation.failed events after the regenerate: %d, want still 2", n)
 	}
 }
+
+// TestConfigurationTestFailureLocally: when the configuration test that
+// Secrets Manager runs on setting a rotation policy fails (here: the
+// secret's AWSCURRENT was changed behind devicepass's back, so the copy
+// under test is not the device's password), the failure is reported as
+// AWS reports it, TestRotationFailed, and the device shows it.
+func TestConfigurationTestFailureLocally(t *testing.T) {
+	ctx := context.Background()
+	sm := consumerSecrets(t)
+	admin := adminToken(t)
+	addr := newMailbox(t, admin, unique("owner"))
+	dev := newDevice(t, admin, addr, nil)
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(dev.arn), ClientRequestToken: aws.String("6e2a4c8e-0b1d-4f3a-9c5e-7a9b1c3d5e7f"),
+		SecretString: aws.String(`{"username":"x","password":"changed-behind-its-back","device":"x"}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	base := "/v1/mailboxes/" + addr + "/devices/" + dev.id
+	seen := len(runner.RotationInvocations())
+	if a := do(t, "PATCH", base, admin, map[string]any{"rotation": map[string]any{"everyDays": 30}}); a.status != 200 {
+		t.Fatalf("set a rotation policy: %s", a)
+	}
+	if tests := runner.RotationInvocations()[seen:]; len(tests) != 1 || tests[0].Step != "testSecret" || tests[0].Err == "" {
+		t.Fatalf("invocations = %+v, want one failing testSecret", tests)
+	}
+	a := do(t, "GET", base, admin, nil)
+	r, _ := a.json(t)["rotation"].(map[string]any)
+	le, _ := r["lastError"].(map[string]any)
+	if le["kind"] != "TestRotationFailed" || !strings.Contains(le["message"].(string), "during testSecret step") {
+		t.Fatalf("lastError = %v, want TestRotationFailed at testSecret", r["lastError"])
+	}
+	flushStream(t)
+	if n := eventsOf(sinkEvents(t), addr)[lifecycle.RotationFailed+"/"+dev.id]; n != 1 {
+		t.Fatalf("rotation.failed events: %d, want 1", n)
+	}
+}

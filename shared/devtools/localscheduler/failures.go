@@ -44,7 +44,7 @@ func (r ReportingRotator) RotateNow(ctx context.Context, secretID string) (strin
 	if r.Clock != nil {
 		now = r.Clock
 	}
-	ev, berr := FailureEvent(secretID, step, r.Account, r.Region, device.NewToken(), now())
+	ev, berr := FailureEvent(device.FailureRotationFailed, secretID, step, r.Account, r.Region, device.NewToken(), now())
 	if berr == nil {
 		berr = r.Failures.Handle(ctx, ev)
 	}
@@ -55,10 +55,11 @@ func (r ReportingRotator) RotateNow(ctx context.Context, secretID string) (strin
 }
 
 // FailureEvent returns the event Secrets Manager sends when a step of the
-// rotation of secretID failed: its CloudTrail record's fields, with the
+// rotation of secretID failed (kind RotationFailed), or its configuration
+// test did (TestRotationFailed): its CloudTrail record's fields, with the
 // error message in Secrets Manager's words (the step, never the function's
 // own error, which stays in the log).
-func FailureEvent(secretID string, step device.Step, account, region, id string, at time.Time) (events.CloudWatchEvent, error) {
+func FailureEvent(kind, secretID string, step device.Step, account, region, id string, at time.Time) (events.CloudWatchEvent, error) {
 	at = at.UTC().Truncate(time.Second)
 	if step == "" {
 		step = device.StepCreate
@@ -68,7 +69,7 @@ func FailureEvent(secretID string, step device.Step, account, region, id string,
 		"userIdentity":        map[string]any{"accountId": account, "invokedBy": rotationevents.EventSource},
 		"eventTime":           at.Format(time.RFC3339),
 		"eventSource":         rotationevents.EventSource,
-		"eventName":           device.FailureRotationFailed,
+		"eventName":           kind,
 		"awsRegion":           region,
 		"sourceIPAddress":     rotationevents.EventSource,
 		"userAgent":           rotationevents.EventSource,
