@@ -37,10 +37,12 @@ type RotationFailure struct {
 // RotationFailureStore records a failed rotation on the device.
 type RotationFailureStore interface {
 	// RecordRotationFailure sets the device's last rotation error to f
-	// with one conditional write: only on a live device and only if f.ID
-	// is not already recorded, so a redelivered failure changes nothing.
-	// A device that is not live, or already holds f, is an apperr
-	// NotFound or Conflict.
+	// with one conditional write: only on a live device, only if f.ID is
+	// not already recorded, and only if f is not older than the failure
+	// recorded or than the last password change (within the second, as
+	// CloudTrail's times are whole seconds): a redelivered or late
+	// failure changes nothing. Refused, it is an apperr NotFound or
+	// Conflict.
 	RecordRotationFailure(ctx context.Context, mailbox, id string, f RotationFailure) error
 }
 
@@ -70,7 +72,7 @@ type Outcome string
 // The outcomes of Record.
 const (
 	FailureRecorded  Outcome = "recorded"
-	FailureDuplicate Outcome = "duplicate"     // already recorded, or the device is no longer live
+	FailureDuplicate Outcome = "duplicate"     // already recorded, older than what the device knows, or the device is no longer live
 	FailureForeign   Outcome = "not-a-device"  // a secret that is not a device's
 	FailureInvalid   Outcome = "invalid-event" // no id or kind
 )

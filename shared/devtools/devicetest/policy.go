@@ -211,8 +211,11 @@ func (s *MemStore) RecordRotationFailure(ctx context.Context, mailbox, id string
 	}
 	defer s.unlock(&err, after)
 	d := s.devices[mailbox][id]
-	if d == nil || !d.Status.Live() || d.RotationErrorID == f.ID {
-		return apperr.New(apperr.Conflict, "device %s is not live or holds this failure already", id)
+	at := msTime(f.At)
+	if d == nil || !d.Status.Live() || d.RotationErrorID == f.ID ||
+		!d.RotationErrorAt.IsZero() && d.RotationErrorAt.After(at) ||
+		!d.RotatedAt.IsZero() && !d.RotatedAt.Before(at.Add(time.Second)) {
+		return apperr.New(apperr.Conflict, "device %s is not live, holds this failure already, or has news since", id)
 	}
 	d.RotationError, d.RotationErrorKind, d.RotationErrorAt, d.RotationErrorID = f.Message, f.Kind, msTime(f.At), f.ID
 	d.LastActor = device.ActorFrom(ctx)

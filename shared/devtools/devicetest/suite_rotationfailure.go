@@ -11,8 +11,9 @@ import (
 
 // rotationFailureStoreTests are the contract of
 // device.RotationFailureStore: a failure is recorded once per id, a newer
-// one replaces it, an ended or missing device refuses, and a promotion
-// (the next rotation that succeeds) clears it.
+// one replaces it and an older one does not, an ended or missing device
+// refuses, and a promotion (the next rotation that succeeds) clears it and
+// keeps out failures from before it.
 var rotationFailureStoreTests = []storeTest{
 	{"RotationFailureStore/recorded once, replaced by a newer one, cleared by a rotation", func(t *testing.T, s Store) {
 		ctx := device.WithActor(context.Background(), device.Actor{Kind: device.ActorRotation, Subject: "secretsmanager"})
@@ -37,6 +38,11 @@ var rotationFailureStoreTests = []storeTest{
 			t.Fatalf("after a newer failure: id %q kind %q", got.RotationErrorID, got.RotationErrorKind)
 		}
 
+		// A late redelivery of the older failure is not news.
+		if err := s.RecordRotationFailure(ctx, mbx, d.ID, f); !apperr.Is(err, apperr.Conflict) {
+			t.Fatalf("recording an older failure after a newer one = %v, want conflict", err)
+		}
+
 		v2 := NewVersion(t)
 		_, err := s.BeginRotation(ctx, mbx, d.ID, v2, d.Current.Version, false, at.Add(2*time.Minute))
 		mustOK(t, err, "begin")
@@ -46,6 +52,17 @@ var rotationFailureStoreTests = []storeTest{
 		mustOK(t, err, "promote")
 		if got := getDevice(t, s, mbx, d.ID); got.RotationError != "" || got.RotationErrorID != "" || !got.RotationErrorAt.IsZero() || got.RotationErrorKind != "" {
 			t.Fatalf("after a rotation that succeeded the error is still there: %q %q", got.RotationError, got.RotationErrorID)
+		}
+		// A failure from before that rotation, delivered late, stays out;
+		// one after it is recorded.
+		late := device.RotationFailure{ID: "ev-3", Kind: device.FailureRotationFailed, At: at.Add(2 * time.Minute)}
+		if err := s.RecordRotationFailure(ctx, mbx, d.ID, late); !apperr.Is(err, apperr.Conflict) {
+			t.Fatalf("recording a failure older than the last rotation = %v, want conflict", err)
+		}
+		next := device.RotationFailure{ID: "ev-4", Kind: device.FailureRotationFailed, At: at.Add(5 * time.Minute)}
+		mustOK(t, s.RecordRotationFailure(ctx, mbx, d.ID, next), "record a failure after the rotation")
+		if got := getDevice(t, s, mbx, d.ID); got.RotationErrorID != "ev-4" {
+			t.Fatalf("after a later failure: id %q", got.RotationErrorID)
 		}
 	}},
 	{"RotationFailureStore/missing device refuses", func(t *testing.T, s Store) {
