@@ -24,6 +24,10 @@ const (
 // small enough for every listing.
 const MaxRotationErrorLen = 300
 
+// maxFailureIDLen bounds a failure's id (CloudTrail's are UUIDs), so that
+// nothing unbounded reaches the device item.
+const maxFailureIDLen = 128
+
 // RotationFailure is one failed rotation of a device's secret, as Secrets
 // Manager (or the local scheduler) reports it.
 type RotationFailure struct {
@@ -74,14 +78,14 @@ const (
 	FailureRecorded  Outcome = "recorded"
 	FailureDuplicate Outcome = "duplicate"     // already recorded, older than what the device knows, or the device is no longer live
 	FailureForeign   Outcome = "not-a-device"  // a secret that is not a device's
-	FailureInvalid   Outcome = "invalid-event" // no id or kind
+	FailureInvalid   Outcome = "invalid-event" // no id (or one too long), or an unknown kind
 )
 
 // Record records f on the device its secret belongs to. Failures of
 // secrets that are not devices', and failures already recorded, are no
 // error: redeliveries and unrelated secrets must not be retried forever.
 func (r *RotationFailures) Record(ctx context.Context, f RotationFailure) (Outcome, error) {
-	if f.ID == "" || !validFailureKind(f.Kind) {
+	if f.ID == "" || len(f.ID) > maxFailureIDLen || !validFailureKind(f.Kind) {
 		return FailureInvalid, nil
 	}
 	mailbox, id, err := ParseSecretID(r.prefix, f.SecretID)

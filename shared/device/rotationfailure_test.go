@@ -45,6 +45,9 @@ func TestRotationFailuresRecordOnce(t *testing.T) {
 	if out, err := rf.Record(ctx, device.RotationFailure{ID: "ev-4", Kind: "RotationSucceeded", SecretID: arn}); err != nil || out != device.FailureInvalid {
 		t.Errorf("Record of another kind = %q, %v", out, err)
 	}
+	if out, err := rf.Record(ctx, device.RotationFailure{ID: strings.Repeat("i", 129), Kind: device.FailureRotationFailed, SecretID: arn}); err != nil || out != device.FailureInvalid {
+		t.Errorf("Record with an overlong id = %q, %v", out, err)
+	}
 	if h.device(c.Device.ID).RotationErrorID != "ev-1" {
 		t.Fatal("a refused failure changed the device")
 	}
