@@ -122,6 +122,7 @@ func TestLeastPrivilege(t *testing.T) {
 		want["reconciler"].add(prefix, "secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage",
 			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret", "secretsmanager:UpdateSecret")
 		want["reconciler"].add(rotation, "lambda:InvokeFunction")
+		want["rotationevents"].add(table, "dynamodb:UpdateItem")
 
 		for _, fn := range stack.FunctionNames {
 			t.Run(name+"/"+fn, func(t *testing.T) {

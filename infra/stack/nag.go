@@ -55,7 +55,7 @@ func (s *DevicepassStack) suppress() {
 			Reason:    jsii.String(star),
 			AppliesTo: &[]any{"Resource::*"},
 		}}
-		if name != "verify" {
+		if name != "verify" && name != "rotationevents" { // neither touches a device secret
 			suppressions = append(suppressions, &cdknag.NagPackSuppression{
 				Id:        jsii.String("AwsSolutions-IAM5"),
 				Reason:    jsii.String(reasonSecretPrefix),

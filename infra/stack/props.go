@@ -22,7 +22,7 @@ import (
 // FunctionNames lists the Lambda functions the stack deploys. Each name is a
 // folder under functions/, a Makefile build target producing
 // <BuildDir>/<name>/bootstrap, and the construct id of the function.
-var FunctionNames = []string{"api", "verify", "rotation", "stream", "sweep", "reconciler"}
+var FunctionNames = []string{"api", "verify", "rotation", "stream", "sweep", "reconciler", "rotationevents"}
 
 // Defaults of DevicepassStackProps; a zero field takes the value here.
 const (

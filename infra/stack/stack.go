@@ -90,6 +90,9 @@ type DevicepassStack struct {
 	// RotationSecretsPolicy is the rotation function's grant on the device
 	// secrets, conditional on the secret naming it as its rotation function.
 	RotationSecretsPolicy awsiam.Policy
+	// RotationFailureRule sends Secrets Manager's failed-rotation events
+	// of device secrets to the rotation-events function.
+	RotationFailureRule awsevents.Rule
 	// API is the HTTP API and Stage its $default stage.
 	API   awsapigatewayv2.HttpApi
 	Stage awsapigatewayv2.HttpStage
@@ -137,6 +140,7 @@ func NewDevicepassStack(scope constructs.Construct, id string, props *Devicepass
 	s.defineFunctions()
 	s.grant()
 	s.defineTriggers()
+	s.defineRotationFailureRule()
 	s.defineAPI()
 	s.defineConsole()
 	s.defineAlarms()
@@ -258,20 +262,23 @@ func (s *DevicepassStack) specs() map[string]functionSpec {
 		rotation = 0
 	}
 	return map[string]functionSpec{
-		"api":        {"devicepass: the HTTP API's user routes", 10, 0},
-		"verify":     {"devicepass: POST /v1/verify for mail servers", 5, s.Props.VerifyConcurrency},
-		"rotation":   {"devicepass: Secrets Manager rotation of device secrets", 30, rotation},
-		"stream":     {"devicepass: table stream to events, audit, notices and expiry", 60, 0},
-		"sweep":      {"devicepass: scheduled sweep of expired devices", 60, 0},
-		"reconciler": {"devicepass: scheduled reconciliation of secrets and devices", 300, 0},
+		"api":            {"devicepass: the HTTP API's user routes", 10, 0},
+		"verify":         {"devicepass: POST /v1/verify for mail servers", 5, s.Props.VerifyConcurrency},
+		"rotation":       {"devicepass: Secrets Manager rotation of device secrets", 30, rotation},
+		"stream":         {"devicepass: table stream to events, audit, notices and expiry", 60, 0},
+		"sweep":          {"devicepass: scheduled sweep of expired devices", 60, 0},
+		"reconciler":     {"devicepass: scheduled reconciliation of secrets and devices", 300, 0},
+		"rotationevents": {"devicepass: failed rotations of device secrets (CloudTrail) recorded on their devices", 10, 0},
 	}
 }
 
 // environment is the configuration table of docs/architecture.md. Every
 // function gets the common part; ROTATION_LAMBDA_ARN only the api function
 // and the reconciler (they call RotateSecret, the reconciler to repair
-// schedule drift; the rotation function cannot refer to its own ARN), EVENT_BUS_NAME and NOTICE_TOPIC_ARN only the stream function (the
-// only publisher).
+// schedule drift; the rotation function cannot refer to its own ARN),
+// EVENT_BUS_NAME and NOTICE_TOPIC_ARN only the stream function (the only
+// publisher: the rotation-events function records a failure on its device
+// and the stream announces it).
 func (s *DevicepassStack) environment(name string) map[string]string {
 	p := s.Props
 	env := p.contextEnv()
@@ -291,7 +298,7 @@ func (s *DevicepassStack) environment(name string) map[string]string {
 func (s *DevicepassStack) defineFunctions() {
 	specs := s.specs()
 	// rotation first: the api function's environment refers to it.
-	for _, name := range []string{"rotation", "api", "verify", "stream", "sweep", "reconciler"} {
+	for _, name := range []string{"rotation", "api", "verify", "stream", "sweep", "reconciler", "rotationevents"} {
 		spec := specs[name]
 		s.Functions[name] = NewGoFunction(s.Stack, name, &GoFunctionProps{
 			BuildDir:            s.Props.BuildDir,
@@ -313,6 +320,19 @@ func (s *DevicepassStack) SecretPrefixARN() *string {
 		Service:      jsii.String("secretsmanager"),
 		Resource:     jsii.String("secret"),
 		ResourceName: jsii.String(s.Props.SecretPrefix + "/*"),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+}
+
+// SecretARNPrefix is what every device secret's ARN begins with:
+// arn:<partition>:secretsmanager:<region>:<account>:secret:<prefix>/ (an
+// event pattern's "prefix" match, where an IAM pattern's "*" is not
+// available).
+func (s *DevicepassStack) SecretARNPrefix() *string {
+	return s.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("secretsmanager"),
+		Resource:     jsii.String("secret"),
+		ResourceName: jsii.String(s.Props.SecretPrefix + "/"),
 		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
 	})
 }
@@ -491,6 +511,13 @@ func (s *DevicepassStack) grant() {
 		s.keyUse("secretsmanager", "dynamodb"),
 	)
 
+	// A failed rotation: one conditional UpdateItem of the device item
+	// (the stream does the rest). No Secrets Manager call.
+	fn["rotationevents"].Allow(
+		statement("Table", []string{"dynamodb:UpdateItem"}, table),
+		s.keyUse("dynamodb"),
+	)
+
 	// Secrets Manager invokes the rotation function, for this account only
 	// (the confused-deputy guard AWS recommends).
 	fn["rotation"].Function().AddPermission(jsii.String("SecretsManagerInvoke"), &awslambda.Permission{
@@ -528,6 +555,40 @@ func (s *DevicepassStack) defineTriggers() {
 			},
 		})
 	}
+}
+
+// RotationFailureEvents are the CloudTrail event names of a failed
+// rotation that the rotation-events rule matches.
+var RotationFailureEvents = []string{"RotationFailed", "RotationAbandoned", "TestRotationFailed"}
+
+// defineRotationFailureRule sends Secrets Manager's failed-rotation
+// service events for device secrets (the secret's ARN under the prefix)
+// from the account's default bus, where AWS delivers them, to the
+// rotation-events function.
+func (s *DevicepassStack) defineRotationFailureRule() {
+	secretARNPrefix := s.SecretARNPrefix()
+	names := make([]any, len(RotationFailureEvents))
+	for i, n := range RotationFailureEvents {
+		names[i] = n
+	}
+	s.RotationFailureRule = awsevents.NewRule(s.Stack, jsii.String("RotationFailures"), &awsevents.RuleProps{
+		Description: jsii.String("devicepass: failed rotations of device secrets, to the rotation-events function"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     &[]*string{jsii.String("aws.secretsmanager")},
+			DetailType: &[]*string{jsii.String("AWS Service Event via CloudTrail")},
+			Detail: &map[string]any{
+				"eventSource":         []any{"secretsmanager.amazonaws.com"},
+				"eventName":           names,
+				"additionalEventData": map[string]any{"SecretId": []any{map[string]any{"prefix": secretARNPrefix}}},
+			},
+		},
+		Targets: &[]awsevents.IRuleTarget{
+			awseventstargets.NewLambdaFunction(s.Functions["rotationevents"].Function(), &awseventstargets.LambdaFunctionProps{
+				RetryAttempts: jsii.Number(8),
+				MaxEventAge:   awscdk.Duration_Hours(jsii.Number(24)),
+			}),
+		},
+	})
 }
 
 func (s *DevicepassStack) defineOutputs() {

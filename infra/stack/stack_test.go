@@ -66,7 +66,7 @@ func TestNagSuppressionsAreNarrowAndExplained(t *testing.T) {
 func TestResourceCounts(t *testing.T) {
 	f := load(t)
 	want := map[string]int{
-		"AWS::Lambda::Function":                 7, // the six functions and the console upload
+		"AWS::Lambda::Function":                 8, // the seven functions and the console upload
 		"AWS::DynamoDB::Table":                  1,
 		"AWS::KMS::Key":                         1,
 		"AWS::SecretsManager::Secret":           1,
@@ -80,13 +80,13 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::CloudWatch::Alarm":                2*len(stack.FunctionNames) + 4,
 		"AWS::SNS::Topic":                       2,
 		"AWS::Events::EventBus":                 1,
-		"AWS::Events::Rule":                     2,
+		"AWS::Events::Rule":                     3, // the two schedules, the failed rotations
 		"AWS::Lambda::EventSourceMapping":       1,
 		"AWS::SQS::Queue":                       1,
-		"AWS::IAM::Role":                        7, // the functions' and the console upload's
+		"AWS::IAM::Role":                        8, // the functions' and the console upload's
 		"AWS::IAM::ManagedPolicy":               0,
-		"AWS::IAM::Policy":                      8, // one per role, and the rotation function's conditional grant
-		"AWS::Logs::LogGroup":                   7,
+		"AWS::IAM::Policy":                      9, // one per role, and the rotation function's conditional grant
+		"AWS::Logs::LogGroup":                   8,
 		"AWS::SecretsManager::RotationSchedule": 0,
 	}
 	for typ, n := range want {
@@ -413,7 +413,7 @@ func TestStage(t *testing.T) {
 
 func TestFunctions(t *testing.T) {
 	f := load(t)
-	timeouts := map[string]float64{"api": 10, "verify": 5, "rotation": 30, "stream": 60, "sweep": 60, "reconciler": 300}
+	timeouts := map[string]float64{"api": 10, "verify": 5, "rotation": 30, "stream": 60, "sweep": 60, "reconciler": 300, "rotationevents": 10}
 	for name, s := range map[string]*synthed{"Default": f.Default, "OIDC": f.OIDC} {
 		for _, fn := range stack.FunctionNames {
 			t.Run(name+"/"+fn, func(t *testing.T) {
@@ -530,8 +530,8 @@ func TestStreamSourceAndSchedules(t *testing.T) {
 		p := r["Properties"].(map[string]any)
 		for _, target := range list(p["Targets"]) {
 			for _, fn := range stack.FunctionNames {
-				if equalJSON(target.(map[string]any)["Arn"], s.Resolve(s.Functions[fn].Function().FunctionArn())) {
-					got[fn] = p["ScheduleExpression"].(string)
+				if se, ok := p["ScheduleExpression"].(string); ok && equalJSON(target.(map[string]any)["Arn"], s.Resolve(s.Functions[fn].Function().FunctionArn())) {
+					got[fn] = se
 				}
 			}
 		}
@@ -731,5 +731,55 @@ func TestConsoleHosting(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRotationFailureRule: the rule matches exactly Secrets Manager's
+// failed-rotation service events of secrets under the device prefix and
+// targets the rotation-events function, retrying for a day.
+func TestRotationFailureRule(t *testing.T) {
+	s := load(t).Default
+	p := s.Prop(s.ID(s.RotationFailureRule))
+	prefix := s.Resolve(s.SecretARNPrefix())
+	if !strings.HasSuffix(js(prefix), `:secret:devicepass/"]]}`) {
+		t.Errorf("secret ARN prefix = %s, want it to end in :secret:devicepass/", js(prefix))
+	}
+	wantPattern := map[string]any{
+		"source":      []any{"aws.secretsmanager"},
+		"detail-type": []any{"AWS Service Event via CloudTrail"},
+		"detail": map[string]any{
+			"eventSource":         []any{"secretsmanager.amazonaws.com"},
+			"eventName":           []any{"RotationFailed", "RotationAbandoned", "TestRotationFailed"},
+			"additionalEventData": map[string]any{"SecretId": []any{map[string]any{"prefix": prefix}}},
+		},
+	}
+	if !equalJSON(p["EventPattern"], wantPattern) {
+		t.Errorf("event pattern = %s\nwant %s", js(p["EventPattern"]), js(wantPattern))
+	}
+	if p["EventBusName"] != nil {
+		t.Errorf("rule on bus %v; AWS delivers service events to the default bus", p["EventBusName"])
+	}
+	targets := list(p["Targets"])
+	if len(targets) != 1 {
+		t.Fatalf("targets = %s, want the rotation-events function", js(targets))
+	}
+	tg := targets[0].(map[string]any)
+	if !equalJSON(tg["Arn"], s.Resolve(s.Functions["rotationevents"].Function().FunctionArn())) {
+		t.Errorf("target = %s, want the rotation-events function", js(tg["Arn"]))
+	}
+	if !equalJSON(tg["RetryPolicy"], map[string]any{"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 86400}) {
+		t.Errorf("retry policy = %s", js(tg["RetryPolicy"]))
+	}
+	// EventBridge may invoke the function, from this rule only.
+	var allowed bool
+	for _, r := range s.Resources("AWS::Lambda::Permission") {
+		pp := r["Properties"].(map[string]any)
+		if pp["Principal"] == "events.amazonaws.com" && equalJSON(pp["SourceArn"], s.Resolve(s.RotationFailureRule.RuleArn())) &&
+			equalJSON(pp["FunctionName"], s.Resolve(s.Functions["rotationevents"].Function().FunctionArn())) {
+			allowed = true
+		}
+	}
+	if !allowed {
+		t.Error("no permission for the rule to invoke the rotation-events function")
 	}
 }

@@ -93,7 +93,13 @@ func deviceAnswer(d device.Device, now time.Time) api.Device {
 		out.AllowIps = append(out.AllowIps, p.String())
 	}
 	if r := d.Rotation; r != nil {
-		rot := api.Rotation{Schedule: optString(r.Schedule), Duration: optString(r.Window), Grace: durationJSON(r.Grace)}
+		rot := api.Rotation{Schedule: optString(r.Schedule), Duration: optString(r.Window), Grace: durationJSON(r.Grace),
+			LastRotatedAt: timeJSON(d.RotatedAt), NextRotationAt: nullTime(device.NextRotationAt(d)),
+			LastError: nullable.NewNullNullable[api.RotationError]()}
+		if d.RotationErrorID != "" {
+			rot.LastError = nullable.NewNullableWithValue(api.RotationError{
+				Kind: api.RotationErrorKind(d.RotationErrorKind), Message: d.RotationError, At: timeJSON(d.RotationErrorAt)})
+		}
 		if r.EveryDays != 0 {
 			rot.EveryDays = &r.EveryDays
 		}

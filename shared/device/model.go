@@ -135,6 +135,15 @@ type Device struct {
 	// or expiry: "inactive", "credential-changed".
 	EndReason string
 
+	// The last failed rotation, until a rotation or regenerate succeeds:
+	// what failed (RotationError, without any secret), its kind, when, and the
+	// failure's unique id (a CloudTrail event id), which makes recording
+	// it once whatever the redeliveries (rotationfailure.go).
+	RotationError     string
+	RotationErrorKind string // RotationFailed, RotationAbandoned or TestRotationFailed
+	RotationErrorAt   time.Time
+	RotationErrorID   string
+
 	Version int64
 }
 

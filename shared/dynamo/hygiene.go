@@ -110,3 +110,27 @@ func decodeNetworks(it item) map[string]time.Time {
 	}
 	return out
 }
+
+var _ device.RotationFailureStore = (*Store)(nil)
+
+// RecordRotationFailure implements device.RotationFailureStore: one
+// conditional UpdateItem. The condition on the failure's id is what makes
+// a redelivered failure change nothing, so the stream announces each
+// failure once; so is the one on time: a failure older than the one
+// recorded, or than the last password change (rotMs; CloudTrail's times
+// are whole seconds, hence the second's allowance), arrives late and is
+// not news. A missing item fails the same condition (no upsert of a
+// device that is gone). The version is left alone, as for the sweep's
+// marks: a client's concurrent edit must not fail on it.
+func (s *Store) RecordRotationFailure(ctx context.Context, mailbox, id string, f device.RotationFailure) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &s.table,
+		Key:              deviceKey(mailbox, id),
+		UpdateExpression: aws.String("SET rotErr = :msg, rotErrKind = :kind, rotErrAt = :at, rotErrId = :id, actor = :actor"),
+		ConditionExpression: aws.String("#status IN (:active, :disabled) AND (attribute_not_exists(rotErrId) OR rotErrId <> :id)" +
+			" AND (attribute_not_exists(rotErrAt) OR rotErrAt <= :at) AND (attribute_not_exists(rotMs) OR rotMs < :atNext)"),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: item{":msg": str(f.Message), ":kind": str(f.Kind), ":at": num(ms(f.At)), ":id": str(f.ID), ":atNext": num(ms(f.At) + 1000), ":actor": encodeActor(device.ActorFrom(ctx)), ":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled))},
+	})
+	return translate(err, "record rotation failure")
+}

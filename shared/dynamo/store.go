@@ -221,6 +221,10 @@ func encodeDevice(d device.Device) item {
 	it["createdBy"] = str(d.CreatedBy)
 	it["updatedAt"] = str(timeStr(d.UpdatedAt))
 	it["rotatedAt"] = str(timeStr(d.RotatedAt))
+	if !d.RotatedAt.IsZero() {
+		// rotatedAt in milliseconds, for conditions (RecordRotationFailure).
+		it["rotMs"] = num(ms(d.RotatedAt))
+	}
 	it["secretArn"] = str(d.SecretARN)
 	if v := d.Current; v != nil {
 		it["curV"], it["curH"] = str(v.Version), str(string(v.Hash))
@@ -297,7 +301,12 @@ func decodeDevice(it item) device.Device {
 		Networks:            decodeNetworks(it),
 		NewNetwork:          getS(it, "netNew"),
 		NewNetworkAt:        getMs(it, "netNewAt"),
-		Version:             getN(it, "ver"),
+		// The last failed rotation (RecordRotationFailure).
+		RotationError:     getS(it, "rotErr"),
+		RotationErrorKind: getS(it, "rotErrKind"),
+		RotationErrorAt:   getMs(it, "rotErrAt"),
+		RotationErrorID:   getS(it, "rotErrId"),
+		Version:           getN(it, "ver"),
 	}
 	for _, s := range getL(it, "scopes") {
 		d.Scopes = append(d.Scopes, device.Scope(s))
@@ -727,11 +736,16 @@ func (s *Store) SetPending(ctx context.Context, mailbox, id, version string, has
 	return s.guarded(ctx, mailbox, id, out, err, "set pending verifier", func(d device.Device) error { return device.CheckSetPending(d, version, hash) })
 }
 
+// rotationErrorAttrs are the last failed rotation's attributes, removed
+// by the write that promotes a new password (a rotation or a regenerate
+// that succeeded): the error is the last one only until then.
+const rotationErrorAttrs = "rotErr, rotErrKind, rotErrAt, rotErrId"
+
 // Promote implements device.RotationStore; its condition is
 // device.CheckPromote.
 func (s *Store) Promote(ctx context.Context, mailbox, id, version string, now, fixedUntil time.Time) (device.Device, error) {
 	until := ":now + graceMs"
-	vals := item{":v": str(version), ":at": str(timeStr(now)), ":actor": encodeActor(device.ActorFrom(ctx))}
+	vals := item{":v": str(version), ":at": str(timeStr(now)), ":atMs": num(ms(now)), ":actor": encodeActor(device.ActorFrom(ctx))}
 	if fixedUntil.IsZero() {
 		vals[":now"] = num(ms(now))
 	} else {
@@ -742,7 +756,7 @@ func (s *Store) Promote(ctx context.Context, mailbox, id, version string, now, f
 		TableName: &s.table,
 		Key:       deviceKey(mailbox, id),
 		UpdateExpression: aws.String("SET prevV = curV, prevH = curH, prevUntil = " + until +
-			", curV = pendV, curH = pendH, rotatedAt = :at, actor = :actor REMOVE pendV, pendH, pendBase, pendAt, pendManual"),
+			", curV = pendV, curH = pendH, rotatedAt = :at, rotMs = :atMs, actor = :actor REMOVE pendV, pendH, pendBase, pendAt, pendManual, " + rotationErrorAttrs),
 		ConditionExpression:                 aws.String("pendV = :v AND attribute_exists(pendH) AND attribute_exists(curV)"),
 		ExpressionAttributeValues:           vals,
 		ReturnValues:                        types.ReturnValueAllOld,
@@ -762,14 +776,14 @@ func (s *Store) Replace(ctx context.Context, mailbox, id, version string, hash v
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table,
 		Key:       deviceKey(mailbox, id),
-		UpdateExpression: aws.String("SET prevV = curV, prevH = curH, prevUntil = :until, curV = :v, curH = :h, rotatedAt = :at, actor = :actor " +
-			"REMOVE pendV, pendH, pendBase, pendAt, pendManual"),
+		UpdateExpression: aws.String("SET prevV = curV, prevH = curH, prevUntil = :until, curV = :v, curH = :h, rotatedAt = :at, rotMs = :atMs, actor = :actor " +
+			"REMOVE pendV, pendH, pendBase, pendAt, pendManual, " + rotationErrorAttrs),
 		ConditionExpression: aws.String("#status IN (:active, :disabled) AND (attribute_not_exists(expMs) OR expMs > :now)" +
 			" AND curV = :base AND curV <> :v AND curH <> :h AND (attribute_not_exists(prevV) OR prevV <> :v)" +
 			" AND (attribute_not_exists(pendV) OR pendV <> :v)"),
 		ExpressionAttributeNames: map[string]string{"#status": "status"},
 		ExpressionAttributeValues: item{":v": str(version), ":h": str(string(hash)), ":base": str(base),
-			":now": num(ms(now)), ":until": num(ms(until)), ":at": str(timeStr(now)),
+			":now": num(ms(now)), ":until": num(ms(until)), ":at": str(timeStr(now)), ":atMs": num(ms(now)),
 			":active": str(string(device.StatusActive)), ":disabled": str(string(device.StatusDisabled)),
 			":actor": encodeActor(device.ActorFrom(ctx))},
 		ReturnValues:                        types.ReturnValueAllNew,

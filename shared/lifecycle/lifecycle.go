@@ -47,6 +47,11 @@ const (
 	// network (IPv4 /24, IPv6 /64) it had not used in 90 days; the owner's
 	// notice depends on the domain's newNetworkNotice.
 	DeviceNewNetwork = "device.new_network"
+	// RotationFailed: Secrets Manager reported a scheduled rotation of the
+	// device's secret as failed, abandoned, or failing its configuration
+	// test (locally, the scheduler's failed step); the domain's
+	// administrators get the notice.
+	RotationFailed = "rotation.failed"
 )
 
 // Event is one lifecycle change.
@@ -75,6 +80,18 @@ type Event struct {
 	RevokeAt *time.Time `json:"revokeAt,omitempty"`
 	// Network is the network new to the device, on device.new_network.
 	Network string `json:"network,omitempty"`
+	// Failure is what failed, on rotation.failed.
+	Failure *FailureInfo `json:"failure,omitempty"`
+}
+
+// FailureInfo describes a failed rotation: Secrets Manager's kind of
+// failure (RotationFailed, RotationAbandoned, TestRotationFailed), its
+// message (which names a step, never a secret) and the id of the report
+// (CloudTrail's eventID; locally the scheduler's).
+type FailureInfo struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message,omitempty"`
+	Source  string `json:"sourceEventId"`
 }
 
 // Actor is who made the change.
@@ -118,11 +135,28 @@ func Notify(t string) bool {
 	return t == DeviceCreated || t == EnrollmentUsed || t == DeviceInactivityWarning || t == DeviceExpiryReminder || t == DevicePolicyApplied
 }
 
-// Notifies reports whether the owner gets a notice of ev: the types of
-// Notify, and a revocation the owner did not ask for (a policy's, with a
-// reason).
+// Notifies reports whether ev makes a notice: the owner's for the types
+// of Notify and a revocation the owner did not ask for (a policy's, with
+// a reason); the administrators' for a failed rotation (Audience says
+// whose).
 func Notifies(ev Event) bool {
-	return Notify(ev.Type) || ev.Type == DeviceRevoked && ev.Reason != ""
+	return Notify(ev.Type) || ev.Type == DeviceRevoked && ev.Reason != "" || ev.Type == RotationFailed
+}
+
+// The audiences of notices.
+const (
+	AudienceOwner  = "owner"
+	AudienceAdmins = "administrators"
+)
+
+// Audience is who a notice of ev is for: the domain's administrators for
+// a failed rotation, which only they can act on (the rotation function,
+// its permissions, the schedule), and the mailbox's owner otherwise.
+func Audience(ev Event) string {
+	if ev.Type == RotationFailed {
+		return AudienceAdmins
+	}
+	return AudienceOwner
 }
 
 func actorOf(a device.Actor) Actor {
@@ -174,6 +208,8 @@ func DeviceEvents(c DeviceChange) []Event {
 		ev.RevokeAt = &t
 	case DeviceNewNetwork:
 		ev.Network = d.NewNetwork
+	case RotationFailed:
+		ev.Failure = &FailureInfo{Kind: d.RotationErrorKind, Message: d.RotationError, Source: d.RotationErrorID}
 	}
 	return []Event{ev}
 }
@@ -196,6 +232,8 @@ func deviceTime(typ string, d *device.Device, fallback time.Time) time.Time {
 		t = d.PolicyExpirySetAt
 	case DeviceNewNetwork:
 		t = d.NewNetworkAt
+	case RotationFailed:
+		t = d.RotationErrorAt
 	}
 	return orElse(t, fallback)
 }
@@ -249,6 +287,9 @@ func deviceEventType(old, d *device.Device) string {
 	}
 	if d.NewNetworkAt.After(old.NewNetworkAt) {
 		return DeviceNewNetwork
+	}
+	if d.RotationErrorID != "" && d.RotationErrorID != old.RotationErrorID {
+		return RotationFailed
 	}
 	if old.Name != d.Name || old.Note != d.Note || !slices.Equal(old.Scopes, d.Scopes) ||
 		!slices.Equal(old.AllowIPs, d.AllowIPs) || !samePolicy(old.Rotation, d.Rotation) || old.User != d.User {

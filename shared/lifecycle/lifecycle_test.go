@@ -263,3 +263,38 @@ func TestNotify(t *testing.T) {
 		}
 	}
 }
+
+// TestRotationFailedEvent: a newly recorded rotation failure is one
+// rotation.failed event at the failure's time, for the administrators;
+// the same failure seen again, or its removal by a later rotation, is
+// none.
+func TestRotationFailedEvent(t *testing.T) {
+	at := time.Date(2026, 11, 30, 3, 12, 40, 0, time.UTC)
+	old := &device.Device{Mailbox: "alice@example.com", ID: "d1", Name: "Phone", Status: device.StatusActive}
+	cur := *old
+	cur.RotationError, cur.RotationErrorKind, cur.RotationErrorID, cur.RotationErrorAt = "during createSecret step", device.FailureRotationFailed, "ev-1", at
+	cur.LastActor = device.Actor{Kind: device.ActorRotation, Subject: "secretsmanager"}
+	evs := lifecycle.DeviceEvents(lifecycle.DeviceChange{ID: "rec-1", Time: at.Add(time.Second), Old: old, New: &cur})
+	if len(evs) != 1 {
+		t.Fatalf("events = %+v, want one", evs)
+	}
+	ev := evs[0]
+	if ev.Type != lifecycle.RotationFailed || !ev.Time.Equal(at) || ev.Failure == nil || *ev.Failure != (lifecycle.FailureInfo{Kind: device.FailureRotationFailed, Message: "during createSecret step", Source: "ev-1"}) {
+		t.Fatalf("event = %+v (failure %+v)", ev, ev.Failure)
+	}
+	if !lifecycle.Notifies(ev) || lifecycle.Audience(ev) != lifecycle.AudienceAdmins {
+		t.Fatalf("notice: %v to %q; want the administrators'", lifecycle.Notifies(ev), lifecycle.Audience(ev))
+	}
+	again := cur
+	if evs := lifecycle.DeviceEvents(lifecycle.DeviceChange{ID: "rec-2", Time: at, Old: &cur, New: &again}); len(evs) != 0 {
+		t.Fatalf("the same failure again made %+v", evs)
+	}
+	cleared := cur
+	cleared.RotationError, cleared.RotationErrorKind, cleared.RotationErrorID, cleared.RotationErrorAt = "", "", "", time.Time{}
+	if evs := lifecycle.DeviceEvents(lifecycle.DeviceChange{ID: "rec-3", Time: at, Old: &cur, New: &cleared}); len(evs) != 0 {
+		t.Fatalf("clearing the failure made %+v", evs)
+	}
+	if lifecycle.Audience(lifecycle.Event{Type: lifecycle.DeviceCreated}) != lifecycle.AudienceOwner {
+		t.Fatal("a device.created notice is not the owner's")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	snssdk "github.com/aws/aws-sdk-go-v2/service/sns"
@@ -20,9 +21,13 @@ type API interface {
 	Publish(context.Context, *snssdk.PublishInput, ...func(*snssdk.Options)) (*snssdk.PublishOutput, error)
 }
 
-// Topic sends owners' notices to an SNS topic: the event's JSON as the
-// message, a readable subject, and the message attributes "type" and
-// "mailbox", so that a subscription's filter policy can pick one mailbox.
+// Topic sends notices to an SNS topic: the event's JSON as the message, a
+// readable subject, and the message attributes "type", "mailbox",
+// "domain" and "audience" ("owner" or "administrators",
+// lifecycle.Audience), so that a subscription's filter policy picks one
+// mailbox's owner notices ({"audience": ["owner"], "mailbox": [...]}) or
+// one domain's administrator notices ({"audience": ["administrators"],
+// "domain": [...]}).
 type Topic struct {
 	api   API
 	topic string
@@ -36,7 +41,7 @@ func New(api API, topicARN string) (*Topic, error) {
 	return &Topic{api: api, topic: topicARN}, nil
 }
 
-// Notify sends the owner's notice of ev with one Publish.
+// Notify sends the notice of ev, to its audience, with one Publish.
 func (n *Topic) Notify(ctx context.Context, ev lifecycle.Event) error {
 	msg, err := json.Marshal(ev)
 	if err != nil {
@@ -47,8 +52,10 @@ func (n *Topic) Notify(ctx context.Context, ev lifecycle.Event) error {
 		Subject:  aws.String(Subject(ev)),
 		Message:  aws.String(string(msg)),
 		MessageAttributes: map[string]snstypes.MessageAttributeValue{
-			"type":    {DataType: aws.String("String"), StringValue: aws.String(ev.Type)},
-			"mailbox": {DataType: aws.String("String"), StringValue: aws.String(ev.Mailbox)},
+			"type":     {DataType: aws.String("String"), StringValue: aws.String(ev.Type)},
+			"mailbox":  {DataType: aws.String("String"), StringValue: aws.String(ev.Mailbox)},
+			"domain":   {DataType: aws.String("String"), StringValue: aws.String(domainOf(ev.Mailbox))},
+			"audience": {DataType: aws.String("String"), StringValue: aws.String(lifecycle.Audience(ev))},
 		},
 	})
 	if err != nil {
@@ -74,6 +81,8 @@ func Subject(ev lifecycle.Event) string {
 		s = "Device used from a new network: " + ev.Mailbox
 	case lifecycle.DevicePolicyApplied:
 		s = "Device now expires under your domain's policy: " + ev.Mailbox
+	case lifecycle.RotationFailed:
+		s = "Scheduled password rotation failed: " + ev.Mailbox
 	case lifecycle.DeviceRevoked:
 		s = "Device revoked (" + ev.Reason + "): " + ev.Mailbox
 	default:
@@ -89,4 +98,12 @@ func Subject(ev lifecycle.Event) string {
 		b = append(b[:97], "..."...)
 	}
 	return string(b)
+}
+
+// domainOf is the part of an address after its last "@".
+func domainOf(mailbox string) string {
+	if i := strings.LastIndexByte(mailbox, '@'); i >= 0 {
+		return mailbox[i+1:]
+	}
+	return mailbox
 }

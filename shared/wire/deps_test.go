@@ -9,18 +9,22 @@ import (
 // TestFunctionsLinkOnlyWhatTheyUse checks each function's dependencies:
 // only the api and verify functions link the HTTP handlers, only the
 // stream function links the stream handler and its sinks (EventBridge,
-// SNS), and only the rotation function links the rotation handler. The
+// SNS), only the rotation function links the rotation handler, and only
+// the rotation-events function links its CloudTrail handler. The
 // stream function links neither the all-in-one composition (shared/devtools/app)
 // nor the password generator: it never makes a password.
 func TestFunctionsLinkOnlyWhatTheyUse(t *testing.T) {
 	const mod = "github.com/devicepass/devicepass/"
 	forbidden := map[string][]string{
-		"rotation":   {mod + "shared/apigw", mod + "shared/stream", "service/eventbridge", "service/sns"},
-		"verify":     {mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation"},
-		"sweep":      {mod + "shared/apigw", mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation"},
-		"reconciler": {mod + "shared/apigw", mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation"},
-		"api":        {mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation"},
-		"stream":     {mod + "shared/apigw", mod + "shared/rotation", mod + "shared/devtools/app"},
+		"rotation":   {mod + "shared/apigw", mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotationevents"},
+		"verify":     {mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation", mod + "shared/rotationevents"},
+		"sweep":      {mod + "shared/apigw", mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation", mod + "shared/rotationevents"},
+		"reconciler": {mod + "shared/apigw", mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation", mod + "shared/rotationevents"},
+		"api":        {mod + "shared/stream", "service/eventbridge", "service/sns", mod + "shared/rotation", mod + "shared/rotationevents"},
+		"stream":     {mod + "shared/apigw", mod + "shared/rotation", mod + "shared/devtools/app", mod + "shared/rotationevents"},
+		// The rotation-events function only records failures on device
+		// items: no handler but its own, and no sink.
+		"rotationevents": {mod + "shared/apigw", mod + "shared/stream", mod + "shared/rotation$", "service/eventbridge", "service/sns", mod + "shared/wire/streamwire"},
 	}
 	for fn, bad := range forbidden {
 		t.Run(fn, func(t *testing.T) {

@@ -171,3 +171,13 @@ func Reconciler(ctx context.Context, e Env, metrics io.Writer) (*lifecycle.Recon
 	}
 	return e.NewReconciler(a, metrics, lifecycle.ReconcileMinAge)
 }
+
+// RotationEvents wires the rotation-events function: the table only (no
+// Secrets Manager call, no verifier key).
+func RotationEvents(e Env) (*device.RotationFailures, error) {
+	store, err := e.Store(e.DynamoDB())
+	if err != nil {
+		return nil, err
+	}
+	return e.RotationFailures(store)
+}

@@ -178,3 +178,9 @@ func (e Env) Repair(store *dynamo.Store, sec *secrets.Secrets) (*device.Repair, 
 	}
 	return device.NewRepair(e.Config.Device, deps)
 }
+
+// RotationFailures returns the use case recording failed rotations on
+// their devices.
+func (e Env) RotationFailures(store *dynamo.Store) (*device.RotationFailures, error) {
+	return device.NewRotationFailures(e.Config.Device, store)
+}

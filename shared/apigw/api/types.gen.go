@@ -147,6 +147,27 @@ func (e ProblemType) Valid() bool {
 	}
 }
 
+// Defines values for RotationErrorKind.
+const (
+	RotationAbandoned  RotationErrorKind = "RotationAbandoned"
+	RotationFailed     RotationErrorKind = "RotationFailed"
+	TestRotationFailed RotationErrorKind = "TestRotationFailed"
+)
+
+// Valid indicates whether the value is a known member of the RotationErrorKind enum.
+func (e RotationErrorKind) Valid() bool {
+	switch e {
+	case RotationAbandoned:
+		return true
+	case RotationFailed:
+		return true
+	case TestRotationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Scope.
 const (
 	Caldav  Scope = "caldav"
@@ -570,13 +591,37 @@ type Revoked struct {
 	Revoked int `json:"revoked"`
 }
 
-// Rotation defines model for Rotation.
+// Rotation A device's rotation policy and how its scheduled rotations are going.
 type Rotation struct {
 	Duration  *string `json:"duration,omitempty"`
 	EveryDays *int    `json:"everyDays,omitempty"`
 	Grace     string  `json:"grace"`
-	Schedule  *string `json:"schedule,omitempty"`
+
+	// LastError The last failed scheduled rotation, until a rotation or a regenerate succeeds.
+	LastError nullable.Nullable[RotationError] `json:"lastError"`
+
+	// LastRotatedAt When the password last changed (a rotation, a regenerate, or the device's creation).
+	LastRotatedAt Timestamp `json:"lastRotatedAt"`
+
+	// NextRotationAt When the next scheduled rotation is due, from the policy and the last rotation (`everyDays` or a `rate()` schedule; Secrets Manager picks the hour within that day's window). Null for a `cron()` schedule, whose next instant Secrets Manager alone computes, and for a disabled device.
+	NextRotationAt nullable.Nullable[string] `json:"nextRotationAt"`
+	Schedule       *string                   `json:"schedule,omitempty"`
 }
+
+// RotationError defines model for RotationError.
+type RotationError struct {
+	// At RFC 3339, UTC.
+	At Timestamp `json:"at"`
+
+	// Kind How Secrets Manager reported the failure; `TestRotationFailed` is the configuration test run when a rotation policy is set.
+	Kind RotationErrorKind `json:"kind"`
+
+	// Message What failed (the step, the rotation function), as Secrets Manager reported it; never a password.
+	Message string `json:"message"`
+}
+
+// RotationErrorKind How Secrets Manager reported the failure; `TestRotationFailed` is the configuration test run when a rotation policy is set.
+type RotationErrorKind string
 
 // RotationInput Give `everyDays`, or `schedule` (with an optional `duration`).
 type RotationInput struct {

@@ -40,6 +40,9 @@ type App struct {
 	Management wire.Management
 	// Hygiene is the sweep's policy part.
 	Hygiene *device.Hygiene
+	// RotationFailures records failed rotations (the rotation-events
+	// function's use case; locally fed by the scheduler).
+	RotationFailures *device.RotationFailures
 
 	env wire.Env
 }
@@ -113,7 +116,11 @@ func Build(ctx context.Context, cfg config.Config, awsCfg aws.Config, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	return &App{Hygiene: hyg,
+	rf, err := env.RotationFailures(ad.Store)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Hygiene: hyg, RotationFailures: rf,
 		Config: cfg, AWSConfig: awsCfg, Logger: logger,
 		DynamoDB: ad.DynamoDB, SecretsManager: ad.SecretsManager, Store: ad.Store, Secrets: ad.Secrets, Keyed: ad.Keyed,
 		Service: u, Management: mgmt, env: env,

@@ -200,3 +200,30 @@ func (s *MemStore) NoteNetwork(ctx context.Context, mailbox, id, network string,
 	}
 	return nil
 }
+
+var _ device.RotationFailureStore = (*MemStore)(nil)
+
+// RecordRotationFailure implements device.RotationFailureStore.
+func (s *MemStore) RecordRotationFailure(ctx context.Context, mailbox, id string, f device.RotationFailure) (err error) {
+	after, err := s.lockedCall(ctx, "RecordRotationFailure")
+	if err != nil {
+		return err
+	}
+	defer s.unlock(&err, after)
+	d := s.devices[mailbox][id]
+	at := msTime(f.At)
+	if d == nil || !d.Status.Live() || d.RotationErrorID == f.ID ||
+		!d.RotationErrorAt.IsZero() && d.RotationErrorAt.After(at) ||
+		!d.RotatedAt.IsZero() && !d.RotatedAt.Before(at.Add(time.Second)) {
+		return apperr.New(apperr.Conflict, "device %s is not live, holds this failure already, or has news since", id)
+	}
+	d.RotationError, d.RotationErrorKind, d.RotationErrorAt, d.RotationErrorID = f.Message, f.Kind, msTime(f.At), f.ID
+	d.LastActor = device.ActorFrom(ctx)
+	return nil
+}
+
+// clearRotationError forgets the last failed rotation, as a promotion
+// does in the table.
+func clearRotationError(d *device.Device) {
+	d.RotationError, d.RotationErrorKind, d.RotationErrorAt, d.RotationErrorID = "", "", time.Time{}, ""
+}

@@ -48,6 +48,7 @@ type Store interface {
 	device.VerifyStore
 	device.RepairStore
 	device.PolicyStore
+	device.RotationFailureStore
 }
 
 var _ Store = (*MemStore)(nil)
@@ -397,6 +398,7 @@ func (s *MemStore) Promote(ctx context.Context, mailbox, id, version string, now
 	cur.Current = cur.Pending
 	cur.Pending, cur.PendingBase, cur.PendingManual, cur.PendingAt = nil, "", false, time.Time{}
 	cur.RotatedAt = rfcTime(now)
+	clearRotationError(cur)
 	return old, nil
 }
 
@@ -418,6 +420,7 @@ func (s *MemStore) Replace(ctx context.Context, mailbox, id, version string, has
 	cur.Current = &device.Verifier{Version: version, Hash: hash}
 	cur.Pending, cur.PendingBase, cur.PendingManual, cur.PendingAt = nil, "", false, time.Time{}
 	cur.RotatedAt, cur.LastActor = rfcTime(now), device.ActorFrom(ctx)
+	clearRotationError(cur)
 	return clone(*cur), nil
 }
 

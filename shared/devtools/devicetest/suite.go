@@ -17,13 +17,14 @@ import (
 // newStore returns: one file per port (suite_devices.go for DeviceStore,
 // suite_enrollments.go for EnrollmentStore, suite_rotation.go for
 // RotationStore, suite_verify.go for VerifyStore, suite_repair.go for
-// RepairStore, suite_policy.go for PolicyStore), each calling every
+// RepairStore, suite_policy.go for PolicyStore,
+// suite_rotationfailure.go for RotationFailureStore), each calling every
 // method of its port. Every subtest uses
 // its own mailboxes, so newStore may return one store (one table) for all
 // of them; subtests run in parallel.
 func StoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 	var tests []storeTest
-	for _, port := range [][]storeTest{deviceStoreTests, enrollmentStoreTests, rotationStoreTests, verifyStoreTests, repairStoreTests, policyStoreTests} {
+	for _, port := range [][]storeTest{deviceStoreTests, enrollmentStoreTests, rotationStoreTests, verifyStoreTests, repairStoreTests, policyStoreTests, rotationFailureStoreTests} {
 		tests = append(tests, port...)
 	}
 	for _, tc := range tests {

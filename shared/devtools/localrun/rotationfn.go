@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 	"github.com/devicepass/devicepass/shared/rotation"
 )
@@ -15,7 +16,11 @@ import (
 // real one, and the Secrets Manager stand-in invokes it, so the local stack
 // runs Secrets Manager's rotation configuration test whenever a rotation
 // policy is set or changed.
-const RotationFunctionARN = "arn:aws:lambda:" + standins.Region + ":123456789012:function:devicepass-rotation"
+const RotationFunctionARN = "arn:aws:lambda:" + standins.Region + ":" + AccountID + ":function:devicepass-rotation"
+
+// AccountID is the stand-ins' account (moto's default), in the ARNs and
+// events the local runner makes.
+const AccountID = "123456789012"
 
 // maxInvocations bounds the invocations a runner remembers.
 const maxInvocations = 1000
@@ -35,6 +40,9 @@ type Invocation struct {
 type rotationFunction struct {
 	handler *rotation.Handler
 	server  *standins.FunctionServer
+	// report hands a failed invocation to the rotation-events handler, as
+	// Secrets Manager's CloudTrail event does in AWS.
+	report func(ctx context.Context, kind, secretID string, step device.Step)
 
 	mu   sync.Mutex
 	seen []Invocation
@@ -43,7 +51,7 @@ type rotationFunction struct {
 // serveRotation starts the local rotation function and registers it with
 // the stand-in under RotationFunctionARN.
 func (r *Runner) serveRotation(ctx context.Context, h *rotation.Handler) error {
-	f := &rotationFunction{handler: h}
+	f := &rotationFunction{handler: h, report: r.reportFailure}
 	srv, err := standins.ServeFunction(f.invoke)
 	if err != nil {
 		return err
@@ -65,11 +73,26 @@ func (f *rotationFunction) invoke(ctx context.Context, payload []byte) ([]byte, 
 		in.Err = err.Error()
 	}
 	f.mu.Lock()
+	// The stand-in invokes testSecret alone, under a token of its own, for
+	// the configuration test; a failure there is TestRotationFailed in
+	// AWS, any other RotationFailed.
+	kind := device.FailureTestRotationFailed
+	for _, s := range f.seen {
+		if s.Token == in.Token && in.Token != "" {
+			kind = device.FailureRotationFailed
+		}
+	}
+	if in.Step != string(device.StepTest) {
+		kind = device.FailureRotationFailed
+	}
 	if len(f.seen) == maxInvocations { // a long `make run` keeps the latest
 		f.seen = append(f.seen[:0], f.seen[1:]...)
 	}
 	f.seen = append(f.seen, in)
 	f.mu.Unlock()
+	if err != nil && f.report != nil {
+		f.report(ctx, kind, ev.SecretID, device.Step(ev.Step))
+	}
 	return nil, err
 }
 

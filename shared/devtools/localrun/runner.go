@@ -32,6 +32,7 @@ import (
 	"github.com/devicepass/devicepass/shared/apigw"
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/config"
+	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/app"
 	"github.com/devicepass/devicepass/shared/devtools/localauth"
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
@@ -40,6 +41,7 @@ import (
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 	"github.com/devicepass/devicepass/shared/dynamo"
 	"github.com/devicepass/devicepass/shared/rotation"
+	"github.com/devicepass/devicepass/shared/rotationevents"
 	"github.com/devicepass/devicepass/shared/stream"
 )
 
@@ -130,14 +132,18 @@ type Options struct {
 // the rotation scheduler, the stream poller feeding the stream handler,
 // the expiry sweep and the reconciler.
 type Runner struct {
-	url      string
-	envFile  string
-	stack    *standins.Stack
-	awsCfg   aws.Config
-	app      *app.App
-	issuer   *localauth.Issuer
-	sched    *localscheduler.Scheduler
-	rotator  localscheduler.Rotator
+	url     string
+	envFile string
+	stack   *standins.Stack
+	awsCfg  aws.Config
+	app     *app.App
+	issuer  *localauth.Issuer
+	sched   *localscheduler.Scheduler
+	rotator localscheduler.Rotator
+	// failures is the rotation-events handler failed rotations are
+	// reported to; clock is the service's.
+	failures *rotationevents.Handler
+	clock    func() time.Time
 	gateway  *localgw.Gateway
 	server   *http.Server
 	lock     *os.File
@@ -403,7 +409,17 @@ func (r *Runner) wire(o Options, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	r.rotator = localscheduler.HandlerRotator{Handler: rh}
+	// A failed rotation, whether scheduled or asked for on /local/rotate,
+	// is reported as Secrets Manager reports it in AWS: a RotationFailed
+	// event handed to the rotation-events function's handler, which
+	// records it on the device for the stream to announce.
+	failures, err := rotationevents.New(r.app.RotationFailures, o.Logger)
+	if err != nil {
+		return err
+	}
+	r.rotator = localscheduler.ReportingRotator{Rotator: localscheduler.HandlerRotator{Handler: rh}, Failures: failures,
+		Account: AccountID, Region: standins.Region, Clock: o.Clock}
+	r.failures, r.clock = failures, o.Clock
 	r.rotationHandler = rh
 	if r.issuer, err = localauth.NewIssuer(localauth.IssuerOptions{URL: r.url + "/local", Clock: o.Clock}); err != nil {
 		return err
@@ -646,4 +662,22 @@ func shellQuote(v string) string {
 		return v
 	}
 	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// reportFailure reports a failed invocation of the local rotation
+// function by the Secrets Manager stand-in as a CloudTrail event of kind,
+// through the rotation-events handler; a report that fails is logged (the
+// stand-in's caller has its own error already).
+func (r *Runner) reportFailure(ctx context.Context, kind, secretID string, step device.Step) {
+	now := time.Now
+	if r.clock != nil {
+		now = r.clock
+	}
+	ev, err := localscheduler.FailureEvent(kind, secretID, step, AccountID, standins.Region, device.NewToken(), now())
+	if err == nil {
+		err = r.failures.Handle(ctx, ev)
+	}
+	if err != nil {
+		r.log.WarnContext(ctx, "reporting a failed rotation failed", "kind", kind, "step", string(step), "error", err.Error())
+	}
 }
