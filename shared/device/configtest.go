@@ -35,6 +35,11 @@ const (
 	configTestPasses
 	// configTestFails: neither.
 	configTestFails
+	// pendingSuperseded: neither, and the token is not the device's pending
+	// version: a rotation a regenerate took over after its setSecret ran.
+	// Its AWSPENDING label must go, or the next rotation would find a
+	// previous one incomplete.
+	pendingSuperseded
 )
 
 // testPending reads the mailbox's devices once, through the verify path's
@@ -59,6 +64,9 @@ func (e *Engine) testPending(ctx context.Context, mailbox, id, token, password s
 		}
 		if d.Current != nil && subtle.ConstantTimeCompare([]byte(h), []byte(d.Current.Hash)) == 1 {
 			return configTestPasses, nil
+		}
+		if d.Pending == nil || d.Pending.Version != token {
+			return pendingSuperseded, nil
 		}
 		return configTestFails, nil
 	}
@@ -113,6 +121,12 @@ func (e *Engine) configTestResult(ctx context.Context, t target, token string, v
 		return nil
 	case pendingMismatch:
 		return e.refuse(ctx, t, StepTest, token, "the pending password does not verify")
+	case pendingSuperseded:
+		// Secrets Manager removes the label of its own failed
+		// configuration test anyway; a superseded rotation's label would
+		// otherwise block the next rotation until the reconciler runs.
+		e.dropPending(ctx, t, token)
+		return e.refuse(ctx, t, StepTest, token, "the version's password is neither the device's pending password nor its current one (a failed configuration test, or a rotation a regenerate superseded); AWSPENDING removed from it")
 	}
 	return e.refuse(ctx, t, StepTest, token, "the version's password is neither the device's pending password nor its current one")
 }

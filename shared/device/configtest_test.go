@@ -2,6 +2,7 @@ package device_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -87,7 +88,15 @@ func TestConfigTestFailsOnAnotherPassword(t *testing.T) {
 	if !strings.Contains(err.Error(), "neither the device's pending password nor its current one") {
 		t.Fatalf("testSecret's refusal does not say why: %v", err)
 	}
-	h.wantUnchanged("a failed configuration test", before)
+	// The table and AWSCURRENT are untouched; the version loses
+	// AWSPENDING, as Secrets Manager removes it after its test anyway.
+	after := h.snapshot(c.Device.ID)
+	if !reflect.DeepEqual(before.Device, after.Device) || before.Current != after.Current || before.State.Current() != after.State.Current() {
+		t.Fatalf("a failed configuration test changed the device or AWSCURRENT:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if p := after.State.Pending(); p != "" {
+		t.Fatalf("AWSPENDING still on %s after a failed configuration test", p)
+	}
 
 	// A revoked device has no current password: the test fails.
 	cur, _, _ := h.secrets.CurrentValue(device.SecretName(prefix, mailbox, other.Device.ID))
