@@ -41,7 +41,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		handedOut.add("token", s)
+		handedOut.Add("token", s)
 		return s
 	}
 	callers := []caller{

@@ -63,7 +63,7 @@ func TestRotationConfigurationTest(t *testing.T) {
 	if a := do(t, "POST", "/local/rotate", "", map[string]string{"secretId": dev.arn}); a.status != 200 {
 		t.Fatalf("rotate after the configuration tests: %s", a)
 	}
-	handedOut.add("password", currentSecret(t, sm, dev.arn).password)
+	handedOut.Add("password", currentSecret(t, sm, dev.arn).password)
 
 	// Removing the policy cancels the schedule, without a test.
 	seen = len(runner.RotationInvocations())

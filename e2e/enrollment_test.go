@@ -32,7 +32,7 @@ func newEnrollment(t *testing.T, admin, addr string, body map[string]any) (strin
 	if id == "" || tok == "" {
 		t.Fatalf("enrollment answer lacks id or token: %s", a)
 	}
-	handedOut.add("enrollment token", tok)
+	handedOut.Add("enrollment token", tok)
 	return id, tok
 }
 

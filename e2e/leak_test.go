@@ -32,17 +32,17 @@ func TestLeakLifecycle(t *testing.T) {
 	mx := mailServerToken(t)
 	addr := newMailbox(t, admin, ownerSub)
 	idem := unique("idem-key-secret")
-	handedOut.add("idempotency key", idem)
+	handedOut.Add("idempotency key", idem)
 	dev := newDevice(t, owner, addr, map[string]any{"rotation": map[string]any{"everyDays": 7}}, "Idempotency-Key", idem)
 	base := "/v1/mailboxes/" + addr + "/devices/" + dev.id
 	verify(t, mx, addr, dev.password)
 	verify(t, mx, addr, dev.password+"x") // a wrong password is a secret too
-	handedOut.add("password", dev.password+"x")
+	handedOut.Add("password", dev.password+"x")
 	decodeCreated(t, do(t, "POST", base+"/password", owner, map[string]any{"graceSeconds": 60}))
 	if a := do(t, "POST", "/local/rotate", "", map[string]string{"secretId": dev.arn}); a.status != 200 {
 		t.Fatalf("rotate: %s", a)
 	}
-	handedOut.add("password", currentSecret(t, sm, dev.arn).password)
+	handedOut.Add("password", currentSecret(t, sm, dev.arn).password)
 	do(t, "PATCH", base, owner, map[string]any{"status": "disabled"})
 	do(t, "DELETE", base, owner, nil)
 	other := newDevice(t, owner, addr, nil)
@@ -80,7 +80,7 @@ func scanForLeaks() []string {
 	if err != nil {
 		return []string{"decode the verifier key: " + err.Error()}
 	}
-	secrets := handedOut.all()
+	secrets := handedOut.All()
 	secrets[keyB64] = "verifier key"
 	secrets[hex.EncodeToString(raw)] = "verifier key (hex)"
 	secrets[base64.RawURLEncoding.EncodeToString(raw)] = "verifier key (base64url)"

@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,6 +32,7 @@ import (
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 	"github.com/devicepass/devicepass/shared/devtools/localrun"
 	"github.com/devicepass/devicepass/shared/devtools/logbuf"
+	"github.com/devicepass/devicepass/shared/devtools/secretset"
 )
 
 var (
@@ -45,7 +45,7 @@ var (
 	client = &http.Client{Timeout: 30 * time.Second}
 	// handedOut collects every password and token the API handed out, for
 	// the leak test.
-	handedOut = &secretSet{}
+	handedOut = &secretset.Set{}
 )
 
 func TestMain(m *testing.M) {
@@ -89,33 +89,6 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "--- last lines of the runner's log:\n%s\n", logs.Tail(40))
 	}
 	return code
-}
-
-type secretSet struct {
-	mu   sync.Mutex
-	vals map[string]string // value -> what it is
-}
-
-func (s *secretSet) add(what, v string) {
-	if v == "" {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.vals == nil {
-		s.vals = map[string]string{}
-	}
-	s.vals[v] = what
-}
-
-func (s *secretSet) all() map[string]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]string, len(s.vals))
-	for k, v := range s.vals {
-		out[k] = v
-	}
-	return out
 }
 
 // --- HTTP helpers
@@ -198,7 +171,7 @@ func token(t *testing.T, req localauth.TokenRequest) string {
 	if tok == "" {
 		t.Fatalf("POST /local/token: no token in %s", a)
 	}
-	handedOut.add("token", tok)
+	handedOut.Add("token", tok)
 	return tok
 }
 
@@ -261,7 +234,7 @@ func decodeCreated(t *testing.T, a answer) created {
 	if c.password == "" || c.id == "" || c.arn == "" {
 		t.Fatalf("answer lacks password, id or secretArn: %s", a)
 	}
-	handedOut.add("password", c.password)
+	handedOut.Add("password", c.password)
 	return c
 }
 

@@ -43,9 +43,9 @@ func TestPolicyLocally(t *testing.T) {
 		t.Fatalf("the owner's mailbox shows limits %v", mb["limits"])
 	}
 	idle := newDevice(t, ownerTok, addr, map[string]any{"validFor": "1h"})
-	handedOut.add("password", idle.password)
+	handedOut.Add("password", idle.password)
 	soon := newDevice(t, ownerTok, addr, map[string]any{"validFor": "5s"})
-	handedOut.add("password", soon.password)
+	handedOut.Add("password", soon.password)
 
 	// Step the clock second by second and sweep each time, as the runner's
 	// periodic sweep also does meanwhile.
@@ -97,8 +97,8 @@ func TestCredentialChangedLocally(t *testing.T) {
 	addr := newMailbox(t, admin, owner)
 	a := newDevice(t, ownerTok, addr, nil)
 	b := newDevice(t, ownerTok, addr, nil)
-	handedOut.add("password", a.password)
-	handedOut.add("password", b.password)
+	handedOut.Add("password", a.password)
+	handedOut.Add("password", b.password)
 	path := "/v1/mailboxes/" + addr + "/credential-changed"
 	for _, tok := range []string{ownerTok, admin, ""} {
 		if r := do(t, "POST", path, tok, nil); r.status != 403 {

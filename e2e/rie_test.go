@@ -127,7 +127,7 @@ func TestBuiltRotationFunction(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := currentSecret(t, sm, dev.arn)
-	handedOut.add("password", after.password)
+	handedOut.Add("password", after.password)
 	if after.version != aws.ToString(out.VersionId) || after.password == before.password {
 		t.Fatalf("after the rotation AWSCURRENT is %s (password changed %v), want %s with a new password; the function's output:\n%s",
 			after.version, after.password != before.password, aws.ToString(out.VersionId), em.Output().Tail(20))

@@ -24,7 +24,7 @@ func TestLocalRotate(t *testing.T) {
 	}
 	version, _ := a.json(t)["versionId"].(string)
 	cur := currentSecret(t, sm, dev.arn)
-	handedOut.add("password", cur.password)
+	handedOut.Add("password", cur.password)
 	if cur.version != version {
 		t.Errorf("AWSCURRENT is version %s, want the rotation's %s", cur.version, version)
 	}
@@ -43,7 +43,7 @@ func TestLocalRotate(t *testing.T) {
 	if a := do(t, "POST", "/local/rotate", "", map[string]string{"secretId": name}); a.status != 200 {
 		t.Fatalf("POST /local/rotate by name: %s", a)
 	}
-	handedOut.add("password", currentSecret(t, sm, dev.arn).password)
+	handedOut.Add("password", currentSecret(t, sm, dev.arn).password)
 
 	// A disabled device refuses, naming the step.
 	base := "/v1/mailboxes/" + addr + "/devices/" + dev.id
@@ -109,7 +109,7 @@ func TestScheduler(t *testing.T) {
 		t.Fatalf("the scheduler rotated %v, want only %s", rotated, due.id)
 	}
 	after := currentSecret(t, sm, due.arn)
-	handedOut.add("password", after.password)
+	handedOut.Add("password", after.password)
 	if after.version == before[due.id] || after.password == due.password {
 		t.Error("the due device's AWSCURRENT did not change")
 	}

@@ -92,7 +92,7 @@ func TestRotationFailureLocally(t *testing.T) {
 	if regen.status != 200 {
 		t.Fatalf("regenerate: %s", regen)
 	}
-	handedOut.add("password", decodeCreated(t, regen).password)
+	handedOut.Add("password", decodeCreated(t, regen).password)
 	if r := rotation(); r["lastError"] != nil {
 		t.Fatalf("lastError after a regenerate = %v, want null", r["lastError"])
 	}

@@ -79,7 +79,7 @@ func TestReconcileAtOnce(t *testing.T) {
 		Value: device.SecretValue{Username: addr, Password: "left behind", Device: "orphanorphanorphanorphan22"}}); err != nil {
 		t.Fatal(err)
 	}
-	handedOut.add("orphan password", "left behind")
+	handedOut.Add("orphan password", "left behind")
 	if _, err := runner.ReconcileNow(ctx); err != nil {
 		t.Fatal(err)
 	}

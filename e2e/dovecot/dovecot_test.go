@@ -68,7 +68,7 @@ func TestRegenerate(t *testing.T) {
 		}
 		var out struct{ Password string }
 		a.decode(t, &out)
-		handedOut.add("password", out.Password)
+		handedOut.Add("password", out.Password)
 		wantStopped(t, p, addr, dev.password, from, changed)
 		wantLogin(t, p, addr, out.Password, client(), accepted)
 	})
@@ -91,7 +91,7 @@ func TestRotationGrace(t *testing.T) {
 		if err := json.Unmarshal([]byte(aws.ToString(got.SecretString)), &v); err != nil || v.Password == "" || v.Password == dev.password {
 			t.Fatalf("no new password after the rotation (%v)", err)
 		}
-		handedOut.add("password", v.Password)
+		handedOut.Add("password", v.Password)
 		wantLogin(t, p, addr, v.Password, client(), accepted)
 		wantLogin(t, p, addr, dev.password, client(), accepted) // inside the grace
 	})
@@ -304,7 +304,7 @@ func TestZZNoSecretInDovecotsLog(t *testing.T) {
 		t.Fatalf("the programs' messages are not in the logs, so this check proves nothing")
 	}
 	for name, log := range logs {
-		for v, what := range handedOut.all() {
+		for v, what := range handedOut.All() {
 			if strings.Contains(log, v) {
 				t.Errorf("%s log holds a %s", name, what)
 			}
@@ -342,7 +342,7 @@ func wantSASL(t *testing.T, p *path, service, user, password string, from net.IP
 
 // redactAll keeps handed-out secrets out of test output.
 func redactAll(s string) string {
-	for v := range handedOut.all() {
+	for v := range handedOut.All() {
 		s = strings.ReplaceAll(s, v, "[redacted]")
 	}
 	return s
@@ -364,7 +364,7 @@ func token(t *testing.T, req localauth.TokenRequest) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handedOut.add("token", tok)
+	handedOut.Add("token", tok)
 	return tok
 }
 
@@ -406,7 +406,7 @@ func newDevice(t *testing.T, addr string, body map[string]any) device {
 	if out.Password == "" || out.Device.ID == "" {
 		t.Fatalf("POST devices answered no password or id: %s", a)
 	}
-	handedOut.add("password", out.Password)
+	handedOut.Add("password", out.Password)
 	return device{id: out.Device.ID, arn: out.Device.SecretArn, password: out.Password}
 }
 

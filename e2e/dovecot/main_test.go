@@ -31,6 +31,7 @@ import (
 	"github.com/devicepass/devicepass/shared/devtools/localgw"
 	"github.com/devicepass/devicepass/shared/devtools/localrun"
 	"github.com/devicepass/devicepass/shared/devtools/logbuf"
+	"github.com/devicepass/devicepass/shared/devtools/secretset"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
@@ -44,7 +45,7 @@ var (
 	// slowPath is checkpassword's Dovecot, fastPath the Lua passdb's.
 	slowPath, fastPath *path
 	helper             *dovecot.Helper
-	handedOut          = &secretSet{}
+	handedOut          = &secretset.Set{}
 )
 
 func TestMain(m *testing.M) {
@@ -86,7 +87,7 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail("mint the mail server's token: %v", err)
 	}
-	handedOut.add("mail-server token", mx)
+	handedOut.Add("mail-server token", mx)
 	settings = []byte(fmt.Sprintf("# local runner: a mail-server token instead of SigV4\nDEVICEPASS_VERIFY_URL=%s\nDEVICEPASS_AUTH=bearer\nDEVICEPASS_TOKEN=%s\n# a loaded test machine is slower than a mail host\nDEVICEPASS_TIMEOUT=30s\n", runner.URL()+"/v1/verify", mx))
 
 	root, err := standins.Root()
@@ -166,33 +167,4 @@ func restartHelper(t *testing.T, settings []byte) {
 	if err := helper.Start(settings); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// secretSet collects every password and token handed out, for the leak
-// check at the end.
-type secretSet struct {
-	mu   sync.Mutex
-	vals map[string]string
-}
-
-func (s *secretSet) add(what, v string) {
-	if v == "" {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.vals == nil {
-		s.vals = map[string]string{}
-	}
-	s.vals[v] = what
-}
-
-func (s *secretSet) all() map[string]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]string, len(s.vals))
-	for k, v := range s.vals {
-		out[k] = v
-	}
-	return out
 }
