@@ -68,10 +68,11 @@ func (s *DevicepassStack) defineConsole() {
 	// The API's host name: its endpoint is https://<id>.execute-api.<region>.amazonaws.com.
 	apiHost := awscdk.Fn_Select(jsii.Number(2), awscdk.Fn_Split(jsii.String("/"), s.API.ApiEndpoint(), nil))
 	s.Distribution = awscloudfront.NewDistribution(s.Stack, jsii.String("Console"), &awscloudfront.DistributionProps{
-		Comment:                jsii.String("devicepass console and API"),
-		DefaultRootObject:      jsii.String("index.html"),
-		HttpVersion:            awscloudfront.HttpVersion_HTTP2_AND_3,
-		MinimumProtocolVersion: awscloudfront.SecurityPolicyProtocol_TLS_V1_2_2021,
+		Comment:           jsii.String("devicepass console and API"),
+		DefaultRootObject: jsii.String("index.html"),
+		HttpVersion:       awscloudfront.HttpVersion_HTTP2_AND_3,
+		// No MinimumProtocolVersion: with CloudFront's default certificate
+		// it has no effect (the policy is fixed), and CDK warns at synth.
 		DefaultBehavior: &awscloudfront.BehaviorOptions{
 			Origin:                awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(s.ConsoleBucket, nil),
 			ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
@@ -147,7 +148,7 @@ const (
 		"the console's files are public static content."
 	reasonDefaultCertificate = "The distribution uses CloudFront's default *.cloudfront.net certificate, with " +
 		"which the minimum viewer TLS version cannot be raised; modern browsers negotiate TLS 1.2 or 1.3. " +
-		"A custom domain with an ACM certificate gets TLSv1.2_2021 (docs/deploy.md)."
+		"Raising it needs a custom domain with an ACM certificate, which the stack does not configure yet (docs/deploy.md)."
 	reasonNoGeo = "Mailbox owners and administrators sign in from wherever they travel; sign-in requires MFA " +
 		"and the API throttles every route."
 	reasonNoWAF = "The API throttles every route (stage and per-route limits), sign-in is Cognito's with " +
