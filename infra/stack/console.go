@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfrontorigins"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
@@ -67,12 +68,13 @@ func (s *DevicepassStack) defineConsole() {
 
 	// The API's host name: its endpoint is https://<id>.execute-api.<region>.amazonaws.com.
 	apiHost := awscdk.Fn_Select(jsii.Number(2), awscdk.Fn_Split(jsii.String("/"), s.API.ApiEndpoint(), nil))
-	s.Distribution = awscloudfront.NewDistribution(s.Stack, jsii.String("Console"), &awscloudfront.DistributionProps{
+	props := &awscloudfront.DistributionProps{
 		Comment:           jsii.String("devicepass console and API"),
 		DefaultRootObject: jsii.String("index.html"),
 		HttpVersion:       awscloudfront.HttpVersion_HTTP2_AND_3,
-		// No MinimumProtocolVersion: with CloudFront's default certificate
-		// it has no effect (the policy is fixed), and CDK warns at synth.
+		// No MinimumProtocolVersion with CloudFront's default certificate:
+		// it has no effect there (the policy is fixed), and CDK warns at
+		// synth. A custom domain's certificate takes TLS 1.2 as minimum.
 		DefaultBehavior: &awscloudfront.BehaviorOptions{
 			Origin:                awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(s.ConsoleBucket, nil),
 			ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
@@ -93,8 +95,17 @@ func (s *DevicepassStack) defineConsole() {
 				ResponseHeadersPolicy: headers,
 			},
 		},
-	})
+	}
+	if s.Props.ConsoleDomain != "" {
+		props.DomainNames = jsii.Strings(s.Props.ConsoleDomain)
+		props.Certificate = awscertificatemanager.Certificate_FromCertificateArn(s.Stack, jsii.String("ConsoleCertificate"), jsii.String(s.Props.ConsoleCertificateArn))
+		props.MinimumProtocolVersion = awscloudfront.SecurityPolicyProtocol_TLS_V1_2_2021
+	}
+	s.Distribution = awscloudfront.NewDistribution(s.Stack, jsii.String("Console"), props)
 	consoleURL := "https://" + *s.Distribution.DistributionDomainName()
+	if s.Props.ConsoleDomain != "" {
+		consoleURL = "https://" + s.Props.ConsoleDomain
+	}
 	config["mail"] = map[string]any{"imapHost": s.Props.MailIMAPHost, "imapPort": 993, "smtpHost": s.Props.MailSMTPHost, "smtpPort": 587}
 
 	sources := []awss3deployment.ISource{awss3deployment.Source_JsonData(jsii.String("config.json"), config, nil)}
@@ -135,6 +146,13 @@ func (s *DevicepassStack) defineConsole() {
 	awscdk.NewCfnOutput(s.Stack, jsii.String("ConsoleUrl"), &awscdk.CfnOutputProps{
 		Value: jsii.String(consoleURL + "/"), Description: jsii.String("the web console (and the API under /v1/ on the same origin)"),
 	})
+	if s.Props.ConsoleDomain != "" {
+		// The console's domain resolves only once DNS points it here.
+		awscdk.NewCfnOutput(s.Stack, jsii.String("ConsoleDnsTarget"), &awscdk.CfnOutputProps{
+			Value:       s.Distribution.DistributionDomainName(),
+			Description: jsii.String("point the console domain here: a CNAME, or a Route 53 alias to this CloudFront distribution"),
+		})
+	}
 }
 
 // The cdk-nag findings the console's hosting accepts, with their reasons.
@@ -148,7 +166,8 @@ const (
 		"the console's files are public static content."
 	reasonDefaultCertificate = "The distribution uses CloudFront's default *.cloudfront.net certificate, with " +
 		"which the minimum viewer TLS version cannot be raised; modern browsers negotiate TLS 1.2 or 1.3. " +
-		"Raising it needs a custom domain with an ACM certificate, which the stack does not configure yet (docs/deploy.md)."
+		"Deploying with the consoleDomain and consoleCertificateArn context keys (docs/deploy.md) serves the console on a " +
+		"custom domain with an ACM certificate and a TLS 1.2 minimum, and this suppression no longer applies."
 	reasonNoGeo = "Mailbox owners and administrators sign in from wherever they travel; sign-in requires MFA " +
 		"and the API throttles every route."
 	reasonNoWAF = "The API throttles every route (stage and per-route limits), sign-in is Cognito's with " +
@@ -163,12 +182,15 @@ func (s *DevicepassStack) suppressConsole() {
 	cdknag.NagSuppressions_AddResourceSuppressions(s.ConsoleBucket, &[]*cdknag.NagPackSuppression{
 		{Id: jsii.String("AwsSolutions-S1"), Reason: jsii.String(reasonConsoleBucketLogs)},
 	}, jsii.Bool(false))
-	cdknag.NagSuppressions_AddResourceSuppressions(s.Distribution, &[]*cdknag.NagPackSuppression{
+	distribution := []*cdknag.NagPackSuppression{
 		{Id: jsii.String("AwsSolutions-CFR1"), Reason: jsii.String(reasonNoGeo)},
 		{Id: jsii.String("AwsSolutions-CFR2"), Reason: jsii.String(reasonNoWAF)},
 		{Id: jsii.String("AwsSolutions-CFR3"), Reason: jsii.String(reasonNoCloudFrontLogs)},
-		{Id: jsii.String("AwsSolutions-CFR4"), Reason: jsii.String(reasonDefaultCertificate)},
-	}, jsii.Bool(false))
+	}
+	if s.Props.ConsoleDomain == "" {
+		distribution = append(distribution, &cdknag.NagPackSuppression{Id: jsii.String("AwsSolutions-CFR4"), Reason: jsii.String(reasonDefaultCertificate)})
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(s.Distribution, &distribution, jsii.Bool(false))
 	for _, c := range *s.Stack.Node().Children() {
 		if strings.HasPrefix(*c.Node().Id(), "Custom::CDKBucketDeployment") {
 			c.Node().DefaultChild().(awscdk.CfnResource).AddMetadata(jsii.String(LintIgnoreMetadata), map[string]any{

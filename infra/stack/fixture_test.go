@@ -202,6 +202,8 @@ func synthesize() (*fixtures, error) {
 			BuildDir:                dir,
 			CognitoThreatProtection: true,
 			CognitoDomainPrefix:     "acme-devicepass",
+			ConsoleDomain:           "console.example.com",
+			ConsoleCertificateArn:   "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e",
 			CallbackURLs:            []string{"https://console.example.com/callback"},
 			LogoutURLs:              []string{"https://console.example.com/"},
 		}},

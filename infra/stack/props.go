@@ -106,6 +106,14 @@ type DevicepassStackProps struct {
 	MailIMAPHost string
 	MailSMTPHost string
 
+	// ConsoleDomain and ConsoleCertificateArn put the console on a custom
+	// host name, served with that ACM certificate (which CloudFront takes
+	// from us-east-1 only) and a TLS 1.2 minimum; set both or neither.
+	// Without them the console is on CloudFront's *.cloudfront.net name,
+	// whose certificate's TLS policy CloudFront fixes.
+	ConsoleDomain         string
+	ConsoleCertificateArn string
+
 	// EventBusName names the EventBridge bus lifecycle events go to.
 	EventBusName string
 	// LogRetentionDays of the functions' and the API's log groups; one of
@@ -135,6 +143,13 @@ type DevicepassStackProps struct {
 
 // mailHost is a host name whose labels may be "{domain}".
 var mailHost = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?|\{domain\})(?:\.(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?|\{domain\}))*$`)
+
+// consoleHost is a lower-case host name of at least two labels.
+var consoleHost = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$`)
+
+// acmCertificate is an ACM certificate ARN in us-east-1, the only region
+// whose certificates CloudFront accepts.
+var acmCertificate = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:acm:us-east-1:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
 
 var cognitoPrefix = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
 
@@ -278,6 +293,15 @@ func (p DevicepassStackProps) validate() error {
 		return fmt.Errorf("jwt issuer and audience: set both to use another OIDC provider, or neither for Cognito")
 	case p.CognitoDomainPrefix != "" && !cognitoPrefix.MatchString(p.CognitoDomainPrefix):
 		return fmt.Errorf("cognito domain prefix %q: want lower-case letters, digits and hyphens", p.CognitoDomainPrefix)
+	case (p.ConsoleDomain == "") != (p.ConsoleCertificateArn == ""):
+		if p.ConsoleDomain == "" {
+			return fmt.Errorf("context consoleDomain: required with consoleCertificateArn (set both for a custom console domain, or neither)")
+		}
+		return fmt.Errorf("context consoleCertificateArn: required with consoleDomain (set both for a custom console domain, or neither)")
+	case p.ConsoleDomain != "" && (len(p.ConsoleDomain) > 253 || !consoleHost.MatchString(p.ConsoleDomain)):
+		return fmt.Errorf("context consoleDomain: want a lower-case host name such as console.example.com")
+	case p.ConsoleCertificateArn != "" && !acmCertificate.MatchString(p.ConsoleCertificateArn):
+		return fmt.Errorf("context consoleCertificateArn: want an ACM certificate ARN in us-east-1 (arn:aws:acm:us-east-1:<account>:certificate/<id>), the only region CloudFront takes certificates from")
 	case !mailHost.MatchString(p.MailIMAPHost):
 		return fmt.Errorf("mail IMAP host %q: want a host name, {domain} standing for the mailbox's domain", p.MailIMAPHost)
 	case !mailHost.MatchString(p.MailSMTPHost):
@@ -361,6 +385,7 @@ var ContextKeys = []string{
 	"eventBusName", "logRetentionDays", "memoryMb", "rotationConcurrency",
 	"verifyConcurrency", "apiRateLimit", "apiBurstLimit", "verifyRateLimit",
 	"verifyBurstLimit", "createRateLimit", "createBurstLimit", "mailImapHost", "mailSmtpHost",
+	"consoleDomain", "consoleCertificateArn",
 }
 
 // PropsFromContext builds the props from CDK context values, as returned by
@@ -379,6 +404,7 @@ func PropsFromContext(lookup func(key string) any) (DevicepassStackProps, error)
 		"logLevel": &p.LogLevel, "alarmEmail": &p.AlarmEmail, "jwtIssuer": &p.JWTIssuer,
 		"cognitoDomainPrefix": &p.CognitoDomainPrefix, "eventBusName": &p.EventBusName,
 		"mailImapHost": &p.MailIMAPHost, "mailSmtpHost": &p.MailSMTPHost,
+		"consoleDomain": &p.ConsoleDomain, "consoleCertificateArn": &p.ConsoleCertificateArn,
 	}
 	ints := map[string]*int{
 		"recoveryWindowDays": &p.RecoveryWindowDays, "maxLiveDevices": &p.MaxLiveDevices,

@@ -24,6 +24,8 @@ func TestPropsFromContext(t *testing.T) {
 		"callbackUrls":            []any{"https://a.example.com/cb"},
 		"cognitoThreatProtection": true,
 		"jwtIssuer":               "https://issuer.example.com",
+		"consoleDomain":           " console.example.com ",
+		"consoleCertificateArn":   "arn:aws:acm:us-east-1:123456789012:certificate/abc",
 	}
 	got, err := PropsFromContext(func(k string) any { return ctx[k] })
 	if err != nil {
@@ -40,6 +42,8 @@ func TestPropsFromContext(t *testing.T) {
 		CallbackURLs:            []string{"https://a.example.com/cb"},
 		CognitoThreatProtection: true,
 		JWTIssuer:               "https://issuer.example.com",
+		ConsoleDomain:           "console.example.com",
+		ConsoleCertificateArn:   "arn:aws:acm:us-east-1:123456789012:certificate/abc",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -59,6 +63,8 @@ func TestPropsFromContextRejects(t *testing.T) {
 		{"allowedOrigins", float64(3)},
 		{"jwtAudience", "[not json"},
 		{"secretPrefix", float64(1)},
+		{"consoleDomain", float64(1)},
+		{"consoleCertificateArn", []any{"arn"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -103,6 +109,8 @@ func TestDefaultsAreValid(t *testing.T) {
 	}
 }
 
+const usEast1Cert = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e"
+
 func TestValidateRejects(t *testing.T) {
 	t.Parallel()
 	dir := buildDir(t)
@@ -131,6 +139,25 @@ func TestValidateRejects(t *testing.T) {
 		{"no build", func(p *DevicepassStackProps) { p.BuildDir = filepath.Join(dir, "missing") }, "make build"},
 		{"imap host", func(p *DevicepassStackProps) { p.MailIMAPHost = "imap.{domain}/x" }, "mail IMAP host"},
 		{"smtp host", func(p *DevicepassStackProps) { p.MailSMTPHost = "smtp.<domain>" }, "mail SMTP host"},
+		{"domain only", func(p *DevicepassStackProps) { p.ConsoleDomain = "console.example.com" }, "context consoleCertificateArn"},
+		{"certificate only", func(p *DevicepassStackProps) { p.ConsoleCertificateArn = usEast1Cert }, "context consoleDomain"},
+		{"domain url", func(p *DevicepassStackProps) {
+			p.ConsoleDomain, p.ConsoleCertificateArn = "https://console.example.com", usEast1Cert
+		}, "context consoleDomain"},
+		{"domain single label", func(p *DevicepassStackProps) {
+			p.ConsoleDomain, p.ConsoleCertificateArn = "console", usEast1Cert
+		}, "context consoleDomain"},
+		{"domain upper case", func(p *DevicepassStackProps) {
+			p.ConsoleDomain, p.ConsoleCertificateArn = "Console.Example.com", usEast1Cert
+		}, "context consoleDomain"},
+		{"certificate region", func(p *DevicepassStackProps) {
+			p.ConsoleDomain = "console.example.com"
+			p.ConsoleCertificateArn = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+		}, "context consoleCertificateArn"},
+		{"certificate not acm", func(p *DevicepassStackProps) {
+			p.ConsoleDomain = "console.example.com"
+			p.ConsoleCertificateArn = "arn:aws:iam::123456789012:server-certificate/abc"
+		}, "context consoleCertificateArn"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,6 +175,10 @@ func TestValidateRejects(t *testing.T) {
 		if err := (DevicepassStackProps{BuildDir: dir, MailIMAPHost: host}).withDefaults().validate(); err != nil {
 			t.Errorf("mail host %q refused: %v", host, err)
 		}
+	}
+	// A custom console domain with its us-east-1 certificate.
+	if err := (DevicepassStackProps{BuildDir: dir, ConsoleDomain: "console.example.com", ConsoleCertificateArn: usEast1Cert}).withDefaults().validate(); err != nil {
+		t.Errorf("console domain refused: %v", err)
 	}
 	// Local web apps may use http on localhost.
 	p := DevicepassStackProps{BuildDir: dir, AllowedOrigins: []string{"http://localhost:5173"}}

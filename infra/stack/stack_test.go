@@ -59,6 +59,9 @@ func TestNagSuppressionsAreNarrowAndExplained(t *testing.T) {
 			if got, want := seen["AwsSolutions-COG8"], name == "Default"; got != want {
 				t.Errorf("COG8 suppressed = %v, want %v (only a Cognito pool without the Plus plan)", got, want)
 			}
+			if got, want := seen["AwsSolutions-CFR4"], s.Props.ConsoleDomain == ""; got != want {
+				t.Errorf("CFR4 suppressed = %v, want %v (only on the default certificate)", got, want)
+			}
 		})
 	}
 }
@@ -640,6 +643,9 @@ func TestOutputs(t *testing.T) {
 		if name != "OIDC" {
 			want = append(want, "UserPoolClientId", "UserPoolId")
 		}
+		if s.Props.ConsoleDomain != "" {
+			want = append(want, "ConsoleDnsTarget")
+		}
 		sort.Strings(want)
 		outputs := s.Template["Outputs"].(map[string]any)
 		if got := sortedKeys(outputs); !equalJSON(got, want) {
@@ -726,7 +732,7 @@ func TestConsoleHosting(t *testing.T) {
 			if s.UserPoolClient != nil {
 				c := s.Prop(s.ID(s.UserPoolClient))
 				cb := js(c["CallbackURLs"])
-				if !strings.Contains(cb, "/callback.html") || !strings.Contains(cb, s.ID(s.Distribution)) {
+				if s.Props.ConsoleDomain == "" && (!strings.Contains(cb, "/callback.html") || !strings.Contains(cb, s.ID(s.Distribution))) {
 					t.Errorf("callback URLs %s lack the console's", cb)
 				}
 			}
@@ -782,4 +788,68 @@ func TestRotationFailureRule(t *testing.T) {
 	if !allowed {
 		t.Error("no permission for the rule to invoke the rotation-events function")
 	}
+}
+
+// TestConsoleDomain: without a custom domain the distribution keeps
+// CloudFront's certificate and name; with one it serves that name with the
+// given ACM certificate and a TLS 1.2 minimum, and every console URL (the
+// output, Cognito's callback and sign-out URLs) is on that name, with the
+// distribution's own name output as the DNS record's target.
+func TestConsoleDomain(t *testing.T) {
+	f := load(t)
+	for name, s := range f.all() {
+		t.Run(name, func(t *testing.T) {
+			d := s.Prop(s.ID(s.Distribution))["DistributionConfig"].(map[string]any)
+			outputs := s.Template["Outputs"].(map[string]any)
+			consoleURL := js(outputs["ConsoleUrl"].(map[string]any)["Value"])
+			if s.Props.ConsoleDomain == "" {
+				if d["Aliases"] != nil || d["ViewerCertificate"] != nil {
+					t.Errorf("aliases %s, viewer certificate %s; want CloudFront's default", js(d["Aliases"]), js(d["ViewerCertificate"]))
+				}
+				if !strings.Contains(consoleURL, s.ID(s.Distribution)) {
+					t.Errorf("ConsoleUrl = %s, want the distribution's domain name", consoleURL)
+				}
+				return
+			}
+			if !equalJSON(d["Aliases"], []any{s.Props.ConsoleDomain}) {
+				t.Errorf("aliases = %s, want [%s]", js(d["Aliases"]), s.Props.ConsoleDomain)
+			}
+			want := map[string]any{
+				"AcmCertificateArn":      s.Props.ConsoleCertificateArn,
+				"MinimumProtocolVersion": "TLSv1.2_2021",
+				"SslSupportMethod":       "sni-only",
+			}
+			if !equalJSON(d["ViewerCertificate"], want) {
+				t.Errorf("viewer certificate = %s\nwant %s", js(d["ViewerCertificate"]), js(want))
+			}
+			base := "https://" + s.Props.ConsoleDomain
+			if got := outputs["ConsoleUrl"].(map[string]any)["Value"]; got != base+"/" {
+				t.Errorf("ConsoleUrl = %s, want %s/", js(got), base)
+			}
+			target := outputs["ConsoleDnsTarget"].(map[string]any)["Value"]
+			if !equalJSON(target, s.Resolve(s.Distribution.DistributionDomainName())) {
+				t.Errorf("ConsoleDnsTarget = %s, want the distribution's domain name", js(target))
+			}
+			c := s.Prop(s.ID(s.UserPoolClient))
+			wantCallbacks := append([]any{base + stack.ConsoleCallbackPath}, anys(s.Props.CallbackURLs)...)
+			wantLogouts := append([]any{base + "/"}, anys(s.Props.LogoutURLs)...)
+			if !equalJSON(c["CallbackURLs"], wantCallbacks) || !equalJSON(c["LogoutURLs"], wantLogouts) {
+				t.Errorf("callback URLs %s, logout URLs %s; want %s, %s", js(c["CallbackURLs"]), js(c["LogoutURLs"]), js(wantCallbacks), js(wantLogouts))
+			}
+			// Nothing still points at the *.cloudfront.net name but the DNS target.
+			for _, k := range []string{"CallbackURLs", "LogoutURLs"} {
+				if strings.Contains(js(c[k]), s.ID(s.Distribution)) {
+					t.Errorf("%s %s name the distribution's own domain", k, js(c[k]))
+				}
+			}
+		})
+	}
+}
+
+func anys(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }
