@@ -71,6 +71,14 @@ const (
 	DomainSortKey      = "domSK" // S: mailbox#device id; the domain on policy items
 )
 
+// The table's sparse, keys-only index of every device item, live or ended,
+// under its mailbox's first character, which the reconciler reads one
+// slice of the fleet at a time through; shared/dynamo defines the same.
+const (
+	ReconcileIndex        = "reconcile"
+	ReconcilePartitionKey = "recPK" // S: "REC#" and the first character of a device's mailbox
+)
+
 // DevicepassStack is the synthesized system and the constructs tests and
 // other stacks may refer to.
 type DevicepassStack struct {
@@ -198,6 +206,13 @@ func (s *DevicepassStack) defineData() {
 		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(DomainPartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(DomainSortKey), Type: awsdynamodb.AttributeType_STRING},
 		ProjectionType: awsdynamodb.ProjectionType_ALL,
+	})
+	// Keys only: a write to a device that leaves its mailbox alone never
+	// writes to it. An existing deployment adds it in a deploy of its own.
+	s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(ReconcileIndex),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ReconcilePartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
 	})
 	// Outside the device prefix on purpose: grants on <prefix>/* (DeleteSecret
 	// among them) and the reconciler's orphan sweep must never reach it.

@@ -105,6 +105,19 @@ func (s *Repair) reconcileSlice(ctx context.Context, lister SecretLister, scanne
 		switch {
 		case !ok && old:
 			ref := Device{Mailbox: mailbox, ID: id}
+			if slice != "" {
+				// A slice is read from an index, eventually consistent and
+				// blind to items written before it existed: a secret is an
+				// orphan only if the table itself has no device for it.
+				_, err := s.store.GetDevice(ctx, mailbox, id)
+				if err == nil {
+					continue
+				}
+				if !apperr.Is(err, apperr.NotFound) {
+					fail("confirm an orphan secret", ref, err)
+					continue
+				}
+			}
 			if err := s.secrets.ForceDelete(ctx, sec.Name); err != nil {
 				fail("delete orphan secret", ref, err)
 				continue

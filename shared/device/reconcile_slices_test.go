@@ -107,3 +107,30 @@ func TestReconcileSlicedOverSeveralRuns(t *testing.T) {
 		t.Errorf("clean pass %+v, want every slice, nothing repaired", rep)
 	}
 }
+
+// blindScanner is a PrefixScanner whose slices miss every device, as an
+// index that lags the table or predates the device would.
+type blindScanner struct{ memScanner }
+
+func (blindScanner) ScanMailboxPrefix(context.Context, string, func(device.Device) error) error {
+	return nil
+}
+
+// TestReconcileSlicedConfirmsOrphans: a secret whose device the slice did
+// not return is deleted only if the table itself has no such device.
+func TestReconcileSlicedConfirmsOrphans(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, device.Config{})
+	c := h.create(device.CreateInput{})
+	h.clock.Advance(time.Hour)
+	rep, err := h.svc.ReconcileSliced(context.Background(), memLister{h.secrets}, blindScanner{memScanner{h.store}}, &memCheckpoint{}, 5*time.Minute, time.Time{}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OrphanSecretsDeleted != 0 || rep.Failures != 0 {
+		t.Errorf("report %+v, want the device's secret left alone", rep)
+	}
+	if st, ok := h.secrets.State(c.Device.SecretARN); !ok || st.Deleted {
+		t.Error("the secret of a device the slice missed was deleted")
+	}
+}
