@@ -369,6 +369,12 @@ func (s *DevicepassStack) DomainIndexARN() *string {
 	return jsii.String(*s.Table.TableArn() + "/index/" + DomainIndex)
 }
 
+// ReconcileIndexARN is the ARN of the table's reconcile index, which the
+// reconciler queries one mailbox slice at a time.
+func (s *DevicepassStack) ReconcileIndexARN() *string {
+	return jsii.String(*s.Table.TableArn() + "/index/" + ReconcileIndex)
+}
+
 // ExpiringIndexARN is the ARN of the table's expiring index, which the
 // sweep queries.
 func (s *DevicepassStack) ExpiringIndexARN() *string {
@@ -506,12 +512,17 @@ func (s *DevicepassStack) grant() {
 		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
 		s.keyUse("secretsmanager", "dynamodb"),
 	)
-	// ListSecrets and a Scan of the table; repairs: DeleteSecret (orphans at
-	// once, ended devices' with the recovery window), UpdateSecretVersionStage
-	// (finish a rotation, clear AWSPENDING), TransactWriteItems (Update
-	// device, Update mailbox) to end a device without a secret.
+	// ListSecrets and, slice by slice, a Query of the keys-only reconcile
+	// index and BatchGetItem of its items (also how an orphan secret's
+	// device is looked for in the table before the secret is deleted); the
+	// checkpoint item: GetItem and PutItem. No Scan. Repairs: DeleteSecret
+	// (orphans at once, ended devices' with the recovery window),
+	// UpdateSecretVersionStage (finish a rotation, clear AWSPENDING),
+	// TransactWriteItems (Update device, Update mailbox) to end a device
+	// without a secret.
 	fn["reconciler"].Allow(
-		statement("Table", []string{"dynamodb:Scan", "dynamodb:UpdateItem"}, table),
+		statement("Table", []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}, table),
+		statement("ReconcileIndex", []string{"dynamodb:Query"}, s.ReconcileIndexARN()),
 		// ListSecrets supports no resource-level permissions; the function
 		// filters by name prefix, and every other action stays on the prefix.
 		statement("ListSecrets", []string{"secretsmanager:ListSecrets"}, jsii.String("*")),
