@@ -196,8 +196,8 @@ func renderCapacity(sec *section, m capacity.Model, days []scenario) {
 			"A stream record without a lifecycle event (a last-use write, an audit entry) is taken as 1 ms of the stream function; the event source mapping is taken to hand 10 records per invocation.",
 		fmt.Sprintf("Item sizes measured in this run: device %.0f B, mailbox %.0f B, audit entry %.0f B; with a year of audit entries the table holds %.0f B per device.",
 			ms.DeviceItemBytes, ms.MailboxItemBytes, ms.AuditItemBytes, m.TableBytesPerDevice()),
-		fmt.Sprintf("The reconciler's run grows with the fleet: %d secrets per ListSecrets page at %.0f ms each, one after the other, plus the table's Scan at %.0f ms per 1 MB page (assumed), within its %g s timeout.",
-			ms.ListPageSize, ms.SecretsRoundTripSec*1000, ms.ScanPageSec*1000, st.ReconcilerTimeoutSec),
+		fmt.Sprintf("The reconciler walks the fleet in %d mailbox slices, as many per run as fit its %g s timeout less a %g s margin: a pass lists %d secrets per ListSecrets page at %.0f ms each and reads the device items 100 per BatchGetItem (timed as their bytes of a 1 MB page at %.0f ms, assumed), one after the other; one slice must fit a run.",
+			capacity.ReconcileSlices, st.ReconcilerTimeoutSec, capacity.ReconcileMarginSec, ms.ListPageSize, ms.SecretsRoundTripSec*1000, ms.ScanPageSec*1000),
 	)
 
 	// The verifier-only device class, weighed at 1 million devices.

@@ -105,6 +105,9 @@ func TestTableMatchesLocalSchema(t *testing.T) {
 	if stack.ByOwnerIndex != dynamo.ByOwnerIndex || stack.ByDomainIndex != dynamo.ByDomainIndex {
 		t.Errorf("mailbox index names %q %q, shared/dynamo %q %q", stack.ByOwnerIndex, stack.ByDomainIndex, dynamo.ByOwnerIndex, dynamo.ByDomainIndex)
 	}
+	if stack.ReconcileIndex != dynamo.ReconcileIndex {
+		t.Errorf("index name %q, shared/dynamo %q", stack.ReconcileIndex, dynamo.ReconcileIndex)
+	}
 	if stack.DomainIndex != dynamo.DomainIndex {
 		t.Errorf("index name %q, shared/dynamo %q", stack.DomainIndex, dynamo.DomainIndex)
 	}

@@ -117,7 +117,8 @@ func TestLeastPrivilege(t *testing.T) {
 		want["sweep"].add(domain, "dynamodb:Query")
 		want["sweep"].add(table, "dynamodb:GetItem", "dynamodb:UpdateItem")
 		want["sweep"].add(prefix, "secretsmanager:DeleteSecret")
-		want["reconciler"].add(table, "dynamodb:Scan", "dynamodb:UpdateItem")
+		want["reconciler"].add(table, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem")
+		want["reconciler"].add(s.Resolve(s.ReconcileIndexARN()), "dynamodb:Query")
 		want["reconciler"].add(star, "secretsmanager:ListSecrets")
 		want["reconciler"].add(prefix, "secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage",
 			"secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret", "secretsmanager:UpdateSecret")

@@ -71,6 +71,14 @@ const (
 	DomainSortKey      = "domSK" // S: mailbox#device id; the domain on policy items
 )
 
+// The table's sparse, keys-only index of every device item, live or ended,
+// under its mailbox's first character, which the reconciler reads one
+// slice of the fleet at a time through; shared/dynamo defines the same.
+const (
+	ReconcileIndex        = "reconcile"
+	ReconcilePartitionKey = "recPK" // S: "REC#" and the first character of a device's mailbox
+)
+
 // DevicepassStack is the synthesized system and the constructs tests and
 // other stacks may refer to.
 type DevicepassStack struct {
@@ -198,6 +206,13 @@ func (s *DevicepassStack) defineData() {
 		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(DomainPartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(DomainSortKey), Type: awsdynamodb.AttributeType_STRING},
 		ProjectionType: awsdynamodb.ProjectionType_ALL,
+	})
+	// Keys only: a write to a device that leaves its mailbox alone never
+	// writes to it. An existing deployment adds it in a deploy of its own.
+	s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(ReconcileIndex),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ReconcilePartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
 	})
 	// Outside the device prefix on purpose: grants on <prefix>/* (DeleteSecret
 	// among them) and the reconciler's orphan sweep must never reach it.
@@ -354,6 +369,12 @@ func (s *DevicepassStack) DomainIndexARN() *string {
 	return jsii.String(*s.Table.TableArn() + "/index/" + DomainIndex)
 }
 
+// ReconcileIndexARN is the ARN of the table's reconcile index, which the
+// reconciler queries one mailbox slice at a time.
+func (s *DevicepassStack) ReconcileIndexARN() *string {
+	return jsii.String(*s.Table.TableArn() + "/index/" + ReconcileIndex)
+}
+
 // ExpiringIndexARN is the ARN of the table's expiring index, which the
 // sweep queries.
 func (s *DevicepassStack) ExpiringIndexARN() *string {
@@ -491,12 +512,17 @@ func (s *DevicepassStack) grant() {
 		statement("DeviceSecrets", []string{"secretsmanager:DeleteSecret"}, prefix),
 		s.keyUse("secretsmanager", "dynamodb"),
 	)
-	// ListSecrets and a Scan of the table; repairs: DeleteSecret (orphans at
-	// once, ended devices' with the recovery window), UpdateSecretVersionStage
-	// (finish a rotation, clear AWSPENDING), TransactWriteItems (Update
-	// device, Update mailbox) to end a device without a secret.
+	// ListSecrets and, slice by slice, a Query of the keys-only reconcile
+	// index and BatchGetItem of its items (also how an orphan secret's
+	// device is looked for in the table before the secret is deleted); the
+	// checkpoint item: GetItem and PutItem. No Scan. Repairs: DeleteSecret
+	// (orphans at once, ended devices' with the recovery window),
+	// UpdateSecretVersionStage (finish a rotation, clear AWSPENDING),
+	// TransactWriteItems (Update device, Update mailbox) to end a device
+	// without a secret.
 	fn["reconciler"].Allow(
-		statement("Table", []string{"dynamodb:Scan", "dynamodb:UpdateItem"}, table),
+		statement("Table", []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}, table),
+		statement("ReconcileIndex", []string{"dynamodb:Query"}, s.ReconcileIndexARN()),
 		// ListSecrets supports no resource-level permissions; the function
 		// filters by name prefix, and every other action stays on the prefix.
 		statement("ListSecrets", []string{"secretsmanager:ListSecrets"}, jsii.String("*")),

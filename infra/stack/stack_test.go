@@ -132,6 +132,7 @@ func TestTable(t *testing.T) {
 					map[string]any{"AttributeName": "enrMbx", "AttributeType": "S"},
 					map[string]any{"AttributeName": "domPK", "AttributeType": "S"},
 					map[string]any{"AttributeName": "domSK", "AttributeType": "S"},
+					map[string]any{"AttributeName": "recPK", "AttributeType": "S"},
 				}},
 				{"indexes", p["GlobalSecondaryIndexes"], []any{map[string]any{
 					"IndexName": "expiring",
@@ -168,6 +169,10 @@ func TestTable(t *testing.T) {
 						map[string]any{"AttributeName": "domSK", "KeyType": "RANGE"},
 					},
 					"Projection": map[string]any{"ProjectionType": "ALL"},
+				}, map[string]any{
+					"IndexName":  "reconcile",
+					"KeySchema":  []any{map[string]any{"AttributeName": "recPK", "KeyType": "HASH"}},
+					"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
 				}}},
 				{"encryption", p["SSESpecification"], map[string]any{
 					"SSEEnabled": true, "SSEType": "KMS", "KMSMasterKeyId": s.Resolve(s.Key.KeyArn()),

@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/devicepass/devicepass/shared/apperr"
@@ -52,19 +53,32 @@ type ReconcileReport struct {
 // schedules that differ from the devices' policies. It is
 // idempotent; each repair is logged.
 func (s *Repair) Reconcile(ctx context.Context, lister SecretLister, scanner DeviceScanner, minAge time.Duration) (ReconcileReport, error) {
+	return s.reconcileSlice(ctx, lister, scanner, minAge, "")
+}
+
+// reconcileSlice reconciles the devices whose mailbox starts with slice
+// and the secrets named after them; "" is the whole fleet.
+func (s *Repair) reconcileSlice(ctx context.Context, lister SecretLister, scanner DeviceScanner, minAge time.Duration, slice string) (ReconcileReport, error) {
 	ctx = WithActor(ctx, Actor{Kind: ActorSystem, Subject: "reconciler"})
 	var rep ReconcileReport
 	now := s.clock()
-	secrets, err := lister.ListSecrets(ctx, s.cfg.SecretPrefix+"/")
+	secrets, err := lister.ListSecrets(ctx, s.cfg.SecretPrefix+"/"+slice)
 	if err != nil {
 		return rep, fmt.Errorf("list secrets: %w", err)
 	}
 	rep.Secrets = len(secrets)
 	devices := map[string]Device{}
-	err = scanner.ScanDevices(ctx, func(d Device) error {
-		devices[SecretName(s.cfg.SecretPrefix, d.Mailbox, d.ID)] = d
+	keep := func(d Device) error {
+		if strings.HasPrefix(d.Mailbox, slice) {
+			devices[SecretName(s.cfg.SecretPrefix, d.Mailbox, d.ID)] = d
+		}
 		return nil
-	})
+	}
+	if ps, ok := scanner.(PrefixScanner); ok && slice != "" {
+		err = ps.ScanMailboxPrefix(ctx, slice, keep)
+	} else {
+		err = scanner.ScanDevices(ctx, keep)
+	}
 	if err != nil {
 		return rep, fmt.Errorf("scan devices: %w", err)
 	}
@@ -91,6 +105,19 @@ func (s *Repair) Reconcile(ctx context.Context, lister SecretLister, scanner Dev
 		switch {
 		case !ok && old:
 			ref := Device{Mailbox: mailbox, ID: id}
+			if slice != "" {
+				// A slice is read from an index, eventually consistent and
+				// blind to items written before it existed: a secret is an
+				// orphan only if the table itself has no device for it.
+				_, err := s.store.GetDevice(ctx, mailbox, id)
+				if err == nil {
+					continue
+				}
+				if !apperr.Is(err, apperr.NotFound) {
+					fail("confirm an orphan secret", ref, err)
+					continue
+				}
+			}
 			if err := s.secrets.ForceDelete(ctx, sec.Name); err != nil {
 				fail("delete orphan secret", ref, err)
 				continue

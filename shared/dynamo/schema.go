@@ -36,6 +36,7 @@ func CreateTable(ctx context.Context, api AdminAPI, name string) (string, error)
 			{AttributeName: aws.String(enrMailboxAttr), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(domainIndexPK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(domainIndexSK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(reconcilePK), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("PK"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("SK"), KeyType: types.KeyTypeRange}},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
@@ -50,6 +51,10 @@ func CreateTable(ctx context.Context, api AdminAPI, name string) (string, error)
 			IndexName:  aws.String(DomainIndex),
 			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String(domainIndexPK), KeyType: types.KeyTypeHash}, {AttributeName: aws.String(domainIndexSK), KeyType: types.KeyTypeRange}},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName:  aws.String(ReconcileIndex),
+			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String(reconcilePK), KeyType: types.KeyTypeHash}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 		}},
 		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
 	})

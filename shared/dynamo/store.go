@@ -189,6 +189,7 @@ func encodeDevice(d device.Device) item {
 	it := deviceKey(d.Mailbox, d.ID)
 	it["kind"] = str("device")
 	it["mailbox"] = str(d.Mailbox)
+	it[reconcilePK] = str(reconcileSlice(d.Mailbox))
 	it["id"] = str(d.ID)
 	it["name"] = str(d.Name)
 	if d.Note != "" {

@@ -188,7 +188,7 @@ func (h *Handler) record(ctx context.Context, r Record) error {
 		}
 		evs = lifecycle.MailboxEvents(c)
 	default:
-		return nil // audit entries, idempotency records, failure counters
+		return nil // audit entries, idempotency records, failure counters, the reconciler's checkpoint
 	}
 	for _, ev := range evs {
 		if err := h.deliver(ctx, ev); err != nil {

@@ -145,8 +145,9 @@ func PolicySweep(ctx context.Context, e Env) (*device.Repair, *device.Hygiene, e
 }
 
 // NewReconciler wires the reconciler's handler on a's adapters: the repair
-// use cases, ListSecrets through shared/secrets and a Scan of the table
-// through shared/dynamo. metrics receives the EMF lines.
+// use cases, ListSecrets through shared/secrets, the table's reconcile
+// index and the checkpoint item through shared/dynamo. metrics receives
+// the EMF lines.
 func (e Env) NewReconciler(a Adapters, metrics io.Writer, minAge time.Duration) (*lifecycle.Reconciler, error) {
 	repair, err := e.Repair(a.Store, a.Secrets)
 	if err != nil {
@@ -156,11 +157,15 @@ func (e Env) NewReconciler(a Adapters, metrics io.Writer, minAge time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	scanner, err := dynamo.NewScanner(a.DynamoDB, e.Config.TableName)
+	scanner, err := dynamo.NewSliceScanner(a.DynamoDB, e.Config.TableName)
 	if err != nil {
 		return nil, err
 	}
-	return lifecycle.NewReconciler(repair, lister, scanner, metrics, minAge, e.Logger)
+	cp, err := dynamo.NewCheckpoint(a.DynamoDB, e.Config.TableName)
+	if err != nil {
+		return nil, err
+	}
+	return lifecycle.NewReconciler(repair, lister, scanner, cp, metrics, minAge, lifecycle.ReconcileMargin, e.Logger)
 }
 
 // Reconciler wires the reconciler function (no verifier key).

@@ -16,6 +16,8 @@ import (
 	"github.com/devicepass/devicepass/shared/awsx"
 	"github.com/devicepass/devicepass/shared/device"
 	"github.com/devicepass/devicepass/shared/devtools/app"
+	"github.com/devicepass/devicepass/shared/dynamo"
+	"github.com/devicepass/devicepass/shared/secrets"
 )
 
 // strike arms a fault on the at-th AWS call of op, runs op, and checks the
@@ -218,7 +220,7 @@ func checkEMF(t *testing.T, line string, rep device.ReconcileReport) {
 			t.Errorf("%s unit %q, want Count", m.Name, m.Unit)
 		}
 	}
-	want := []string{"OrphanSecretsDeleted", "EndedSecretsDeleted", "RotationsFinished", "PendingCleared", "DevicesWithoutSecret", "SchedulesRepaired", "DescriptionsRepaired", "Failures"}
+	want := []string{"OrphanSecretsDeleted", "EndedSecretsDeleted", "RotationsFinished", "PendingCleared", "DevicesWithoutSecret", "SchedulesRepaired", "DescriptionsRepaired", "Failures", "SlicesReconciled", "NextSlice"}
 	if !slices.Equal(names, want) {
 		t.Errorf("metrics %v, want %v", names, want)
 	}
@@ -250,4 +252,72 @@ func TestReconcilerReportsAFailedRun(t *testing.T) {
 		t.Fatalf("Handle = %v, want the injected fault", err)
 	}
 	checkEMF(t, strings.TrimSpace(metrics.String()), device.ReconcileReport{Failures: 1})
+}
+
+// TestReconcilerResumesFromCheckpoint: on the stand-ins, runs whose budget
+// admits a few slices each walk the fleet from the table's checkpoint,
+// each run resuming where the previous one stopped, until a whole pass
+// has repaired the device without a secret; the pass after repairs nothing.
+func TestReconcilerResumesFromCheckpoint(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	bereft := r.makeDevice(t, device.CreateInput{})
+	if _, err := r.app.SecretsManager.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+		SecretId: aws.String(bereft.secret), ForceDeleteWithoutRecovery: aws.Bool(true),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lister, err := secrets.NewLister(r.app.SecretsManager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanner, err := dynamo.NewSliceScanner(r.app.DynamoDB, r.app.Config.TableName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := dynamo.NewCheckpoint(r.app.DynamoDB, r.app.Config.TableName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The budget: a clock one second further at each read, and runs that
+	// may start a slice for 7 seconds.
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const perRun = 7
+	ended, runs, passes, next := 0, 0, 0, 0
+	for passes == 0 {
+		runs++
+		if runs > len(device.ReconcileSlices) {
+			t.Fatalf("no whole pass after %d runs", runs)
+		}
+		at := t0
+		now := func() time.Time { at = at.Add(time.Second); return at }
+		rep, err := r.app.Service.ReconcileSliced(ctx, lister, scanner, cp, 0, t0.Add(perRun*time.Second), now)
+		if err != nil {
+			t.Fatalf("run %d: %v", runs, err)
+		}
+		if rep.FirstSlice != next || rep.SlicesDone != perRun || !rep.Stopped || rep.Failures != 0 {
+			t.Fatalf("run %d: %+v, want %d slices from %d", runs, rep, perRun, next)
+		}
+		next = rep.NextSlice
+		if got, err := cp.LoadCursor(ctx); err != nil || got != next {
+			t.Fatalf("run %d: checkpoint %d (%v), want %d", runs, got, err, next)
+		}
+		ended += rep.DevicesWithoutSecret
+		passes += rep.PassesEnded
+	}
+	if ended != 1 {
+		t.Errorf("%d devices ended over %d runs, want 1", ended, runs)
+	}
+	d, err := r.app.Store.GetDevice(ctx, bereft.mailbox, bereft.id)
+	if err != nil || d.Status != device.StatusRevoked {
+		t.Errorf("device without a secret: %s, %v; want revoked", d.Status, err)
+	}
+	again, err := r.app.Service.ReconcileSliced(ctx, lister, scanner, cp, 0, time.Time{}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.SlicesDone != len(device.ReconcileSlices) ||
+		again.ReconcileReport != (device.ReconcileReport{Secrets: again.Secrets, Devices: again.Devices}) {
+		t.Errorf("the next pass %+v, want every slice and nothing repaired", again)
+	}
 }

@@ -15,6 +15,15 @@ import (
 	"strings"
 )
 
+// The reconciler's slicing, as shared/device (ReconcileSlices) and
+// shared/lifecycle (ReconcileMargin) define it: a run reconciles mailbox
+// slice after slice and starts none later than the margin before its
+// timeout, so what must fit a run is one slice, not the whole fleet.
+const (
+	ReconcileSlices    = 40
+	ReconcileMarginSec = 120.0
+)
+
 // Service names, as awsx.Counter spells them.
 const (
 	SecretsManager = "Secrets Manager"
@@ -125,8 +134,8 @@ type Measured struct {
 	// for per ListSecrets page.
 	ReconcileDevices int
 	ListPageSize     int
-	// ReconcileTableBytes is the size of the table the measured run
-	// scanned: its Scan's read units per byte scale to any table.
+	// ReconcileTableBytes is the size of the table when the reconciler was
+	// measured (reported; the model reads device items, not the table).
 	ReconcileTableBytes float64
 	// Item sizes in bytes, as DynamoDB counts them.
 	DeviceItemBytes, MailboxItemBytes, AuditItemBytes float64
@@ -135,8 +144,8 @@ type Measured struct {
 	// it only says whether the configured memory could be smaller.
 	PeakMemoryMB map[string]float64
 	// SecretsRoundTripSec and ScanPageSec are the assumed in-Region times
-	// of one ListSecrets page and one 1 MB Scan page (the reconciler's
-	// run time).
+	// of one ListSecrets page and one 1 MB page of items read (the
+	// reconciler's run time).
 	SecretsRoundTripSec, ScanPageSec float64
 }
 
@@ -327,6 +336,7 @@ type flow struct {
 	notices, apiRequests     float64
 	invocations              map[string]float64
 	busySec                  map[string]float64 // function: seconds of duration per second (concurrency)
+	reconcileSliceSec        float64            // one reconciler slice's duration
 	logBytes                 float64
 	routes                   map[Op]float64
 }
@@ -369,10 +379,12 @@ func (m Model) traffic(devices float64, peak bool) *flow {
 			creates += n
 		}
 	}
-	// The reconciler: one run per schedule, whose listing and scan
-	// grow with the fleet.
+	// The reconciler: one run per schedule, each through as many slices
+	// as its budget allows; a pass over the fleet takes as many runs as
+	// it needs.
 	rec := m.reconcileRun(devices)
 	f.add(OpReconcile, rec, 1/m.reconcileEverySec())
+	f.reconcileSliceSec = m.reconcileSeconds(devices) / ReconcileSlices
 	// Stream records: those with a lifecycle event run the measured
 	// handler; the rest (last-use writes, audit entries, counters) are
 	// read and dropped. The handler's own audit write is one more record.
@@ -411,40 +423,59 @@ func (m Model) traffic(devices float64, peak bool) *flow {
 // reconcileEverySec is the reconciler's schedule, in seconds.
 func (m Model) reconcileEverySec() float64 { return m.Stack.ReconcileEveryMin * 60 }
 
-// reconcileRun is one reconciler run over a fleet: the measured run with
-// its listing and scan scaled from the measured table to devices.
+// reconcileKeyBytes is one entry of the keys-only reconcile index as a
+// Query reads it (the table's keys and recPK).
+const reconcileKeyBytes = 100.0
+
+// reconcileRun is one reconciler run: the share of a pass over the fleet
+// that one run's budget covers (all of it while a pass fits one run). A
+// pass lists every secret (slice by slice) and reads every device item
+// through the reconcile index; audit entries are never read.
 func (m Model) reconcileRun(devices float64) Usage {
 	ms := m.Measured
 	u := ms.Ops[OpReconcile]
-	// A steady-state run repairs nothing: only its listing and scan count.
+	pass := m.reconcileSeconds(devices)
+	share := 1.0
+	if budget := m.reconcileBudgetSec(); pass > budget {
+		share = budget / pass
+	}
+	// A steady-state run repairs nothing: only its listing and reads count.
 	out := u
 	out.Calls = map[string]int{}
 	page := float64(max(ms.ListPageSize, 1))
 	secrets := devices * (1 - m.Profile.VerifierOnlyShare)
-	out.Calls[SecretsManager+".ListSecrets"] = int(math.Ceil(secrets / page))
-	scanPages := math.Ceil(devices * m.tableBytesPerDevice() / 1e6)
-	out.Calls[DynamoDB+".Scan"] = int(max(scanPages, 1))
-	if ms.ReconcileTableBytes > 0 {
-		// The Scan reads every item (audit entries too) and is billed per
-		// byte read: the measured units per byte, over this fleet's table.
-		out.ReadUnits = u.ReadUnits / ms.ReconcileTableBytes * devices * m.tableBytesPerDevice()
-	}
-	out.DurationMs = m.reconcileSeconds(devices) * 1000
+	out.Calls[SecretsManager+".ListSecrets"] = int(math.Ceil(share * max(math.Ceil(secrets/page), ReconcileSlices)))
+	out.Calls[DynamoDB+".Query"] = int(math.Ceil(share * max(math.Ceil(devices*reconcileKeyBytes/1e6), ReconcileSlices)))
+	out.Calls[DynamoDB+".BatchGetItem"] = int(math.Ceil(share * math.Ceil(devices/100)))
+	// Strongly consistent item reads (4 KB units) and eventually
+	// consistent index pages.
+	out.ReadUnits = share * (devices*math.Ceil(max(ms.DeviceItemBytes, 1)/4096) + devices*reconcileKeyBytes/8192)
+	out.DurationMs = min(pass, m.reconcileBudgetSec()) * 1000
 	out.WriteUnits, out.ItemsWritten = 0, 0
 	return out
 }
 
-// reconcileSeconds is how long one reconciler run takes: its ListSecrets
-// pages and Scan pages one after the other.
+// reconcileBudgetSec is how long a reconciler run keeps starting slices.
+func (m Model) reconcileBudgetSec() float64 {
+	return max(m.Stack.ReconcilerTimeoutSec-ReconcileMarginSec, 1)
+}
+
+// reconcileSeconds is how long one pass of the reconciler over the fleet
+// takes: its ListSecrets pages, index pages and BatchGetItem calls (100
+// device items each, timed as their bytes of a Scan page, at least one
+// round trip) one after the other.
 func (m Model) reconcileSeconds(devices float64) float64 {
 	ms := m.Measured
 	page := float64(max(ms.ListPageSize, 1))
 	secrets := devices * (1 - m.Profile.VerifierOnlyShare)
-	return math.Ceil(secrets/page)*ms.SecretsRoundTripSec + math.Ceil(devices*m.tableBytesPerDevice()/1e6)*ms.ScanPageSec
+	batch := max(ms.SecretsRoundTripSec, ms.ScanPageSec*100*ms.DeviceItemBytes/1e6)
+	return max(math.Ceil(secrets/page), ReconcileSlices)*ms.SecretsRoundTripSec +
+		max(math.Ceil(devices*reconcileKeyBytes/1e6), ReconcileSlices)*ms.ScanPageSec +
+		math.Ceil(devices/100)*batch
 }
 
-// TableBytesPerDevice is the table's size per device, as the reconciler
-// scans it and DynamoDB bills its storage.
+// TableBytesPerDevice is the table's size per device, as DynamoDB bills
+// its storage.
 func (m Model) TableBytesPerDevice() float64 { return m.tableBytesPerDevice() }
 
 // tableBytesPerDevice is the table's size per device: the device item,
@@ -553,9 +584,9 @@ func (m Model) Fleet(devices float64) Fleet {
 	quota("Secrets Manager: DescribeSecret", "requests/s", 40000, AWSFixed, "", sm("DescribeSecret"))
 	quota("Secrets Manager: ListSecrets (the reconciler's pages, one at a time)", "requests/s", 100, AWSFixed, "",
 		func(*flow) float64 { return 1 / m.Measured.SecretsRoundTripSec })
-	quota("Reconciler run time within its function timeout", "seconds", st.ReconcilerTimeoutSec, Design,
-		"a reconciler that pages across runs (the timeout itself goes to 900 s at most)",
-		func(f *flow) float64 { return f.busySec["reconciler"] * m.reconcileEverySec() })
+	quota("Reconciler slice time within a run's budget (timeout less margin)", "seconds", m.reconcileBudgetSec(), Design,
+		"finer slices (two characters of the mailbox), or the timeout up to 900 s",
+		func(f *flow) float64 { return f.reconcileSliceSec })
 	quota("Lambda concurrency (account)", "concurrent executions", lambdaConcurrency, AWSAdjustable, "Service Quotas", func(f *flow) float64 {
 		t := 0.0
 		for _, v := range f.busySec {

@@ -26,7 +26,7 @@ func measuredFixture() Measured {
 			OpList:          u(1, true, 0, map[string]int{"DynamoDB.Query": 1}),
 			OpStreamEvent:   u(1, false, 0, map[string]int{"DynamoDB.PutItem": 1, "EventBridge.PutEvents": 1}),
 			OpSweep:         u(1, false, 0, map[string]int{"DynamoDB.Query": 1}),
-			OpReconcile:     u(1, false, 0, map[string]int{"Secrets Manager.ListSecrets": 1, "DynamoDB.Scan": 1}),
+			OpReconcile:     u(1, false, 0, map[string]int{"Secrets Manager.ListSecrets": 1, "DynamoDB.Query": 1, "DynamoDB.BatchGetItem": 1}),
 		},
 		ReconcileDevices: 3, ListPageSize: 100, ReconcileTableBytes: 5000,
 		DeviceItemBytes: 1000, MailboxItemBytes: 200, AuditItemBytes: 400,

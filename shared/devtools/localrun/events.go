@@ -106,11 +106,17 @@ func (r *Runner) ReconcileOlderThan(ctx context.Context, minAge time.Duration) (
 	if err != nil {
 		return device.ReconcileReport{}, err
 	}
-	scanner, err := dynamo.NewScanner(r.app.DynamoDB, r.app.Config.TableName)
+	scanner, err := dynamo.NewSliceScanner(r.app.DynamoDB, r.app.Config.TableName)
 	if err != nil {
 		return device.ReconcileReport{}, err
 	}
-	rep, err := r.app.Service.Reconcile(ctx, lister, scanner, minAge)
+	cp, err := dynamo.NewCheckpoint(r.app.DynamoDB, r.app.Config.TableName)
+	if err != nil {
+		return device.ReconcileReport{}, err
+	}
+	// A whole pass, from the checkpoint, as a run with time to spare does.
+	sliced, err := r.app.Service.ReconcileSliced(ctx, lister, scanner, cp, minAge, time.Time{}, time.Now)
+	rep := sliced.ReconcileReport
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.ErrorContext(ctx, "reconciler failed; it runs again later", "error", err.Error())
