@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/devicepass/devicepass/shared/lifecycle"
 )
 
 // Profile is the traffic an operator expects, per device. Every field has
@@ -130,9 +132,10 @@ func ReadStack(root string) (Stack, error) {
 		x, _ := constant.Float64Val(constant.ToFloat(v))
 		return x, nil
 	}
-	// The alarms (two per function, four more) and the reconciler's
-	// metrics, as infra/stack/alarms.go and shared/lifecycle define them.
-	s := Stack{Source: "infra/stack defaults", Alarms: 16, CustomMetrics: 6}
+	// The alarms (two per function of the stack's seven, four more) and
+	// the reconciler's metrics, as infra/stack/alarms.go and
+	// shared/lifecycle define them.
+	s := Stack{Source: "infra/stack defaults", Alarms: 2*7 + 4, CustomMetrics: len(lifecycle.ReconcileMetrics)}
 	var errs []string
 	for _, x := range []struct {
 		name string
