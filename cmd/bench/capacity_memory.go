@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/devicepass/devicepass/shared/devtools/logbuf"
 	"github.com/devicepass/devicepass/shared/devtools/standins"
 )
 
@@ -142,24 +140,15 @@ func runForMemory(ctx context.Context, bootstrap string, env []string, invs []in
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	defer close(done)
-	cmd := exec.Command(bootstrap)
-	cmd.Dir = filepath.Dir(bootstrap)
-	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
-	logs := &logbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	setGroup(cmd)
-	if err := cmd.Start(); err != nil {
+	fn, err := startBootstrap(bootstrap, env, ln.Addr().String())
+	if err != nil {
 		return 0, err
 	}
+	defer fn.stop()
+	logs, exited := fn.out, fn.exited
 	mu.Lock()
-	pid = cmd.Process.Pid
+	pid = fn.cmd.Process.Pid
 	mu.Unlock()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		killGroup(cmd)
-		<-exited
-	}()
 	select {
 	case n := <-hwm:
 		mu.Lock()

@@ -415,22 +415,13 @@ func ownRuntimeInit(ctx context.Context, bootstrap string, env []string, _ []byt
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	defer close(done)
-	cmd := exec.Command(bootstrap)
-	cmd.Dir = filepath.Dir(bootstrap)
-	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
-	out := &logbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	setGroup(cmd)
-	exited := make(chan error, 1)
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	fn, err := startBootstrap(bootstrap, env, ln.Addr().String())
+	if err != nil {
 		return 0, err
 	}
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		killGroup(cmd)
-		<-exited
-	}()
+	defer fn.stop()
+	out, exited := fn.out, fn.exited
 	select {
 	case t := <-asked:
 		return t.Sub(start), nil
@@ -442,4 +433,35 @@ func ownRuntimeInit(ctx context.Context, bootstrap string, env []string, _ []byt
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// bootstrapProcess is a built function's bootstrap running against a
+// Runtime API the benchmark serves itself.
+type bootstrapProcess struct {
+	cmd    *exec.Cmd
+	out    *logbuf.Buffer
+	exited chan error // receives the exit once; put it back to read it twice
+}
+
+// startBootstrap starts bootstrap with env and AWS_LAMBDA_RUNTIME_API set
+// to runtimeAPI, in its own process group.
+func startBootstrap(bootstrap string, env []string, runtimeAPI string) (*bootstrapProcess, error) {
+	cmd := exec.Command(bootstrap)
+	cmd.Dir = filepath.Dir(bootstrap)
+	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+runtimeAPI)
+	out := &logbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	setGroup(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &bootstrapProcess{cmd: cmd, out: out, exited: make(chan error, 1)}
+	go func() { p.exited <- cmd.Wait() }()
+	return p, nil
+}
+
+// stop kills the process group and waits for the exit.
+func (p *bootstrapProcess) stop() {
+	killGroup(p.cmd)
+	<-p.exited
 }

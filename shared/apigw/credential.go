@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/devicepass/devicepass/shared/apigw/api"
-	"github.com/devicepass/devicepass/shared/apperr"
 )
 
 // CredentialRoute is the mail platform's report of a changed main
@@ -51,22 +50,12 @@ func (h *CredentialHandler) Handle(ctx context.Context, ev events.APIGatewayV2HT
 
 func (h *CredentialHandler) handle(ctx context.Context, r *request) response {
 	rid := r.ev.RequestContext.RequestID
-	route, params, allowed, ok := findRoute([]Route{CredentialRoute}, r.ev)
-	if !ok {
-		return notRouted(r.ev, allowed)
-	}
-	r.route, r.params, r.mailbox = route, params, params[api.PathAddress]
 	// Revoking every device of a mailbox must never be open to anyone.
-	if a := r.ev.RequestContext.Authorizer; a == nil || a.IAM == nil {
-		return problem(apperr.New(apperr.Forbidden, "this route needs an IAM (SigV4) signed request"), rid)
+	raw, stop := iamRequest(r, CredentialRoute, h.maxBody)
+	if stop != nil {
+		return *stop
 	}
-	if _, err := readQuery(r.ev, route); err != nil {
-		return problem(err, rid)
-	}
-	raw, err := readBody(r.ev, route, h.maxBody)
-	if err != nil {
-		return problem(err, rid)
-	}
+	r.mailbox = r.params[api.PathAddress]
 	if raw != "" {
 		var none struct{}
 		if err := decodeStrict(raw, &none); err != nil {

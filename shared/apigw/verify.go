@@ -53,23 +53,10 @@ func (v *VerifyHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRe
 
 func (v *VerifyHandler) handle(ctx context.Context, r *request) response {
 	rid := r.ev.RequestContext.RequestID
-	route, _, allowed, ok := findRoute([]Route{VerifyRoute}, r.ev)
-	if !ok {
-		return notRouted(r.ev, allowed)
-	}
-	r.route = route
-	// API Gateway lets only SigV4-signed requests of allowed principals
-	// through; an event without an IAM caller means the route lost its
-	// authorization, and a password oracle must not be open to anyone.
-	if a := r.ev.RequestContext.Authorizer; a == nil || a.IAM == nil {
-		return problem(apperr.New(apperr.Forbidden, "this route needs an IAM (SigV4) signed request"), rid)
-	}
-	if _, err := readQuery(r.ev, route); err != nil {
-		return problem(err, rid)
-	}
-	raw, err := readBody(r.ev, route, v.maxBody)
-	if err != nil {
-		return problem(err, rid)
+	// A password oracle must not be open to anyone.
+	raw, stop := iamRequest(r, VerifyRoute, v.maxBody)
+	if stop != nil {
+		return *stop
 	}
 	var body api.VerifyJSONRequestBody
 	if err := decodeStrict(raw, &body); err != nil {
@@ -100,4 +87,33 @@ func (v *VerifyHandler) retryAfter(err error, now time.Time) int {
 	}
 	left := now.Truncate(w).Add(w).Sub(now)
 	return max(1, int(math.Ceil(left.Seconds())))
+}
+
+// iamRequest routes r to route, an IAM-authorized route, and reads its
+// query and body. API Gateway lets only SigV4-signed requests of allowed
+// principals through; an event without an IAM caller means the route lost
+// its authorization, and is refused (403). A non-nil answer ends the
+// request with it.
+func iamRequest(r *request, route Route, maxBody int) (string, *response) {
+	rid := r.ev.RequestContext.RequestID
+	rt, params, allowed, ok := findRoute([]Route{route}, r.ev)
+	if !ok {
+		resp := notRouted(r.ev, allowed)
+		return "", &resp
+	}
+	r.route, r.params = rt, params
+	if a := r.ev.RequestContext.Authorizer; a == nil || a.IAM == nil {
+		resp := problem(apperr.New(apperr.Forbidden, "this route needs an IAM (SigV4) signed request"), rid)
+		return "", &resp
+	}
+	if _, err := readQuery(r.ev, rt); err != nil {
+		resp := problem(err, rid)
+		return "", &resp
+	}
+	raw, err := readBody(r.ev, rt, maxBody)
+	if err != nil {
+		resp := problem(err, rid)
+		return "", &resp
+	}
+	return raw, nil
 }
