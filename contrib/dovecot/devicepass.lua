@@ -5,8 +5,10 @@
 -- credentials warm, over its local unix socket. Every auth worker keeps
 -- one connection to the helper for its whole life, so a login costs one
 -- local round trip plus the helper's request to devicepass. Nothing is
--- cached on either side: every login is asked, so a revoked or
--- regenerated-away password fails at its next login.
+-- cached here. The helper reuses an accepted login (same mailbox,
+-- password, protocol and client address) for 2 s by default
+-- (DEVICEPASS_ACCEPT_CACHE, 0 turns it off, 4 s at most), so a revoked or
+-- regenerated-away password stops within that; refusals are never reused.
 --
 -- Needs Debian's dovecot-auth-lua and lua-socket. Install (as root):
 --   install -m 0644 contrib/dovecot/devicepass.lua /etc/dovecot/devicepass.lua
